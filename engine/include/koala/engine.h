@@ -1,0 +1,236 @@
+// KOALA engine: SDXL-family text-to-image (KOALA-700M, KOALA-1B, SDXL-base, SSD-1B, Vega) on LibTorch.
+//
+// This is the only public header of the engine. It has no LibTorch and no Qt types: requests, progress,
+// previews and images cross the boundary as plain structs and byte buffers.
+//
+// Usage:
+//   koala::LoadOptions lo = koala::defaultLoadOptions();          // device auto, dtype auto
+//   auto model = koala::Model::load("/path/to/koala-700m", lo);     // throws koala::Error
+//   koala::GenerateRequest req = koala::defaultRequest();
+//   req.prompt = "a koala astronaut";  req.seed = 42;
+//   koala::Callbacks cb;  cb.progress = [](const koala::Progress& p) { ... };
+//   koala::CancelToken cancel;
+//   koala::GenerateResult r = model->generate(req, cb, &cancel); // throws koala::Error
+//
+// Threading contract:
+//   - A Model is loaded once and is immutable afterwards; generate() may be called from any thread, but calls on
+//     one Model (and on Models that share components with it) must not overlap: one generation at a time per
+//     Model family. The application runs them on a single worker thread.
+//   - Callbacks run synchronously on the thread that called generate(), between steps. They must be cheap and must
+//     not call back into the Model.
+//   - CancelToken::cancel() may be called from any thread at any time; generate() polls it before every step and
+//     at every stage boundary and then throws koala::Error with kind Cancelled.
+//   - Errors cross the boundary only as koala::Error; LibTorch exceptions never escape.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace koala {
+
+// ---- enums with string round-trips (the same names in the CLI, presets, PNG metadata and the UI) ----------------
+enum class Device { Auto, Cpu, Cuda };
+enum class DType { Auto, F32, F16, BF16 };
+// Default = whatever the model's scheduler_config.json says (class and Karras flag).
+enum class SchedulerKind { Default, Euler, EulerKarras, EulerAncestral, DpmPP2M, DpmPP2MKarras, Ddim };
+// Default = the model's scheduler_config.json `timestep_spacing`.
+enum class TimestepSpacing { Default, Leading, Trailing, Linspace };
+enum class MemoryMode { Default, Low };
+
+const char* toString(Device v);
+const char* toString(DType v);
+const char* toString(SchedulerKind v);  // "euler", "euler_karras", "euler_a", "dpmpp_2m", "dpmpp_2m_karras", "ddim"
+const char* toString(TimestepSpacing v);
+const char* toString(MemoryMode v);
+// Return false (and leave `out` untouched) for an unknown name. Accept the names toString() gives
+// ("auto"/"default" included) and the common aliases ("fp32"/"float32", "cuda"/"gpu", ...).
+bool fromString(std::string_view s, Device& out);
+bool fromString(std::string_view s, DType& out);
+bool fromString(std::string_view s, SchedulerKind& out);
+bool fromString(std::string_view s, TimestepSpacing& out);
+bool fromString(std::string_view s, MemoryMode& out);
+// All concrete values (no Default/Auto), in display order, for combo boxes and help texts.
+std::vector<SchedulerKind> allSchedulers();
+
+// ---- errors ------------------------------------------------------------------------------------------------------
+enum class ErrorKind {
+    InvalidArgument,  // a request that cannot be run: size not a multiple of 8, steps < 1, ...
+    ModelFormat,      // missing/corrupt model folder, missing tensor, wrong shape, unsupported config value
+    Io,               // a file that cannot be read or written
+    OutOfMemory,      // the device ran out of memory
+    Cancelled,        // CancelToken was set
+    Internal          // anything else (a LibTorch error we did not expect)
+};
+const char* toString(ErrorKind k);
+
+// One exception type for everything that leaves the engine. what() is one line a user can act on: it names the
+// file, tensor or config key concerned.
+class Error : public std::runtime_error {
+public:
+    Error(ErrorKind kind, const std::string& message) : std::runtime_error(message), m_kind(kind) {}
+    ErrorKind kind() const noexcept { return m_kind; }
+
+private:
+    ErrorKind m_kind;
+};
+
+// ---- cancellation ------------------------------------------------------------------------------------------------
+class CancelToken {
+public:
+    void cancel() noexcept { m_flag.store(true, std::memory_order_relaxed); }
+    void reset() noexcept { m_flag.store(false, std::memory_order_relaxed); }
+    bool cancelled() const noexcept { return m_flag.load(std::memory_order_relaxed); }
+
+private:
+    std::atomic<bool> m_flag{false};
+};
+
+// ---- plain data --------------------------------------------------------------------------------------------------
+struct Image {
+    int width = 0;
+    int height = 0;
+    std::vector<std::uint8_t> rgb;  // width*height*3, row-major, 8-bit RGB
+};
+
+// A float32 tensor copied out of the engine (latents for --save-latents and the fixture tests).
+struct FloatTensor {
+    std::vector<std::int64_t> shape;
+    std::vector<float> data;
+};
+
+struct LoadOptions {
+    Device device = Device::Auto;        // Auto: CUDA when available, else CPU
+    DType dtype = DType::Auto;           // Auto: fp16 on CUDA, fp32 on CPU
+    std::string variant;                 // "" = plain weights; "fp16" = *.fp16.safetensors
+    MemoryMode memory = MemoryMode::Default;
+};
+LoadOptions defaultLoadOptions();
+
+struct GenerateRequest {
+    std::string prompt;
+    std::optional<std::string> prompt2;          // for text_encoder_2; absent = prompt
+    std::optional<std::string> negative;         // absent = no negative prompt (zeros); "" = encode ""
+    std::optional<std::string> negative2;        // absent = negative
+    std::uint64_t seed = 0;
+    int steps = 25;
+    float guidance = 5.0f;                       // <= 1 turns classifier-free guidance off
+    float guidanceRescale = 0.0f;
+    SchedulerKind scheduler = SchedulerKind::Default;
+    TimestepSpacing spacing = TimestepSpacing::Default;
+    int width = 1024;                            // multiples of 8
+    int height = 1024;
+    int numImages = 1;                           // images per prompt (batch)
+    bool previews = true;                        // compute Callbacks::preview images
+    bool keepLatents = false;                    // fill GenerateResult::initialNoise / finalLatents
+};
+// The one place that fills the defaults.
+GenerateRequest defaultRequest();
+// "prompt=..., seed=..., steps=..." for logs.
+std::string toLogString(const GenerateRequest& r);
+// Throws Error(InvalidArgument) naming the field when a request cannot be run.
+void validate(const GenerateRequest& r);
+
+struct Progress {
+    int step = 0;           // 1-based step just finished
+    int total = 0;
+    double elapsedSeconds = 0;   // since the denoising loop started
+    double itPerSecond = 0;
+};
+
+struct Callbacks {
+    std::function<void(const Progress&)> progress;
+    // Cheap latent-to-RGB preview after each step (one image per batch item, latent resolution ×1).
+    std::function<void(int step, const std::vector<Image>&)> preview;
+    // Latents after each step (float32 copy); only for tests and tools, costs a device-to-host copy.
+    std::function<void(int step, const FloatTensor&)> latents;
+};
+
+struct Timings {
+    double loadSeconds = 0;         // filled by the caller that loaded the model, if it wants
+    double encodeSeconds = 0;       // tokenization + text encoders
+    double denoiseSeconds = 0;      // the whole scheduler loop
+    double stepMedianSeconds = 0;   // median UNet step (including guidance and the scheduler update)
+    double previewSeconds = 0;      // total spent on previews
+    double decodeSeconds = 0;       // VAE decode + conversion to 8 bits
+    double totalSeconds = 0;
+    std::int64_t peakDeviceBytes = 0;  // peak GPU memory allocated during the run (0 on CPU)
+};
+
+struct GenerateResult {
+    std::vector<Image> images;
+    FloatTensor initialNoise;   // only with keepLatents
+    FloatTensor finalLatents;   // only with keepLatents
+    Timings timings;
+    std::string schedulerName;  // the scheduler actually used (resolved from Default)
+    std::string spacingName;
+};
+
+struct ModelInfo {
+    std::string path;               // the resolved model folder
+    std::string name;               // folder or repo name ("koala-700m-llava-cap")
+    std::string unetShape;          // "koala-700m", "koala-1b", "sdxl-base", "ssd-1b", "vega" or "custom"
+    std::int64_t unetParameters = 0;
+    std::string weightDType;        // dtype of the UNet weights on disk ("fp16", "fp32", "bf16")
+    std::string device;             // "cpu", "cuda"
+    std::string computeDType;       // "fp32", "fp16", "bf16"
+    std::string defaultScheduler;   // toString(SchedulerKind) of the scheduler_config.json
+    std::string defaultSpacing;
+    bool sharesTextEncoders = false;  // text encoders / VAE shared with another loaded Model
+};
+
+// Resolve a user-supplied path to a diffusers model folder: the folder itself, a Hugging Face cache repo folder
+// (models--org--name, newest snapshot), or a snapshot folder. Throws Error(ModelFormat) when it is not a model.
+std::string resolveModelFolder(const std::string& path);
+
+// Cheap description of a model folder without loading weights (reads configs and safetensors headers only).
+ModelInfo inspectModel(const std::string& path, const std::string& variant = "");
+
+// Whether this build can use CUDA and a device is present.
+bool cudaAvailable();
+
+class ModelImpl;
+
+// Loaded weights: tokenizers, both text encoders, the UNet, the VAE and the scheduler config.
+class Model {
+public:
+    // Loads `path` (see resolveModelFolder). With `shareWith`, text encoders, tokenizers and the VAE are taken from
+    // that model instead of being loaded again when their weights are identical (same files or same bytes), so a
+    // KOALA-700M / KOALA-1B comparison holds one copy of them.
+    static std::shared_ptr<Model> load(const std::string& path, const LoadOptions& options,
+                                       std::shared_ptr<Model> shareWith = nullptr);
+    ~Model();
+
+    const ModelInfo& info() const;
+    GenerateResult generate(const GenerateRequest& request, const Callbacks& callbacks = {},
+                            CancelToken* cancel = nullptr);
+    // Number of tokens (without start/end) the prompt takes in the first tokenizer, for the 77-token counter.
+    int countTokens(const std::string& text) const;
+
+    ModelImpl& impl() { return *m_impl; }  // internal: for engine tests and tools
+
+private:
+    explicit Model(std::unique_ptr<ModelImpl> impl);
+    std::unique_ptr<ModelImpl> m_impl;
+};
+
+// ---- helpers shared by the CLI and the application ---------------------------------------------------------------
+// A fixed linear latent-to-RGB map (SDXL factors): latents [4,h,w] (float32, channel-major) → RGB8 h×w.
+Image latentPreview(const float* latents, int height, int width);
+
+// Write a PNG with tEXt chunks (key, value) atomically (temporary file + rename). Throws Error(Io).
+void writePng(const std::string& path, const Image& image,
+              const std::vector<std::pair<std::string, std::string>>& text = {});
+// Read a PNG's tEXt/iTXt chunks. Returns false when the file is not a PNG.
+bool readPngText(const std::string& path, std::vector<std::pair<std::string, std::string>>& text);
+
+// Write float32 tensors as safetensors atomically. Throws Error(Io).
+void writeSafetensors(const std::string& path, const std::vector<std::pair<std::string, FloatTensor>>& tensors);
+
+}  // namespace koala

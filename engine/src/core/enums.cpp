@@ -1,0 +1,120 @@
+// String round-trips of the public enums, request defaults and validation: the one place for each.
+#include "core/common.h"
+
+#include <algorithm>
+#include <cctype>
+#include <sstream>
+
+namespace koala {
+namespace {
+
+std::string lower(std::string_view s) {
+    std::string out(s);
+    std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return char(std::tolower(c)); });
+    return out;
+}
+
+template <typename E, std::size_t N>
+bool lookup(std::string_view s, const std::pair<const char*, E> (&table)[N], E& out) {
+    const std::string key = lower(s);
+    for (const auto& [name, value] : table) {
+        if (key == name) {
+            out = value;
+            return true;
+        }
+    }
+    return false;
+}
+
+const std::pair<const char*, Device> kDevices[] = {
+    {"auto", Device::Auto}, {"cpu", Device::Cpu}, {"cuda", Device::Cuda}, {"gpu", Device::Cuda}};
+const std::pair<const char*, DType> kDTypes[] = {
+    {"auto", DType::Auto}, {"fp32", DType::F32}, {"float32", DType::F32}, {"f32", DType::F32},
+    {"fp16", DType::F16},  {"float16", DType::F16}, {"f16", DType::F16},   {"half", DType::F16},
+    {"bf16", DType::BF16}, {"bfloat16", DType::BF16}};
+const std::pair<const char*, SchedulerKind> kSchedulers[] = {
+    {"default", SchedulerKind::Default},
+    {"euler", SchedulerKind::Euler},
+    {"euler_karras", SchedulerKind::EulerKarras},
+    {"euler_a", SchedulerKind::EulerAncestral},
+    {"euler_ancestral", SchedulerKind::EulerAncestral},
+    {"dpmpp_2m", SchedulerKind::DpmPP2M},
+    {"dpmpp_2m_karras", SchedulerKind::DpmPP2MKarras},
+    {"ddim", SchedulerKind::Ddim}};
+const std::pair<const char*, TimestepSpacing> kSpacings[] = {{"default", TimestepSpacing::Default},
+                                                              {"leading", TimestepSpacing::Leading},
+                                                              {"trailing", TimestepSpacing::Trailing},
+                                                              {"linspace", TimestepSpacing::Linspace}};
+const std::pair<const char*, MemoryMode> kMemory[] = {
+    {"default", MemoryMode::Default}, {"low", MemoryMode::Low}, {"lowvram", MemoryMode::Low}};
+
+template <typename E, std::size_t N>
+const char* nameOf(E v, const std::pair<const char*, E> (&table)[N]) {
+    for (const auto& [name, value] : table)
+        if (value == v) return name;  // the first entry is the canonical name
+    return "?";
+}
+
+}  // namespace
+
+const char* toString(Device v) { return nameOf(v, kDevices); }
+const char* toString(DType v) { return nameOf(v, kDTypes); }
+const char* toString(SchedulerKind v) { return nameOf(v, kSchedulers); }
+const char* toString(TimestepSpacing v) { return nameOf(v, kSpacings); }
+const char* toString(MemoryMode v) { return nameOf(v, kMemory); }
+
+bool fromString(std::string_view s, Device& out) { return lookup(s, kDevices, out); }
+bool fromString(std::string_view s, DType& out) { return lookup(s, kDTypes, out); }
+bool fromString(std::string_view s, SchedulerKind& out) { return lookup(s, kSchedulers, out); }
+bool fromString(std::string_view s, TimestepSpacing& out) { return lookup(s, kSpacings, out); }
+bool fromString(std::string_view s, MemoryMode& out) { return lookup(s, kMemory, out); }
+
+std::vector<SchedulerKind> allSchedulers() {
+    return {SchedulerKind::Euler,   SchedulerKind::EulerKarras,   SchedulerKind::EulerAncestral,
+            SchedulerKind::DpmPP2M, SchedulerKind::DpmPP2MKarras, SchedulerKind::Ddim};
+}
+
+const char* toString(ErrorKind k) {
+    switch (k) {
+    case ErrorKind::InvalidArgument: return "invalid argument";
+    case ErrorKind::ModelFormat: return "model format";
+    case ErrorKind::Io: return "i/o";
+    case ErrorKind::OutOfMemory: return "out of memory";
+    case ErrorKind::Cancelled: return "cancelled";
+    case ErrorKind::Internal: return "internal";
+    }
+    return "?";
+}
+
+LoadOptions defaultLoadOptions() { return LoadOptions{}; }
+
+GenerateRequest defaultRequest() { return GenerateRequest{}; }
+
+std::string toLogString(const GenerateRequest& r) {
+    std::ostringstream os;
+    os << "prompt=\"" << r.prompt << "\"";
+    if (r.prompt2) os << ", prompt2=\"" << *r.prompt2 << "\"";
+    if (r.negative) os << ", negative=\"" << *r.negative << "\"";
+    else os << ", negative=<none>";
+    os << ", seed=" << r.seed << ", steps=" << r.steps << ", guidance=" << r.guidance;
+    if (r.guidanceRescale > 0) os << ", guidance_rescale=" << r.guidanceRescale;
+    os << ", scheduler=" << toString(r.scheduler) << ", spacing=" << toString(r.spacing) << ", size=" << r.width
+       << "x" << r.height << ", images=" << r.numImages;
+    return os.str();
+}
+
+void validate(const GenerateRequest& r) {
+    auto bad = [](const std::string& m) { fail(ErrorKind::InvalidArgument, m); };
+    if (r.width <= 0 || r.height <= 0 || r.width % 8 != 0 || r.height % 8 != 0)
+        bad("size " + std::to_string(r.width) + "x" + std::to_string(r.height) +
+            " is impossible: width and height must be positive multiples of 8");
+    if (r.width < 64 || r.height < 64 || r.width > 4096 || r.height > 4096)
+        bad("size " + std::to_string(r.width) + "x" + std::to_string(r.height) +
+            " is out of range: width and height must be between 64 and 4096");
+    if (r.steps < 1 || r.steps > 1000) bad("steps must be between 1 and 1000 (got " + std::to_string(r.steps) + ")");
+    if (!(r.guidance >= 0 && r.guidance <= 100)) bad("guidance must be between 0 and 100");
+    if (!(r.guidanceRescale >= 0 && r.guidanceRescale <= 1)) bad("guidance rescale must be between 0 and 1");
+    if (r.numImages < 1 || r.numImages > 64) bad("number of images must be between 1 and 64");
+}
+
+}  // namespace koala

@@ -1,0 +1,62 @@
+// UNet2DConditionModel built from its config.json (internal): SDXL-base, KOALA-1B, KOALA-700M, SSD-1B, Vega shapes.
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace koala::io { class Config; class WeightStore; }
+
+namespace koala::models {
+
+struct UnetConfig {
+    int inChannels = 4, outChannels = 4;
+    std::vector<int> blockOutChannels{320, 640, 1280};
+    std::vector<std::string> downBlockTypes, upBlockTypes;
+    std::string midBlockType = "UNetMidBlock2DCrossAttn";   // "" = none
+    std::vector<int> layersPerBlock;                       // per down block
+    std::vector<std::vector<int>> transformerLayersDown;   // [block][layer]
+    std::vector<std::vector<int>> transformerLayersUp;     // [up block][layer] (layers_per_block+1 entries)
+    int transformerLayersMid = 1;
+    std::vector<int> numHeadsDown;                         // heads per down block (attention_head_dim semantics)
+    int crossAttentionDim = 2048;
+    bool useLinearProjection = true;
+    std::string additionEmbedType = "text_time";           // "" = none
+    int additionTimeEmbedDim = 256;
+    int projectionClassEmbeddingsInputDim = 2816;
+    bool flipSinToCos = true;
+    double freqShift = 0;
+    int normNumGroups = 32;
+    double normEps = 1e-5;
+    int sampleSize = 128;
+    // Parses config.json; every unsupported value is an error that names the key.
+    static UnetConfig fromConfig(const io::Config& cfg);
+};
+
+class Unet {
+public:
+    static std::shared_ptr<Unet> load(const UnetConfig& cfg, io::WeightStore& weights);
+    // sample [B,4,h,w]; timestep: a double broadcast over the batch; context [B,77,cross_dim];
+    // textEmbeds [B,pooled]; timeIds [B,6]. Returns eps [B,4,h,w] in the UNet dtype.
+    at::Tensor forward(const at::Tensor& sample, double timestep, const at::Tensor& context,
+                       const at::Tensor& textEmbeds, const at::Tensor& timeIds) const;
+
+    const UnetConfig& config() const { return m_cfg; }
+    std::int64_t parameterCount() const;
+    // "sdxl-base", "koala-1b", "koala-700m", "ssd-1b", "vega" or "custom" (from the block structure).
+    std::string shapeName() const;
+    at::Device device() const;
+    at::ScalarType dtype() const;
+
+    struct Weights;
+    ~Unet();
+
+private:
+    Unet() = default;
+    UnetConfig m_cfg;
+    std::unique_ptr<Weights> m_w;
+};
+
+}  // namespace koala::models

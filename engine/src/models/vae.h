@@ -1,0 +1,45 @@
+// AutoencoderKL decoder (internal), as diffusers' AutoencoderKL._decode computes it.
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <memory>
+
+namespace koala::io { class Config; class WeightStore; }
+
+namespace koala::models {
+
+struct VaeConfig {
+    std::vector<int> blockOutChannels{128, 256, 512, 512};
+    int layersPerBlock = 2, latentChannels = 4, normNumGroups = 32, outChannels = 3;
+    double scalingFactor = 0.13025;
+    bool forceUpcast = true;
+    bool usePostQuantConv = true;
+    bool midBlockAddAttention = true;
+    static VaeConfig fromConfig(const io::Config& cfg);   // unsupported values (latents_mean, shift_factor...) name the key
+};
+
+class VaeDecoder {
+public:
+    // Legacy attention names (query/key/value/proj_attn, [C,C,1,1] weights) are handled through the WeightStore
+    // aliases this function installs.
+    static std::shared_ptr<VaeDecoder> load(const VaeConfig& cfg, io::WeightStore& weights);
+    // z: latents already divided by scaling_factor, [B,4,h,w]. Returns the decoded sample [B,3,8h,8w] (about
+    // [-1,1]) in the decoder's dtype. Tiled decoding when tile > 0 (latent tile size, with overlap blending).
+    at::Tensor decode(const at::Tensor& z, int tileLatent = 0) const;
+
+    const VaeConfig& config() const { return m_cfg; }
+    at::Device device() const;
+    at::ScalarType dtype() const;
+    void to(at::Device device, at::ScalarType dtype);
+
+    struct Weights;
+    ~VaeDecoder();
+
+private:
+    VaeDecoder() = default;
+    VaeConfig m_cfg;
+    std::unique_ptr<Weights> m_w;
+};
+
+}  // namespace koala::models

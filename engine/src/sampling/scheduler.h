@@ -1,0 +1,77 @@
+// Schedulers exactly as diffusers builds them with `Scheduler.from_config(scheduler_config.json, ...)` (internal).
+#pragma once
+
+#include "koala/engine.h"
+
+#include <ATen/ATen.h>
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace koala::io { class Config; }
+
+namespace koala::sampling {
+
+// The keys of scheduler_config.json that matter, with diffusers' class defaults for absent keys filled in by
+// create() depending on the class actually used.
+struct SchedulerConfig {
+    std::string className = "EulerDiscreteScheduler";
+    int numTrainTimesteps = 1000;
+    double betaStart = 0.00085;
+    double betaEnd = 0.012;
+    std::string betaSchedule = "scaled_linear";
+    std::string predictionType = "epsilon";
+    std::string timestepSpacing = "leading";   // as written in the file (or the class default)
+    bool timestepSpacingInFile = false;
+    int stepsOffset = 1;
+    bool stepsOffsetInFile = false;
+    bool useKarrasSigmas = false;
+    bool rescaleBetasZeroSnr = false;
+    std::string finalSigmasType = "zero";
+    bool finalSigmasTypeInFile = false;
+    std::string interpolationType = "linear";
+    bool clipSample = false;
+    bool setAlphaToOne = true;
+    // Parse scheduler_config.json. Unsupported values (beta_schedule, prediction_type) throw koala::Error naming
+    // the key.
+    static SchedulerConfig fromConfig(const io::Config& cfg);
+    // The scheduler kind / spacing the file selects (for SchedulerKind::Default / TimestepSpacing::Default).
+    SchedulerKind defaultKind() const;
+    TimestepSpacing defaultSpacing() const;
+};
+
+class Scheduler {
+public:
+    virtual ~Scheduler() = default;
+    // kind Default / spacing Default resolve to the file's values. Each kind keeps the file's keys and takes the
+    // class defaults for the keys the file lacks, as from_config does.
+    static std::unique_ptr<Scheduler> create(SchedulerKind kind, TimestepSpacing spacing, const SchedulerConfig& cfg);
+
+    virtual void setTimesteps(int numSteps) = 0;
+    // The timesteps passed to the UNet (float32 or int64 in diffusers; stored as double holding that value).
+    const std::vector<double>& timesteps() const { return m_timesteps; }
+    // Sigmas including the final one (empty for DDIM).
+    const std::vector<double>& sigmas() const { return m_sigmas; }
+    double initNoiseSigma() const { return m_initNoiseSigma; }
+
+    // scale_model_input for step `stepIndex` (0-based).
+    virtual at::Tensor scaleModelInput(const at::Tensor& sample, int stepIndex) const = 0;
+    // One update. `generator` is the CPU generator that drew the initial noise (EulerAncestral draws float32 noise
+    // from it every step, then moves it to the sample's device). Returns the new sample in eps' dtype.
+    virtual at::Tensor step(const at::Tensor& eps, int stepIndex, const at::Tensor& sample,
+                            at::Generator* generator) = 0;
+
+    SchedulerKind kind() const { return m_kind; }
+    TimestepSpacing spacing() const { return m_spacing; }
+
+protected:
+    std::vector<double> m_timesteps;
+    std::vector<double> m_sigmas;
+    double m_initNoiseSigma = 1.0;
+    SchedulerKind m_kind = SchedulerKind::Euler;
+    TimestepSpacing m_spacing = TimestepSpacing::Leading;
+};
+
+}  // namespace koala::sampling
