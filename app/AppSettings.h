@@ -1,0 +1,52 @@
+#pragma once
+
+#include <memory>
+
+#include <QByteArray>
+#include <QSettings>
+#include <QString>
+#include <QStringList>
+
+#include "GenerationParams.h"
+
+// Typed access to the persistent settings (QSettings, organization "KOALA", application "KOALA Studio").
+// Values are written immediately; the strings are the engine's names (koala::toString), so they map 1:1 to
+// koala::LoadOptions.
+class AppSettings {
+public:
+    AppSettings();                                 // the user's settings
+    explicit AppSettings(const QString& iniFile);  // an explicit INI file (tests, portable mode)
+
+    QString device() const;                   // "auto", "cpu", "cuda"
+    void setDevice(const QString& device);
+    QString precision() const;                // "auto", "fp32", "fp16", "bf16"
+    void setPrecision(const QString& precision);
+    QString memoryMode() const;               // "default", "low"
+    void setMemoryMode(const QString& mode);
+
+    // Default: QStandardPaths::PicturesLocation + "/KOALA Studio".
+    QString outputFolder() const;
+    void setOutputFolder(const QString& folder);
+    static QString defaultOutputFolder();
+
+    QStringList extraModelFolders() const;
+    void setExtraModelFolders(const QStringList& folders);
+
+    // The parameters of the last generation (restored at start-up); defaults() when none.
+    GenerationParams lastParams() const;
+    void setLastParams(const GenerationParams& params);
+
+    QByteArray windowGeometry() const;
+    void setWindowGeometry(const QByteArray& geometry);
+    QByteArray windowState() const;
+    void setWindowState(const QByteArray& state);
+
+    // Device, dtype and memory mode as engine load options (unknown strings fall back to auto/default).
+    koala::LoadOptions loadOptions() const;
+
+    void sync();
+    QString fileName() const;
+
+private:
+    std::unique_ptr<QSettings> m_settings;
+};

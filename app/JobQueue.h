@@ -1,0 +1,118 @@
+#pragma once
+
+#include <memory>
+#include <optional>
+
+#include <QHash>
+#include <QImage>
+#include <QList>
+#include <QMetaType>
+#include <QObject>
+#include <QString>
+
+#include "EngineWorker.h"
+#include "GalleryItem.h"
+#include "GenerationParams.h"
+
+class GalleryStore;
+class QThread;
+
+struct Job {
+    enum class Kind { Single, Compare };
+    enum class State { Queued, Running, Done, Failed, Cancelled };
+
+    qint64 id = 0;
+    Kind kind = Kind::Single;
+    GenerationParams params;
+    QString modelA;
+    QString modelB;
+    QList<qint64> seeds;       // resolved at enqueue (random seeds are drawn then)
+    State state = State::Queued;
+    int step = 0;              // of the image in progress
+    int totalSteps = 0;
+    int imagesDone = 0;        // stored images
+    int imagesTotal = 0;       // seeds.size() (Single) or 2 * seeds.size() (Compare)
+    double progress = 0;       // 0..1 over the whole job
+    QString error;             // Failed: the message
+    QStringList itemIds;       // gallery ids of the stored images
+
+    static QString toString(State state);
+};
+
+// The generation queue. Lives on the GUI thread and owns the worker thread (destructor: cancel, quit, wait).
+// Jobs wait here and go to the worker one at a time, so queued jobs can be removed without touching the worker.
+// Every finished image is stored in the GalleryStore before any signal announces it, so a crash or a closed window
+// never loses a finished image.
+class JobQueue : public QObject {
+    Q_OBJECT
+
+public:
+    // `gallery` must outlive the queue.
+    explicit JobQueue(GalleryStore* gallery, QObject* parent = nullptr);
+    ~JobQueue() override;
+
+    // Settings for the following jobs' model loads.
+    void setLoadSettings(const EngineLoadSettings& settings);
+    EngineLoadSettings loadSettings() const { return m_load; }
+
+    // params.count images with seeds seed, seed+1, ... (or a random seed each when seed is -1). Returns the job id.
+    qint64 enqueue(const GenerationParams& params);
+    // The same request on two models, each image with its own timings, stored as pairs (same compareGroup).
+    // Empty modelA/modelB take params.modelPath/modelPath2.
+    qint64 enqueueCompare(const GenerationParams& params, const QString& modelA = {}, const QString& modelB = {});
+
+    // Removes a queued (or finished) job; false for the running one (cancel it) or an unknown id.
+    bool remove(qint64 id);
+    void cancel(qint64 id);
+    void cancelCurrent();
+    // Cancels the running job and drops all queued ones.
+    void cancelAll();
+    // Forgets Done/Failed/Cancelled jobs.
+    void clearFinished();
+    // Drops the worker's cached models (applies after the running job).
+    void releaseModels();
+
+    QList<Job> jobs() const;
+    std::optional<Job> job(qint64 id) const;
+    qint64 currentJobId() const { return m_running; }
+    bool isBusy() const { return m_running != 0; }
+    int pendingCount() const;
+
+signals:
+    void jobAdded(qint64 id);
+    void jobRemoved(qint64 id);
+    void jobStateChanged(qint64 id, Job::State state);
+    void jobProgress(qint64 id, int step, int total, double itPerSec, double secondsLeft);
+    void jobPreview(qint64 id, int imageIndex, const QImage& image);
+    void modelLoading(qint64 id, const QString& path);
+    // Emitted after the image is stored in the gallery.
+    void imageReady(qint64 jobId, const GalleryItem& item);
+    // Both images of a compare pair are stored.
+    void compareReady(const QString& groupId, const GalleryItem& itemA, const GalleryItem& itemB);
+    // The image could not be stored (disk full, folder not writable): the UI should offer "Save as".
+    void saveFailed(qint64 jobId, const QImage& image, const GalleryItem& item, const QString& message);
+    void jobFinished(qint64 id);
+    void jobFailed(qint64 id, const QString& message);
+    void jobCancelled(qint64 id);
+    // No job running and none queued.
+    void idle();
+
+private:
+    qint64 add(Job job);
+    void startNext();
+    void finish(qint64 id, Job::State state, const QString& error = {});
+    Job* find(qint64 id);
+    void onImageReady(qint64 jobId, int imageIndex, const QImage& image, const GalleryItem& item);
+
+    GalleryStore* m_gallery;
+    QThread* m_thread = nullptr;
+    EngineWorker* m_worker = nullptr;   // lives on m_thread, deleted when it finishes
+    EngineLoadSettings m_load;
+    QList<Job> m_jobs;
+    qint64 m_nextId = 1;
+    qint64 m_running = 0;
+    QHash<QString, GalleryItem> m_pendingPairs;  // compare group -> the first stored item
+};
+
+Q_DECLARE_METATYPE(Job)
+Q_DECLARE_METATYPE(Job::State)

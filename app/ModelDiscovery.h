@@ -1,0 +1,46 @@
+#pragma once
+
+#include <optional>
+
+#include <QList>
+#include <QMetaType>
+#include <QString>
+#include <QStringList>
+
+// One usable model folder, described without loading weights (koala::inspectModel).
+struct ModelEntry {
+    QString displayName;       // "koala-700m-llava-cap"
+    QString repoId;            // "etri-vilab/koala-700m-llava-cap" for HF cache entries, else empty
+    QString path;              // the resolved diffusers folder (snapshot)
+    qint64 unetParameters = 0;
+    QString weightDType;       // "fp16", "fp32", "bf16"
+    QString unetShape;         // "koala-700m", "koala-1b", "sdxl-base", "ssd-1b", "vega", "custom"
+    QString defaultScheduler;
+    bool fromHfCache = false;
+};
+
+// Finds models in the Hugging Face cache and in folders the user added. Broken folders do not stop the scan: their
+// errors are collected, one line each.
+class ModelDiscovery {
+public:
+    // How to get models, for an empty model list.
+    static const char* const helpText;
+
+    struct Result {
+        QList<ModelEntry> models;   // sorted by display name
+        QStringList errors;
+    };
+
+    // HF_HUB_CACHE; else $HF_HOME/hub; else ~/.cache/huggingface/hub.
+    static QString hfCacheDir();
+
+    // Scans `hfCache` for models--*/snapshots/<rev>/ with model_index.json and unet/config.json (refs/main first,
+    // else the newest snapshot) and each extra folder, which may be a model folder itself or a folder whose
+    // sub-folders are model folders. Duplicates (same resolved path) are listed once.
+    static Result scan(const QStringList& extraFolders = {}, const QString& hfCache = hfCacheDir());
+
+    // Inspects one folder (model folder, HF repo folder or snapshot). std::nullopt with *error on failure.
+    static std::optional<ModelEntry> inspect(const QString& path, QString* error = nullptr);
+};
+
+Q_DECLARE_METATYPE(ModelEntry)
