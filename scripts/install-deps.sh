@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Installs what KOALA Studio needs to build and test on Debian 12 (idempotent: apt only runs when something is
+# missing). Run as root or with sudo available.
+set -euo pipefail
+pkgs=(cmake ninja-build g++ pkg-config libtorch-dev qt6-base-dev libgl-dev libyaml-cpp-dev nlohmann-json3-dev
+      libutf8proc-dev zlib1g-dev xvfb xauth)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  SUDO=""
+  [ "$(id -u)" = 0 ] || SUDO=sudo
+  echo "installing: ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi

@@ -1,0 +1,75 @@
+// Enum string round-trips, request validation, PNG text chunks and safetensors writing (engine core).
+#include "harness.h"
+
+#include <fstream>
+
+KT_TEST(enum_names_round_trip) {
+    for (auto k : koala::allSchedulers()) {
+        koala::SchedulerKind back = koala::SchedulerKind::Default;
+        KT_CHECK(koala::fromString(koala::toString(k), back));
+        KT_CHECK(back == k);
+    }
+    koala::DType d;
+    KT_CHECK(koala::fromString("FP16", d) && d == koala::DType::F16);
+    KT_CHECK(koala::fromString("bf16", d) && d == koala::DType::BF16);
+    KT_CHECK(!koala::fromString("int8", d));
+    koala::TimestepSpacing s;
+    KT_CHECK(koala::fromString("trailing", s) && s == koala::TimestepSpacing::Trailing);
+    KT_CHECK_EQ(std::string(koala::toString(koala::SchedulerKind::EulerAncestral)), std::string("euler_a"));
+    koala::Device dev;
+    KT_CHECK(koala::fromString("cuda", dev) && dev == koala::Device::Cuda);
+}
+
+KT_TEST(validation_names_the_problem) {
+    auto r = koala::defaultRequest();
+    KT_CHECK_EQ(r.steps, 25);
+    KT_CHECK_EQ(r.width, 1024);
+    koala::validate(r);
+    r.height = 1020;
+    KT_CHECK_THROWS(koala::validate(r), koala::ErrorKind::InvalidArgument, "multiples of 8");
+    r.height = 8192;
+    KT_CHECK_THROWS(koala::validate(r), koala::ErrorKind::InvalidArgument, "between 64 and 4096");
+    r = koala::defaultRequest();
+    r.numImages = 0;
+    KT_CHECK_THROWS(koala::validate(r), koala::ErrorKind::InvalidArgument, "number of images");
+}
+
+KT_TEST(png_text_round_trip_including_utf8) {
+    koala::Image img;
+    img.width = 3;
+    img.height = 2;
+    img.rgb = {255, 0, 0, 0, 255, 0, 0, 0, 255, 10, 20, 30, 40, 50, 60, 70, 80, 90};
+    const std::string path = kt::tempDir() + "/t.png";
+    koala::writePng(path, img, {{"parameters", "a koala\nSteps: 4, Seed: 7"}, {"koala", "{\"prompt\":\"코알라 🐨\"}"}});
+    std::vector<std::pair<std::string, std::string>> text;
+    KT_CHECK(koala::readPngText(path, text));
+    KT_CHECK_EQ(int(text.size()), 2);
+    KT_CHECK_EQ(text[0].second, std::string("a koala\nSteps: 4, Seed: 7"));
+    KT_CHECK_EQ(text[1].second, std::string("{\"prompt\":\"코알라 🐨\"}"));
+    std::vector<std::pair<std::string, std::string>> none;
+    std::ofstream(kt::tempDir() + "/not.png") << "hello";
+    KT_CHECK(!koala::readPngText(kt::tempDir() + "/not.png", none));
+    KT_CHECK_THROWS(koala::writePng("/nonexistent-dir/x.png", img), koala::ErrorKind::Io, "/nonexistent-dir/x.png");
+}
+
+KT_TEST(safetensors_writer_output_reads_back) {
+    koala::FloatTensor t;
+    t.shape = {2, 3};
+    t.data = {1, 2, 3, 4, 5, 6.5f};
+    const std::string path = kt::tempDir() + "/l.safetensors";
+    koala::writeSafetensors(path, {{"latents", t}});
+    auto back = kt::loadTensor(path, "latents");
+    KT_CHECK(back.sizes() == at::IntArrayRef({2, 3}));
+    KT_CHECK_EQ(back[1][2].item<float>(), 6.5f);
+}
+
+KT_TEST(latent_preview_is_the_fixed_linear_map) {
+    std::vector<float> lat(4 * 2 * 2, 0.0f);  // zeros → the bias only
+    auto img = koala::latentPreview(lat.data(), 2, 2);
+    KT_CHECK_EQ(img.width, 2);
+    KT_CHECK_EQ(int(img.rgb.size()), 12);
+    KT_CHECK_EQ(int(img.rgb[0]), int(std::lround((0.1084 + 1) * 0.5 * 255)));
+    lat[0] = 10.0f;  // channel 0 strongly positive at pixel 0 → bright
+    img = koala::latentPreview(lat.data(), 2, 2);
+    KT_CHECK_EQ(int(img.rgb[0]), 255);
+}
