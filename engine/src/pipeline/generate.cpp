@@ -1,0 +1,215 @@
+// One text-to-image run, as diffusers' StableDiffusionXLPipeline.__call__ computes it (see docs: sdxl-pipeline.md
+// sections 3 and 7). Latents stay float32 between steps whatever the UNet dtype, so the scheduler arithmetic and
+// the seeded noise are the same on every device.
+#include "pipeline/model_impl.h"
+
+#include "core/common.h"
+#include "sampling/noise.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+
+namespace koala {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double secondsSince(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+void checkCancel(CancelToken* cancel) {
+    if (cancel && cancel->cancelled()) fail(ErrorKind::Cancelled, "generation cancelled");
+}
+
+at::Tensor idsTensor(const std::vector<int>& ids) {
+    std::vector<std::int64_t> v(ids.begin(), ids.end());
+    return at::tensor(v, at::kLong).unsqueeze(0);
+}
+
+}  // namespace
+
+FloatTensor toFloatTensor(const at::Tensor& t) {
+    auto c = t.detach().to(at::kCPU).to(at::kFloat).contiguous();
+    FloatTensor out;
+    out.shape.assign(c.sizes().begin(), c.sizes().end());
+    out.data.assign(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
+    return out;
+}
+
+std::vector<Image> toImages(const at::Tensor& images01) {
+    // (x·255).round() rounds half to even, as numpy does in VaeImageProcessor.numpy_to_pil.
+    auto u8 = images01.detach().to(at::kCPU).to(at::kFloat).mul(255.0).round().clamp(0, 255).to(at::kByte)
+                  .permute({0, 2, 3, 1}).contiguous();
+    std::vector<Image> out;
+    for (std::int64_t b = 0; b < u8.size(0); ++b) {
+        Image img;
+        img.height = int(u8.size(1));
+        img.width = int(u8.size(2));
+        auto p = u8[b].data_ptr<std::uint8_t>();
+        img.rgb.assign(p, p + std::size_t(img.width) * img.height * 3);
+        out.push_back(std::move(img));
+    }
+    return out;
+}
+
+PromptEmbeds ModelImpl::encodePrompt(const GenerateRequest& r, bool guidance) {
+    auto& t = *text;
+    const bool parked = memory == MemoryMode::Low && device.is_cuda();
+    if (parked) {
+        t.encoder1->to(device, dtype);
+        t.encoder2->to(device, dtype);
+    }
+    auto encodePair = [&](const std::string& p1, const std::string& p2, at::Tensor& embeds, at::Tensor& pooled) {
+        auto o1 = t.encoder1->forward(idsTensor(t.tokenizer1->encodePadded(p1)).to(device));
+        auto o2 = t.encoder2->forward(idsTensor(t.tokenizer2->encodePadded(p2)).to(device));
+        embeds = at::cat({o1.hiddenPenultimate, o2.hiddenPenultimate.to(o1.hiddenPenultimate.scalar_type())}, -1);
+        pooled = o2.textEmbeds;
+    };
+    PromptEmbeds e;
+    encodePair(r.prompt, r.prompt2.value_or(r.prompt), e.prompt, e.pooled);
+    if (guidance) {
+        if (!r.negative && forceZerosForEmptyPrompt) {
+            e.negative = at::zeros_like(e.prompt);
+            e.negativePooled = at::zeros_like(e.pooled);
+        } else {
+            const std::string n1 = r.negative.value_or("");
+            encodePair(n1, r.negative2.value_or(n1), e.negative, e.negativePooled);
+        }
+    }
+    if (parked) {
+        t.encoder1->to(at::kCPU, dtype);
+        t.encoder2->to(at::kCPU, dtype);
+    }
+    return e;
+}
+
+at::Tensor ModelImpl::decodeLatents(const at::Tensor& latents) {
+    auto& dec = *vae->decoder;
+    const double sf = dec.config().scalingFactor;
+    const int tile = memory == MemoryMode::Low ? 64 : 0;
+    auto z = (latents.to(at::kFloat) / sf);
+    auto x = dec.decode(z.to(dec.dtype()), tile);
+    if (!at::isfinite(x).all().item<bool>()) {
+        if (dec.dtype() == at::kFloat)
+            fail(ErrorKind::Internal, "the VAE produced non-finite values (NaN/Inf) even in fp32");
+        // A half-precision VAE that overflowed: decode again in fp32 (the force_upcast rule, applied lazily).
+        dec.to(dec.device(), at::kFloat);
+        x = dec.decode(z, tile);
+        if (!at::isfinite(x).all().item<bool>())
+            fail(ErrorKind::Internal, "the VAE produced non-finite values (NaN/Inf) even in fp32");
+    }
+    return (x.to(at::kFloat) * 0.5 + 0.5).clamp(0, 1);
+}
+
+GenerateResult ModelImpl::generate(const GenerateRequest& r, const Callbacks& cb, CancelToken* cancel) {
+    validate(r);
+    std::lock_guard<std::mutex> lock(*runMutex);
+    at::NoGradGuard noGrad;
+    const auto tStart = Clock::now();
+    resetPeakMemory(device);
+    GenerateResult result;
+    checkCancel(cancel);
+
+    // Classifier-free guidance as diffusers decides it: guidance_scale > 1 and no time_cond_proj_dim.
+    const bool cfg = r.guidance > 1.0f;
+    const int n = r.numImages;
+    const auto& ucfg = unet->config();
+
+    // 1. Prompt encoding.
+    auto tEnc = Clock::now();
+    PromptEmbeds pe = encodePrompt(r, cfg);
+    auto repeat = [n](const at::Tensor& x) {
+        std::vector<std::int64_t> reps(std::size_t(x.dim()), 1);
+        reps[0] = n;
+        return x.repeat(reps);
+    };
+    at::Tensor ctx = repeat(pe.prompt), pooled = repeat(pe.pooled);
+    if (cfg) {
+        ctx = at::cat({repeat(pe.negative), ctx});
+        pooled = at::cat({repeat(pe.negativePooled), pooled});
+    }
+    ctx = ctx.to(dtype);
+    pooled = pooled.to(dtype);
+    // add_time_ids = [orig_h, orig_w, crop_top, crop_left, target_h, target_w]; negative ids equal positive ones.
+    auto timeIds = at::tensor(std::vector<double>{double(r.height), double(r.width), 0, 0, double(r.height),
+                                                  double(r.width)},
+                              at::kDouble)
+                       .to(dtype)
+                       .unsqueeze(0)
+                       .repeat({cfg ? 2 * n : n, 1})
+                       .to(device);
+    synchronizeDevice(device);
+    result.timings.encodeSeconds = secondsSince(tEnc);
+    checkCancel(cancel);
+
+    // 2. Scheduler and seeded noise (float32, CPU generator, then moved to the device).
+    auto scheduler = sampling::Scheduler::create(r.scheduler, r.spacing, schedulerConfig);
+    scheduler->setTimesteps(r.steps);
+    result.schedulerName = toString(scheduler->kind());
+    result.spacingName = toString(scheduler->spacing());
+    at::Generator gen = sampling::makeCpuGenerator(r.seed);
+    const std::int64_t lh = r.height / 8, lw = r.width / 8;
+    at::Tensor noise = sampling::randnCpu(gen, {n, ucfg.inChannels, lh, lw}, device);
+    if (r.keepLatents) result.initialNoise = toFloatTensor(noise);
+    at::Tensor latents = noise * scheduler->initNoiseSigma();
+
+    // 3. Denoising loop.
+    const auto& timesteps = scheduler->timesteps();
+    const int total = int(timesteps.size());
+    std::vector<double> stepTimes;
+    const auto tLoop = Clock::now();
+    for (int i = 0; i < total; ++i) {
+        checkCancel(cancel);
+        const auto tStep = Clock::now();
+        at::Tensor xin = cfg ? at::cat({latents, latents}) : latents;
+        xin = scheduler->scaleModelInput(xin, i).to(dtype);
+        at::Tensor eps = runner ? runner(xin, timesteps[std::size_t(i)], ctx, pooled, timeIds)
+                                : unet->forward(xin, timesteps[std::size_t(i)], ctx, pooled, timeIds);
+        eps = eps.to(at::kFloat);
+        if (cfg) {
+            auto parts = eps.chunk(2);
+            eps = sampling::applyGuidance(parts[0], parts[1], r.guidance, r.guidanceRescale);
+        }
+        latents = scheduler->step(eps, i, latents, &gen);
+        synchronizeDevice(device);
+        stepTimes.push_back(secondsSince(tStep));
+
+        if (cb.latents) cb.latents(i, toFloatTensor(latents));
+        if (cb.preview && r.previews) {
+            const auto tPrev = Clock::now();
+            auto host = latents.detach().to(at::kCPU).contiguous();
+            std::vector<Image> previews;
+            for (int b = 0; b < n; ++b)
+                previews.push_back(latentPreview(host[b].data_ptr<float>(), int(lh), int(lw)));
+            result.timings.previewSeconds += secondsSince(tPrev);
+            cb.preview(i + 1, previews);
+        }
+        if (cb.progress) {
+            Progress p;
+            p.step = i + 1;
+            p.total = total;
+            p.elapsedSeconds = secondsSince(tLoop);
+            p.itPerSecond = p.elapsedSeconds > 0 ? p.step / p.elapsedSeconds : 0;
+            cb.progress(p);
+        }
+    }
+    result.timings.denoiseSeconds = secondsSince(tLoop);
+    if (!stepTimes.empty()) {
+        auto sorted = stepTimes;
+        std::nth_element(sorted.begin(), sorted.begin() + sorted.size() / 2, sorted.end());
+        result.timings.stepMedianSeconds = sorted[sorted.size() / 2];
+    }
+    if (!at::isfinite(latents).all().item<bool>())
+        fail(ErrorKind::Internal, "the denoising loop produced non-finite latents (NaN/Inf); try fp32 or bf16");
+    if (r.keepLatents) result.finalLatents = toFloatTensor(latents);
+    checkCancel(cancel);
+
+    // 4. VAE decode and 8-bit conversion.
+    const auto tDec = Clock::now();
+    result.images = toImages(decodeLatents(latents));
+    result.timings.decodeSeconds = secondsSince(tDec);
+    result.timings.totalSeconds = secondsSince(tStart);
+    result.timings.peakDeviceBytes = peakMemoryBytes(device);
+    return result;
+}
+
+}  // namespace koala

@@ -1,0 +1,321 @@
+// Loading a diffusers SDXL-family folder into a ModelImpl, sharing identical components, and the public
+// koala::Model / inspectModel / resolveModelFolder API. LibTorch errors are turned into koala::Error here.
+#include "pipeline/model_impl.h"
+
+#include "core/common.h"
+#include "io/model_folder.h"
+#include "io/weights.h"
+
+#include <c10/util/Exception.h>
+
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <new>
+
+namespace fs = std::filesystem;
+
+namespace koala {
+namespace {
+
+std::string modelNameOf(const std::string& folder) {
+    // .../models--org--name/snapshots/<rev> → "name"; else the folder name.
+    fs::path p(folder);
+    if (p.parent_path().filename() == "snapshots") {
+        std::string repo = p.parent_path().parent_path().filename().string();
+        auto pos = repo.rfind("--");
+        if (repo.rfind("models--", 0) == 0 && pos != std::string::npos) return repo.substr(pos + 2);
+    }
+    return p.filename().string();
+}
+
+bool sameFileContents(const std::string& a, const std::string& b) {
+    std::error_code ec;
+    if (fs::equivalent(a, b, ec)) return true;
+    if (fs::file_size(a, ec) != fs::file_size(b, ec) || ec) return false;
+    std::ifstream fa(a, std::ios::binary), fb(b, std::ios::binary);
+    if (!fa || !fb) return false;
+    std::vector<char> ba(1 << 20), bb(1 << 20);
+    while (fa && fb) {
+        fa.read(ba.data(), std::streamsize(ba.size()));
+        fb.read(bb.data(), std::streamsize(bb.size()));
+        if (fa.gcount() != fb.gcount()) return false;
+        if (std::memcmp(ba.data(), bb.data(), std::size_t(fa.gcount())) != 0) return false;
+    }
+    return true;
+}
+
+bool sameFiles(const std::vector<std::string>& a, const std::vector<std::string>& b) {
+    if (a.size() != b.size() || a.empty()) return false;
+    for (std::size_t i = 0; i < a.size(); ++i)
+        if (!sameFileContents(a[i], b[i])) return false;
+    return true;
+}
+
+std::vector<std::string> folderFiles(const std::string& dir) {
+    std::vector<std::string> out;
+    std::error_code ec;
+    for (auto it = fs::directory_iterator(dir, ec); !ec && it != fs::directory_iterator(); it.increment(ec))
+        if (fs::is_regular_file(it->path(), ec)) out.push_back(it->path().string());
+    std::sort(out.begin(), out.end());
+    return out;
+}
+
+const char* dtypeName(io::StDType t) {
+    switch (t) {
+    case io::StDType::F16: return "fp16";
+    case io::StDType::BF16: return "bf16";
+    case io::StDType::F32: return "fp32";
+    default: return io::stDTypeName(t);
+    }
+}
+
+std::string classifyUnet(const models::UnetConfig& c) {
+    if (c.blockOutChannels != std::vector<int>{320, 640, 1280}) return "custom";
+    auto down = c.transformerLayersDown;
+    auto lpb = c.layersPerBlock.empty() ? 0 : c.layersPerBlock[0];
+    auto has = [&](int block, int n) {
+        return block < int(down.size()) && !down[block].empty() && down[block][0] == n;
+    };
+    if (lpb == 2 && has(1, 2) && has(2, 10) && c.midBlockType == "UNetMidBlock2DCrossAttn") return "sdxl-base";
+    if (lpb == 1 && has(1, 2) && has(2, 6) && c.midBlockType == "UNetMidBlock2DCrossAttn") return "koala-1b";
+    if (lpb == 1 && has(1, 2) && has(2, 5) && c.midBlockType.empty()) return "koala-700m";
+    if (lpb == 2 && has(2, 10) && c.midBlockType == "UNetMidBlock2D") return "ssd-1b";
+    if (lpb == 2 && c.midBlockType == "UNetMidBlock2D") return "vega";
+    return "custom";
+}
+
+at::ScalarType toScalar(DType d) {
+    switch (d) {
+    case DType::F16: return at::kHalf;
+    case DType::BF16: return at::kBFloat16;
+    default: return at::kFloat;
+    }
+}
+
+const char* scalarName(at::ScalarType t) {
+    return t == at::kHalf ? "fp16" : t == at::kBFloat16 ? "bf16" : "fp32";
+}
+
+std::shared_ptr<TextStack> loadText(const std::string& folder, const std::string& variant, at::Device device,
+                                    at::ScalarType dtype) {
+    auto text = std::make_shared<TextStack>();
+    text->tokenizer1 = text::ClipTokenizer::load(io::joinPath(folder, "tokenizer"));
+    text->tokenizer2 = text::ClipTokenizer::load(io::joinPath(folder, "tokenizer_2"));
+    for (int i = 0; i < 2; ++i) {
+        const std::string comp = i == 0 ? "text_encoder" : "text_encoder_2";
+        const std::string dir = io::joinPath(folder, comp);
+        auto cfg = io::Config::load(io::joinPath(dir, "config.json"));
+        auto store = io::WeightStore::openComponent(dir, "model", variant, comp);
+        store.setTarget(dtype, device);
+        auto enc = models::ClipTextEncoder::load(models::ClipTextConfig::fromConfig(cfg), store, i == 1);
+        store.finish();
+        (i == 0 ? text->encoder1 : text->encoder2) = enc;
+        text->files.push_back(cfg.file());
+        for (auto& f : store.files()) text->files.push_back(f);
+    }
+    for (const char* tok : {"tokenizer", "tokenizer_2"})
+        for (auto& f : folderFiles(io::joinPath(folder, tok))) text->files.push_back(f);
+    return text;
+}
+
+std::vector<std::string> textFilesOf(const std::string& folder, const std::string& variant) {
+    // The same list loadText() records, without loading anything.
+    std::vector<std::string> files;
+    for (const char* comp : {"text_encoder", "text_encoder_2"}) {
+        const std::string dir = io::joinPath(folder, comp);
+        files.push_back(io::joinPath(dir, "config.json"));
+        for (auto& f : io::WeightStore::openComponent(dir, "model", variant, comp).files()) files.push_back(f);
+    }
+    for (const char* tok : {"tokenizer", "tokenizer_2"})
+        for (auto& f : folderFiles(io::joinPath(folder, tok))) files.push_back(f);
+    return files;
+}
+
+}  // namespace
+
+std::unique_ptr<ModelImpl> ModelImpl::load(const std::string& path, const LoadOptions& options,
+                                           const ModelImpl* shareWith) {
+    auto m = std::make_unique<ModelImpl>();
+    m->folder = io::resolveModelFolder(path);
+    const std::string& folder = m->folder;
+
+    Device dev = options.device;
+    if (dev == Device::Auto) dev = cudaAvailable() ? Device::Cuda : Device::Cpu;
+    if (dev == Device::Cuda && !cudaAvailable())
+        fail(ErrorKind::InvalidArgument, "CUDA was requested but no CUDA device is available in this build/machine; "
+                                         "use --device cpu");
+    m->device = dev == Device::Cuda ? at::Device(at::kCUDA, 0) : at::Device(at::kCPU);
+    DType dt = options.dtype;
+    if (dt == DType::Auto) dt = dev == Device::Cuda ? DType::F16 : DType::F32;
+    if (dt == DType::F16 && dev == Device::Cpu)
+        fail(ErrorKind::InvalidArgument, "fp16 compute needs a CUDA device; on the CPU use fp32 or bf16");
+    m->dtype = toScalar(dt);
+    // The SDXL VAE overflows in fp16; bf16 keeps fp32's range at half the cost. The CPU runs it in fp32.
+    m->vaeDType = dev == Device::Cuda ? (dt == DType::F32 ? at::kFloat : at::kBFloat16) : at::kFloat;
+    m->memory = options.memory;
+
+    auto index = io::Config::load(io::joinPath(folder, "model_index.json"));
+    m->forceZerosForEmptyPrompt = index.getBool("force_zeros_for_empty_prompt", true);
+    for (const char* comp : {"unet", "vae", "text_encoder", "text_encoder_2", "tokenizer", "tokenizer_2", "scheduler"})
+        if (!io::dirExists(io::joinPath(folder, comp)))
+            fail(ErrorKind::ModelFormat, folder + ": the '" + comp + "' folder is missing (an SDXL-family pipeline "
+                                                                   "needs unet, vae, both text encoders, both "
+                                                                   "tokenizers and the scheduler)");
+
+    m->schedulerConfig = sampling::SchedulerConfig::fromConfig(
+        io::Config::load(io::joinPath(folder, "scheduler/scheduler_config.json")));
+
+    // Text encoders in low-memory mode live on the CPU and visit the GPU only to encode.
+    const at::Device textDevice = options.memory == MemoryMode::Low ? at::Device(at::kCPU) : m->device;
+    if (shareWith && shareWith->text && shareWith->device == m->device && shareWith->dtype == m->dtype &&
+        shareWith->memory == m->memory && sameFiles(shareWith->text->files, textFilesOf(folder, options.variant))) {
+        m->text = shareWith->text;
+        m->info.sharesTextEncoders = true;
+    } else {
+        m->text = loadText(folder, options.variant, textDevice, m->dtype);
+    }
+
+    const std::string vaeDir = io::joinPath(folder, "vae");
+    auto vaeCfg = io::Config::load(io::joinPath(vaeDir, "config.json"));
+    auto vaeStore = io::WeightStore::openComponent(vaeDir, "diffusion_pytorch_model", options.variant, "vae");
+    std::vector<std::string> vaeFiles{vaeCfg.file()};
+    for (auto& f : vaeStore.files()) vaeFiles.push_back(f);
+    if (shareWith && shareWith->vae && shareWith->device == m->device && shareWith->vaeDType == m->vaeDType &&
+        sameFiles(shareWith->vae->files, vaeFiles)) {
+        m->vae = shareWith->vae;
+    } else {
+        m->vae = std::make_shared<VaeStack>();
+        vaeStore.setTarget(m->vaeDType, m->device);
+        m->vae->decoder = models::VaeDecoder::load(models::VaeConfig::fromConfig(vaeCfg), vaeStore);
+        vaeStore.finish();
+        m->vae->files = vaeFiles;
+    }
+
+    const std::string unetDir = io::joinPath(folder, "unet");
+    auto unetCfg = models::UnetConfig::fromConfig(io::Config::load(io::joinPath(unetDir, "config.json")));
+    auto unetStore = io::WeightStore::openComponent(unetDir, "diffusion_pytorch_model", options.variant, "unet");
+    unetStore.setTarget(m->dtype, m->device);
+    m->unet = models::Unet::load(unetCfg, unetStore);
+    unetStore.finish();
+
+    m->runMutex = shareWith && (m->text == shareWith->text || m->vae == shareWith->vae) ? shareWith->runMutex
+                                                                                         : std::make_shared<std::mutex>();
+    installCudaFastPath(*m);
+    ModelInfo& info = m->info;
+    info.path = folder;
+    info.name = modelNameOf(folder);
+    info.unetShape = classifyUnet(unetCfg);
+    info.unetParameters = unetStore.parameterCount();
+    info.weightDType = dtypeName(unetStore.dominantDType());
+    info.device = m->device.is_cuda() ? "cuda" : "cpu";
+    info.computeDType = scalarName(m->dtype);
+    info.defaultScheduler = toString(m->schedulerConfig.defaultKind());
+    info.defaultSpacing = toString(m->schedulerConfig.defaultSpacing());
+    return m;
+}
+
+std::unique_ptr<ModelImpl> ModelImpl::fromParts(std::shared_ptr<TextStack> text, std::shared_ptr<VaeStack> vae,
+                                                std::shared_ptr<models::Unet> unet, sampling::SchedulerConfig sched,
+                                                at::Device device, at::ScalarType dtype) {
+    auto m = std::make_unique<ModelImpl>();
+    m->text = std::move(text);
+    m->vae = std::move(vae);
+    m->unet = std::move(unet);
+    m->schedulerConfig = std::move(sched);
+    m->device = device;
+    m->dtype = dtype;
+    m->vaeDType = device.is_cuda() && dtype != at::kFloat ? at::kBFloat16 : at::kFloat;
+    m->runMutex = std::make_shared<std::mutex>();
+    m->info.name = "random";
+    m->info.unetShape = m->unet->shapeName();
+    m->info.unetParameters = m->unet->parameterCount();
+    m->info.device = device.is_cuda() ? "cuda" : "cpu";
+    m->info.computeDType = scalarName(dtype);
+    m->info.defaultScheduler = toString(m->schedulerConfig.defaultKind());
+    m->info.defaultSpacing = toString(m->schedulerConfig.defaultSpacing());
+    return m;
+}
+
+// ---- boundary: every LibTorch / std exception becomes a koala::Error -------------------------------------------
+namespace {
+
+template <typename F>
+auto guarded(const char* what, F&& f) -> decltype(f()) {
+    try {
+        return f();
+    } catch (const Error&) {
+        throw;
+    } catch (const c10::Error& e) {
+        std::string msg = e.what_without_backtrace();
+        if (auto nl = msg.find('\n'); nl != std::string::npos) msg = msg.substr(0, nl);
+        if (msg.find("out of memory") != std::string::npos)
+            fail(ErrorKind::OutOfMemory, std::string(what) + ": the GPU ran out of memory (" + msg +
+                                             "); try a smaller size, fewer images, or memory mode 'low'");
+        fail(ErrorKind::Internal, std::string(what) + ": " + msg);
+    } catch (const std::bad_alloc&) {
+        fail(ErrorKind::OutOfMemory, std::string(what) + ": out of host memory");
+    } catch (const std::exception& e) {
+        fail(ErrorKind::Internal, std::string(what) + ": " + e.what());
+    }
+}
+
+}  // namespace
+
+bool cudaAvailable() {
+    try {
+        return at::hasCUDA();
+    } catch (...) {
+        return false;
+    }
+}
+
+std::string resolveModelFolder(const std::string& path) {
+    return guarded("resolving the model folder", [&] { return io::resolveModelFolder(path); });
+}
+
+ModelInfo inspectModel(const std::string& path, const std::string& variant) {
+    return guarded("reading the model folder", [&] {
+        ModelInfo info;
+        info.path = io::resolveModelFolder(path);
+        info.name = modelNameOf(info.path);
+        const std::string unetDir = io::joinPath(info.path, "unet");
+        auto cfg = models::UnetConfig::fromConfig(io::Config::load(io::joinPath(unetDir, "config.json")));
+        info.unetShape = classifyUnet(cfg);
+        auto store = io::WeightStore::openComponent(unetDir, "diffusion_pytorch_model", variant, "unet");
+        info.unetParameters = store.parameterCount();
+        info.weightDType = dtypeName(store.dominantDType());
+        auto sched = sampling::SchedulerConfig::fromConfig(
+            io::Config::load(io::joinPath(info.path, "scheduler/scheduler_config.json")));
+        info.defaultScheduler = toString(sched.defaultKind());
+        info.defaultSpacing = toString(sched.defaultSpacing());
+        return info;
+    });
+}
+
+Model::Model(std::unique_ptr<ModelImpl> impl) : m_impl(std::move(impl)) {}
+Model::~Model() = default;
+
+std::shared_ptr<Model> Model::load(const std::string& path, const LoadOptions& options,
+                                   std::shared_ptr<Model> shareWith) {
+    return guarded("loading the model", [&] {
+        auto t0 = std::chrono::steady_clock::now();
+        auto impl = ModelImpl::load(path, options, shareWith ? shareWith->m_impl.get() : nullptr);
+        synchronizeDevice(impl->device);
+        (void)t0;
+        return std::shared_ptr<Model>(new Model(std::move(impl)));
+    });
+}
+
+const ModelInfo& Model::info() const { return m_impl->info; }
+
+GenerateResult Model::generate(const GenerateRequest& request, const Callbacks& callbacks, CancelToken* cancel) {
+    return guarded("generating", [&] { return m_impl->generate(request, callbacks, cancel); });
+}
+
+int Model::countTokens(const std::string& text) const {
+    return guarded("tokenizing", [&] { return int(m_impl->text->tokenizer1->encode(text).size()); });
+}
+
+}  // namespace koala
