@@ -87,8 +87,10 @@ signals:
     void jobCancelled(qint64 jobId);
 
 private:
-    std::shared_ptr<koala::Model> model(qint64 jobId, const QString& path, const EngineLoadSettings& load,
-                                        const std::shared_ptr<koala::Model>& shareWith, double* loadSeconds);
+    static std::string cacheKey(const QString& path, const EngineLoadSettings& load, const std::string& sharedWithKey);
+    std::shared_ptr<koala::Model> model(qint64 jobId, const std::string& key, const QString& path,
+                                        const EngineLoadSettings& load, const std::shared_ptr<koala::Model>& shareWith,
+                                        double* loadSeconds);
     bool takeCancelled(qint64 jobId);
 
     koala::CancelToken m_cancel;

@@ -1,0 +1,163 @@
+#include "ModelDiscovery.h"
+
+#include <algorithm>
+
+#include <QDir>
+#include <QFileInfo>
+#include <QSet>
+
+#include <koala/engine.h>
+
+const char* const ModelDiscovery::helpText =
+    "No models found.\n"
+    "KOALA Studio uses text-to-image models in the Hugging Face diffusers layout. Download one with the\n"
+    "Hugging Face command line tool (pip install -U \"huggingface_hub[cli]\"):\n"
+    "    huggingface-cli download etri-vilab/koala-700m-llava-cap\n"
+    "    huggingface-cli download etri-vilab/koala-1b-llava-cap\n"
+    "They land in the Hugging Face cache (~/.cache/huggingface/hub, or $HF_HUB_CACHE / $HF_HOME/hub), which is\n"
+    "scanned at start-up. A model folder elsewhere (one that holds model_index.json) can be added in Settings.";
+
+namespace {
+
+bool isModelFolder(const QDir& dir)
+{
+    return dir.exists(QStringLiteral("model_index.json")) && dir.exists(QStringLiteral("unet/config.json"));
+}
+
+// Whether any snapshot of an HF cache repo is a diffusers pipeline with a UNet; other repos (LLMs, tokenizers,
+// LoRAs) are skipped without an error.
+bool repoHasDiffusersSnapshot(const QDir& repo)
+{
+    const QDir snapshots(repo.filePath(QStringLiteral("snapshots")));
+    for (const QString& rev : snapshots.entryList(QDir::Dirs | QDir::NoDotAndDotDot)) {
+        if (isModelFolder(QDir(snapshots.filePath(rev))))
+            return true;
+    }
+    return false;
+}
+
+// "models--etri-vilab--koala-700m-llava-cap" -> "etri-vilab/koala-700m-llava-cap".
+QString repoIdFromFolder(const QString& folderName)
+{
+    QString id = folderName.mid(int(qstrlen("models--")));
+    const int sep = id.indexOf(QStringLiteral("--"));
+    if (sep > 0)
+        id.replace(sep, 2, QLatin1Char('/'));
+    return id;
+}
+
+}  // namespace
+
+QString ModelDiscovery::hfCacheDir()
+{
+    const QString hubCache = qEnvironmentVariable("HF_HUB_CACHE");
+    if (!hubCache.isEmpty())
+        return hubCache;
+    const QString hfHome = qEnvironmentVariable("HF_HOME");
+    if (!hfHome.isEmpty())
+        return hfHome + QStringLiteral("/hub");
+    const QString xdgCache = qEnvironmentVariable("XDG_CACHE_HOME");
+    if (!xdgCache.isEmpty())
+        return xdgCache + QStringLiteral("/huggingface/hub");
+    return QDir::homePath() + QStringLiteral("/.cache/huggingface/hub");
+}
+
+std::optional<ModelEntry> ModelDiscovery::inspect(const QString& path, QString* error)
+{
+    koala::ModelInfo info;
+    try {
+        try {
+            info = koala::inspectModel(path.toStdString());
+        } catch (const koala::Error& plain) {
+            // Repos that ship only *.fp16.safetensors are still usable.
+            if (plain.kind() != koala::ErrorKind::ModelFormat)
+                throw;
+            try {
+                info = koala::inspectModel(path.toStdString(), "fp16");
+            } catch (const koala::Error&) {
+                throw plain;  // the plain-weights message is the one that makes sense to the user
+            }
+        }
+    } catch (const koala::Error& e) {
+        if (error)
+            *error = QString::fromStdString(e.what());
+        return std::nullopt;
+    }
+    ModelEntry entry;
+    entry.path = QString::fromStdString(info.path);
+    entry.displayName = QString::fromStdString(info.name);
+    if (entry.displayName.isEmpty())
+        entry.displayName = QFileInfo(entry.path).fileName();
+    entry.unetParameters = info.unetParameters;
+    entry.weightDType = QString::fromStdString(info.weightDType);
+    entry.unetShape = QString::fromStdString(info.unetShape);
+    entry.defaultScheduler = QString::fromStdString(info.defaultScheduler);
+    return entry;
+}
+
+ModelDiscovery::Result ModelDiscovery::scan(const QStringList& extraFolders, const QString& hfCache)
+{
+    Result result;
+    QSet<QString> seen;
+    auto addEntry = [&](ModelEntry entry) {
+        const QString key = QFileInfo(entry.path).canonicalFilePath();
+        if (seen.contains(key))
+            return;
+        seen.insert(key);
+        result.models << entry;
+    };
+
+    if (!hfCache.isEmpty()) {
+        const QDir cache(hfCache);
+        for (const QString& name : cache.entryList({QStringLiteral("models--*")}, QDir::Dirs | QDir::NoDotAndDotDot)) {
+            const QDir repo(cache.filePath(name));
+            if (!repoHasDiffusersSnapshot(repo))
+                continue;
+            QString error;
+            std::optional<ModelEntry> entry = inspect(repo.absolutePath(), &error);
+            if (!entry) {
+                result.errors << QStringLiteral("%1: %2").arg(repoIdFromFolder(name), error);
+                continue;
+            }
+            entry->repoId = repoIdFromFolder(name);
+            entry->displayName = entry->repoId.section(QLatin1Char('/'), -1);
+            entry->fromHfCache = true;
+            addEntry(*entry);
+        }
+    }
+
+    for (const QString& folder : extraFolders) {
+        const QDir dir(folder);
+        if (!dir.exists()) {
+            result.errors << QStringLiteral("%1: folder does not exist").arg(folder);
+            continue;
+        }
+        QStringList candidates;
+        if (dir.exists(QStringLiteral("model_index.json")) || dir.exists(QStringLiteral("snapshots"))) {
+            candidates << dir.absolutePath();
+        } else {
+            // A folder of models: each sub-folder that looks like one.
+            for (const QString& sub : dir.entryList(QDir::Dirs | QDir::NoDotAndDotDot)) {
+                const QDir subDir(dir.filePath(sub));
+                if (subDir.exists(QStringLiteral("model_index.json")) || subDir.exists(QStringLiteral("snapshots")))
+                    candidates << subDir.absolutePath();
+            }
+            if (candidates.isEmpty())
+                result.errors << QStringLiteral("%1: no model found (expected a folder with model_index.json)").arg(folder);
+        }
+        for (const QString& c : std::as_const(candidates)) {
+            QString error;
+            std::optional<ModelEntry> entry = inspect(c, &error);
+            if (!entry) {
+                result.errors << error;
+                continue;
+            }
+            addEntry(*entry);
+        }
+    }
+
+    std::sort(result.models.begin(), result.models.end(), [](const ModelEntry& a, const ModelEntry& b) {
+        return QString::compare(a.displayName, b.displayName, Qt::CaseInsensitive) < 0;
+    });
+    return result;
+}
