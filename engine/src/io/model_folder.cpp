@@ -3,6 +3,9 @@
 #include "core/common.h"
 
 #include <algorithm>
+#include <cctype>
+#include <climits>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -56,11 +59,13 @@ std::string snapshotFromRepo(const fs::path& repo) {
 std::string resolveModelFolder(const std::string& path) {
     std::error_code ec;
     if (path.empty()) fail(ErrorKind::ModelFormat, "no model folder given");
-    fs::path p = fs::absolute(path, ec);
+    // Normalised, without a trailing separator, so callers can take filename() as the model or repo name.
+    fs::path p = fs::absolute(path, ec).lexically_normal();
+    if (!p.has_filename() && p.has_parent_path()) p = p.parent_path();
     if (!fs::exists(p, ec)) fail(ErrorKind::ModelFormat, "model folder " + path + " does not exist");
     if (!fs::is_directory(p, ec))
         fail(ErrorKind::ModelFormat, path + " is not a folder (expected a diffusers model folder with model_index.json)");
-    if (fs::is_regular_file(p / "model_index.json", ec)) return p.lexically_normal().string();
+    if (fs::is_regular_file(p / "model_index.json", ec)) return p.string();
     if (fs::is_directory(p / "snapshots", ec)) {
         std::string snap = snapshotFromRepo(p);
         if (!snap.empty()) return fs::path(snap).lexically_normal().string();
@@ -71,6 +76,9 @@ std::string resolveModelFolder(const std::string& path) {
 }
 
 nlohmann::json readJson(const std::string& path) {
+    std::error_code ec;
+    // An ifstream opens a directory without complaint on Linux and then reads nothing.
+    if (fs::is_directory(path, ec)) fail(ErrorKind::ModelFormat, path + " is a folder, expected a JSON file");
     std::ifstream in(path);
     if (!in) {
         if (!fs::exists(path)) fail(ErrorKind::ModelFormat, "missing file " + path);
@@ -99,8 +107,15 @@ namespace {
 long long Config::getInt(const std::string& key) const {
     KOALA_REQUIRE_KEY(key);
     const auto& v = m_json.at(key);
+    if (v.is_number_unsigned() && v.get<unsigned long long>() > (unsigned long long)LLONG_MAX)
+        typeError(m_file, key, "an integer below 2^63");
     if (v.is_number_integer()) return v.get<long long>();
-    if (v.is_number_float() && v.get<double>() == double((long long)v.get<double>())) return (long long)v.get<double>();
+    // Some configs are written by tools that emit 4.0 for 4; accept integral floats, but range-check before the
+    // cast (out-of-range double → integer conversion is undefined behaviour).
+    if (v.is_number_float()) {
+        double d = v.get<double>();
+        if (std::isfinite(d) && std::fabs(d) < 9.0e18 && d == std::floor(d)) return (long long)d;
+    }
     typeError(m_file, key, "an integer");
 }
 
