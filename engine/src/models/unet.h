@@ -31,6 +31,10 @@ struct UnetConfig {
     int normNumGroups = 32;
     double normEps = 1e-5;
     int sampleSize = 128;
+    bool centerInputSample = false;
+    int convInKernel = 3, convOutKernel = 3;
+    int timeEmbedDim = 0;                                  // time_embedding_dim; 0 = 4 * blockOutChannels[0]
+    bool upcastAttention = false;                          // informational: SDPA ignores it in diffusers too
     // Parses config.json; every unsupported value is an error that names the key.
     static UnetConfig fromConfig(const io::Config& cfg);
 };
