@@ -1,0 +1,276 @@
+// AutoencoderKL decoder, following diffusers' autoencoder_kl.py (_decode, tiled_decode) and vae.py (Decoder).
+#include "models/vae.h"
+
+#include "core/common.h"
+#include "io/model_folder.h"
+#include "io/weights.h"
+#include "models/ops.h"
+
+#include <algorithm>
+#include <cmath>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace koala::models {
+
+namespace {
+
+// diffusers builds every decoder GroupNorm (resnets, mid attention, conv_norm_out) with eps 1e-6.
+constexpr double kNormEps = 1e-6;
+
+// Legacy (pre-0.14 diffusers / LDM-converted) names of the mid-block attention projections.
+std::vector<std::string> legacyAttentionNames(const std::string& name) {
+    std::vector<std::string> out{name};
+    if (name.find("mid_block.attentions.") == std::string::npos) return out;
+    static const std::pair<const char*, const char*> renames[] = {
+        {".to_q.", ".query."}, {".to_k.", ".key."}, {".to_v.", ".value."}, {".to_out.0.", ".proj_attn."}};
+    for (const auto& [now, legacy] : renames) {
+        auto pos = name.find(now);
+        if (pos != std::string::npos) {
+            std::string alt = name;
+            alt.replace(pos, std::string(now).size(), legacy);
+            out.push_back(alt);
+        }
+    }
+    return out;
+}
+
+}  // namespace
+
+VaeConfig VaeConfig::fromConfig(const io::Config& cfg) {
+    VaeConfig c;
+    c.blockOutChannels.clear();
+    for (long long v : cfg.getIntList("block_out_channels")) c.blockOutChannels.push_back(int(v));
+    c.layersPerBlock = int(cfg.getInt("layers_per_block", 1));
+    c.latentChannels = int(cfg.getInt("latent_channels", 4));
+    c.normNumGroups = int(cfg.getInt("norm_num_groups", 32));
+    c.outChannels = int(cfg.getInt("out_channels", 3));
+    c.scalingFactor = cfg.getDouble("scaling_factor", 0.18215);
+    c.forceUpcast = cfg.getBool("force_upcast", true);
+    c.usePostQuantConv = cfg.getBool("use_post_quant_conv", true);
+    c.midBlockAddAttention = cfg.getBool("mid_block_add_attention", true);
+
+    // The SDXL pipeline only scales by scaling_factor; these would change the latent space (SD3/Flux VAEs).
+    for (const char* key : {"latents_mean", "latents_std", "shift_factor"})
+        if (cfg.has(key)) cfg.unsupported(key, "only VAEs without latent normalisation are supported");
+    if (cfg.has("act_fn") && cfg.getString("act_fn") != "silu") cfg.unsupported("act_fn", "expected silu");
+    if (cfg.has("norm_type") && cfg.getString("norm_type") != "group")
+        cfg.unsupported("norm_type", "expected group");
+
+    if (c.blockOutChannels.empty()) cfg.unsupported("block_out_channels", "must not be empty");
+    if (cfg.has("up_block_types")) {
+        auto types = cfg.getStringList("up_block_types");
+        if (types.size() != c.blockOutChannels.size())
+            cfg.unsupported("up_block_types", "must have one entry per block_out_channels entry");
+        for (const auto& t : types)
+            if (t != "UpDecoderBlock2D") cfg.unsupported("up_block_types", t + " (expected UpDecoderBlock2D)");
+    }
+    if (c.layersPerBlock < 1) cfg.unsupported("layers_per_block", "must be at least 1");
+    if (c.latentChannels < 1) cfg.unsupported("latent_channels", "must be positive");
+    if (c.outChannels < 1) cfg.unsupported("out_channels", "must be positive");
+    if (c.normNumGroups < 1) cfg.unsupported("norm_num_groups", "must be positive");
+    for (int ch : c.blockOutChannels)
+        if (ch <= 0 || ch % c.normNumGroups != 0)
+            cfg.unsupported("norm_num_groups", "must divide every block_out_channels entry");
+    if (!(c.scalingFactor > 0)) cfg.unsupported("scaling_factor", "must be positive");
+    return c;
+}
+
+struct VaeDecoder::Weights {
+    struct MidAttention {
+        GroupNormW norm;
+        LinearW q, k, v, out;
+    };
+    struct UpBlock {
+        std::vector<ResnetW> resnets;
+        Conv2dW upsample;   // weight undefined for the last block
+    };
+    Conv2dW postQuantConv;  // weight undefined when use_post_quant_conv is false
+    Conv2dW convIn;
+    ResnetW midResnet0, midResnet1;
+    MidAttention midAttn;   // norm.weight undefined when mid_block_add_attention is false
+    std::vector<UpBlock> upBlocks;
+    GroupNormW convNormOut;
+    Conv2dW convOut;
+
+    void forEach(const std::function<void(at::Tensor&)>& fn) {
+        auto conv = [&](Conv2dW& c) { fn(c.weight); fn(c.bias); };
+        auto gn = [&](GroupNormW& g) { fn(g.weight); fn(g.bias); };
+        auto lin = [&](LinearW& l) { fn(l.weight); fn(l.bias); };
+        auto res = [&](ResnetW& r) {
+            gn(r.norm1); gn(r.norm2); conv(r.conv1); conv(r.conv2); lin(r.timeEmbProj); conv(r.shortcut);
+        };
+        conv(postQuantConv);
+        conv(convIn);
+        res(midResnet0);
+        gn(midAttn.norm); lin(midAttn.q); lin(midAttn.k); lin(midAttn.v); lin(midAttn.out);
+        res(midResnet1);
+        for (auto& b : upBlocks) {
+            for (auto& r : b.resnets) res(r);
+            conv(b.upsample);
+        }
+        gn(convNormOut);
+        conv(convOut);
+    }
+};
+
+VaeDecoder::~VaeDecoder() = default;
+
+std::shared_ptr<VaeDecoder> VaeDecoder::load(const VaeConfig& cfg, io::WeightStore& w) {
+    std::shared_ptr<VaeDecoder> dec(new VaeDecoder());
+    dec->m_cfg = cfg;
+    dec->m_w = std::make_unique<Weights>();
+    Weights& m = *dec->m_w;
+    w.setAliases(legacyAttentionNames);
+
+    const int groups = cfg.normNumGroups;
+    const std::int64_t lat = cfg.latentChannels;
+    const std::int64_t top = cfg.blockOutChannels.back();
+    if (cfg.usePostQuantConv) m.postQuantConv = Conv2dW::take(w, "post_quant_conv", lat, lat, 1);
+    m.convIn = Conv2dW::take(w, "decoder.conv_in", lat, top, 3);
+    m.midResnet0 = ResnetW::take(w, "decoder.mid_block.resnets.0", top, top, 0, groups, kNormEps);
+    if (cfg.midBlockAddAttention) {
+        const std::string ap = "decoder.mid_block.attentions.0.";
+        m.midAttn.norm = GroupNormW::take(w, ap + "group_norm", top, groups, kNormEps);
+        m.midAttn.q = LinearW::take(w, ap + "to_q", top, top);
+        m.midAttn.k = LinearW::take(w, ap + "to_k", top, top);
+        m.midAttn.v = LinearW::take(w, ap + "to_v", top, top);
+        m.midAttn.out = LinearW::take(w, ap + "to_out.0", top, top);
+    }
+    m.midResnet1 = ResnetW::take(w, "decoder.mid_block.resnets.1", top, top, 0, groups, kNormEps);
+
+    const int levels = int(cfg.blockOutChannels.size());
+    std::int64_t prev = top;
+    m.upBlocks.resize(std::size_t(levels));
+    for (int i = 0; i < levels; ++i) {
+        const std::int64_t outCh = cfg.blockOutChannels[std::size_t(levels - 1 - i)];
+        const std::string bp = "decoder.up_blocks." + std::to_string(i) + ".";
+        auto& b = m.upBlocks[std::size_t(i)];
+        for (int r = 0; r <= cfg.layersPerBlock; ++r)
+            b.resnets.push_back(ResnetW::take(w, bp + "resnets." + std::to_string(r), r == 0 ? prev : outCh, outCh, 0,
+                                              groups, kNormEps));
+        if (i + 1 < levels) b.upsample = Conv2dW::take(w, bp + "upsamplers.0.conv", outCh, outCh, 3);
+        prev = outCh;
+    }
+    const std::int64_t bottom = cfg.blockOutChannels.front();
+    m.convNormOut = GroupNormW::take(w, "decoder.conv_norm_out", bottom, groups, kNormEps);
+    m.convOut = Conv2dW::take(w, "decoder.conv_out", bottom, cfg.outChannels, 3);
+    return dec;
+}
+
+at::Device VaeDecoder::device() const {
+    return m_w->convIn.weight.defined() ? m_w->convIn.weight.device() : at::Device(at::kCPU);
+}
+
+at::ScalarType VaeDecoder::dtype() const {
+    return m_w->convIn.weight.defined() ? m_w->convIn.weight.scalar_type() : at::kFloat;
+}
+
+void VaeDecoder::to(at::Device device, at::ScalarType dtype) {
+    m_w->forEach([&](at::Tensor& t) {
+        if (t.defined()) t = t.to(device, dtype);
+    });
+}
+
+// post_quant_conv + Decoder on one (tile of a) latent.
+static at::Tensor decodeWhole(const VaeDecoder::Weights& m, const at::Tensor& z) {
+    at::Tensor h = m.postQuantConv.weight.defined() ? m.postQuantConv(z) : z;
+    h = m.convIn(h);
+    h = m.midResnet0(h, at::Tensor());
+    if (m.midAttn.norm.weight.defined()) {
+        // Single-head self-attention over the H*W positions with a residual connection
+        // (diffusers' Attention built by _from_deprecated_attn_block).
+        const auto b = h.size(0), c = h.size(1), hh = h.size(2), ww = h.size(3);
+        at::Tensor x = m.midAttn.norm(h).view({b, c, hh * ww}).transpose(1, 2);
+        x = attention(m.midAttn.q(x), m.midAttn.k(x), m.midAttn.v(x), 1);
+        x = m.midAttn.out(x).transpose(1, 2).reshape({b, c, hh, ww});
+        h = x + h;
+    }
+    h = m.midResnet1(h, at::Tensor());
+    for (const auto& blk : m.upBlocks) {
+        for (const auto& r : blk.resnets) h = r(h, at::Tensor());
+        if (blk.upsample.weight.defined()) {
+            h = at::upsample_nearest2d(h, {h.size(2) * 2, h.size(3) * 2});
+            h = blk.upsample(h);
+        }
+    }
+    h = at::silu(m.convNormOut(h));
+    return m.convOut(h);
+}
+
+namespace {
+
+// Tile start positions along one axis: tiles of `tile` covering [0, size) with at least `overlap` shared latents,
+// spread evenly so that every tile is full-size (no thin edge tiles with their own GroupNorm statistics).
+std::vector<std::int64_t> tileStarts(std::int64_t size, std::int64_t tile, std::int64_t overlap) {
+    if (size <= tile) return {0};
+    const std::int64_t stride = tile - overlap;
+    const std::int64_t n = (size - tile + stride - 1) / stride + 1;
+    std::vector<std::int64_t> s;
+    for (std::int64_t k = 0; k < n; ++k) s.push_back((k * (size - tile) + (n - 1) / 2) / (n - 1));
+    return s;
+}
+
+// Blend weight of tile k along one axis, in pixels: a linear ramp across the overlap with each neighbour (so two
+// overlapping tiles cross-fade linearly, as diffusers' blend_h/blend_v do), 1 elsewhere. Strictly positive, so the
+// normalised sum is defined everywhere.
+at::Tensor axisWeight(const std::vector<std::int64_t>& starts, std::size_t k, std::int64_t tile, std::int64_t size,
+                      std::int64_t scale) {
+    const std::int64_t len = std::min(tile, size - starts[k]) * scale;
+    std::vector<float> wgt(std::size_t(len), 1.0f);
+    if (k > 0) {
+        const std::int64_t ramp = (starts[k - 1] + tile - starts[k]) * scale;
+        for (std::int64_t y = 0; y < ramp && y < len; ++y)
+            wgt[std::size_t(y)] = std::min(wgt[std::size_t(y)], float((y + 0.5) / double(ramp)));
+    }
+    if (k + 1 < starts.size()) {
+        const std::int64_t ramp = (starts[k] + tile - starts[k + 1]) * scale;
+        for (std::int64_t y = 0; y < ramp && y < len; ++y) {
+            auto& v = wgt[std::size_t(len - 1 - y)];
+            v = std::min(v, float((y + 0.5) / double(ramp)));
+        }
+    }
+    return at::tensor(wgt);
+}
+
+}  // namespace
+
+at::Tensor VaeDecoder::decode(const at::Tensor& zIn, int tileLatent) const {
+    at::NoGradGuard noGrad;
+    const Weights& m = *m_w;
+    if (!m.convIn.weight.defined())
+        fail(ErrorKind::Internal, "VAE used before its weights were loaded (check WeightStore::finish)");
+    if (zIn.dim() != 4 || zIn.size(1) != m_cfg.latentChannels)
+        fail(ErrorKind::InvalidArgument, "VAE decode expects latents [B," + std::to_string(m_cfg.latentChannels) +
+                                             ",h,w]");
+    if (tileLatent < 0) fail(ErrorKind::InvalidArgument, "VAE tile size must not be negative");
+    const at::Tensor z = zIn.to(device(), dtype());
+    const std::int64_t h = z.size(2), w = z.size(3);
+    if (tileLatent == 0 || (h <= tileLatent && w <= tileLatent)) return decodeWhole(m, z);
+
+    const std::int64_t tile = std::max(tileLatent, 4);
+    const std::int64_t overlap = std::max<std::int64_t>(1, tile / 4);   // diffusers' tile_overlap_factor 0.25
+    const std::int64_t scale = std::int64_t(1) << (m_cfg.blockOutChannels.size() - 1);
+    const auto rows = tileStarts(h, tile, overlap), cols = tileStarts(w, tile, overlap);
+
+    // Accumulate weighted tiles in float32 (fp16 sums of many tiles lose precision), then normalise.
+    const auto accOpts = at::TensorOptions().dtype(at::kFloat).device(z.device());
+    at::Tensor acc = at::zeros({z.size(0), m_cfg.outChannels, h * scale, w * scale}, accOpts);
+    at::Tensor wsum = at::zeros({1, 1, h * scale, w * scale}, accOpts);
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+        const at::Tensor wy = axisWeight(rows, i, tile, h, scale).to(z.device());
+        for (std::size_t j = 0; j < cols.size(); ++j) {
+            const at::Tensor wx = axisWeight(cols, j, tile, w, scale).to(z.device());
+            at::Tensor zt = z.slice(2, rows[i], std::min(rows[i] + tile, h)).slice(3, cols[j], std::min(cols[j] + tile, w));
+            at::Tensor dt = decodeWhole(m, zt).to(at::kFloat);
+            at::Tensor wt = (wy.view({-1, 1}) * wx.view({1, -1})).view({1, 1, wy.size(0), wx.size(0)});
+            const std::int64_t y0 = rows[i] * scale, x0 = cols[j] * scale;
+            acc.slice(2, y0, y0 + dt.size(2)).slice(3, x0, x0 + dt.size(3)).add_(dt * wt);
+            wsum.slice(2, y0, y0 + dt.size(2)).slice(3, x0, x0 + dt.size(3)).add_(wt);
+        }
+    }
+    return (acc / wsum).to(dtype());
+}
+
+}  // namespace koala::models
