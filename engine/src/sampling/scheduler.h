@@ -34,6 +34,15 @@ struct SchedulerConfig {
     std::string interpolationType = "linear";
     bool clipSample = false;
     bool setAlphaToOne = true;
+    // Added: keys whose class defaults differ from the values above, or that only some classes have.
+    bool clipSampleInFile = false;      // DDIM's default is clip_sample = true
+    bool setAlphaToOneInFile = false;   // DDIM's default is set_alpha_to_one = true
+    double clipSampleRange = 1.0;
+    bool lowerOrderFinal = true;        // DPMSolverMultistep keys (class defaults)
+    bool eulerAtFinal = false;
+    std::string timestepType = "discrete";
+    std::optional<double> sigmaMin;     // Karras range overrides (null in shipped files)
+    std::optional<double> sigmaMax;
     // Parse scheduler_config.json. Unsupported values (beta_schedule, prediction_type) throw koala::Error naming
     // the key.
     static SchedulerConfig fromConfig(const io::Config& cfg);
@@ -73,5 +82,10 @@ protected:
     SchedulerKind m_kind = SchedulerKind::Euler;
     TimestepSpacing m_spacing = TimestepSpacing::Leading;
 };
+
+// Classifier-free guidance as the SDXL pipeline does it: `eps = u + scale·(c − u)`; with rescale φ > 0,
+// rescale_noise_cfg: `eps = φ·eps·(std(c)/std(eps)) + (1−φ)·eps`, stds unbiased over all dims but the batch
+// (keepdim). Computed in the inputs' dtype, like diffusers.
+at::Tensor applyGuidance(const at::Tensor& epsUncond, const at::Tensor& epsCond, double scale, double rescale);
 
 }  // namespace koala::sampling
