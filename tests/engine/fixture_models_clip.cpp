@@ -11,6 +11,7 @@
 
 using koala::models::ClipTextConfig;
 using koala::models::ClipTextEncoder;
+using koala::models::ClipTextOutput;
 
 namespace {
 
@@ -136,6 +137,23 @@ KT_TEST(to_moves_every_weight) {
     out = enc->forward(ids(p, "te2.1.input_ids"));
     KT_CHECK(out.hiddenPenultimate.scalar_type() == at::kFloat);
     KT_CHECK_REL(out.hiddenPenultimate, kt::loadTensor(ref(p), "te2.1.penultimate"), 1e-4);
+}
+
+// Reduced precision: finfo(bfloat16).min in the causal mask must not turn the softmax into NaN.
+KT_TEST(bfloat16_stays_finite) {
+    const std::string p = "tiny-koala-1b";
+    auto enc = loadEncoder(p, "text_encoder_2", true);
+    enc->to(at::kCPU, at::kBFloat16);
+    ClipTextOutput out;
+    try {
+        out = enc->forward(ids(p, "te2.0.input_ids"));
+    } catch (const c10::Error& e) {
+        kt::skip(std::string("bfloat16 kernels missing on this LibTorch: ") + e.what_without_backtrace());
+    }
+    KT_CHECK(out.hiddenPenultimate.scalar_type() == at::kBFloat16);
+    KT_CHECK(out.hiddenPenultimate.isfinite().all().item<bool>());
+    KT_CHECK(out.textEmbeds.isfinite().all().item<bool>());
+    KT_CHECK_REL(out.textEmbeds, kt::loadTensor(ref(p), "te2.0.text_embeds"), 5e-2);
 }
 
 KT_TEST(config_errors_name_the_key) {
