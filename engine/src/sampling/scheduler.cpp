@@ -13,6 +13,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 #include <limits>
 
 namespace koala::sampling {
@@ -77,6 +79,45 @@ struct TrainSchedule {
     std::vector<float> logSigmas;  // np.log of the float32 sigmas (float32)
 };
 
+// np.log on a float32 array as numpy computes it on x86 (AVX2/AVX512F kernel in loops_exponent_log.dispatch.c.src):
+// mantissa/exponent split, a P5/Q5 rational approximation and FMAs. It is off by up to ~4 ulp from the correctly
+// rounded log, and _sigma_to_t divides by differences of neighbouring log σ, so Karras timesteps only come out
+// identical to diffusers with exactly this arithmetic.
+float npLogF32(float v) {
+    if (!(v > 0) || std::isinf(v)) return std::log(v);
+    std::uint32_t bits;
+    std::memcpy(&bits, &v, 4);
+    float exponentBias = 0;
+    if (v < std::numeric_limits<float>::min()) {  // denormal: pre-scale by 2^100 like the kernel
+        v *= 0x1p100f;
+        std::memcpy(&bits, &v, 4);
+        exponentBias = 100;
+    }
+    float e = static_cast<float>(static_cast<int>(bits >> 23) - 126) - exponentBias;
+    const std::uint32_t mbits = (bits & 0x7fffffu) | (126u << 23);
+    float m;
+    std::memcpy(&m, &mbits, 4);
+    auto fromBits = [](std::uint32_t b) {
+        float f;
+        std::memcpy(&f, &b, 4);
+        return f;
+    };
+    if (m <= fromBits(0x3F3504F3u)) {  // NPY_SQRT1_2f
+        m = m + m;
+        e -= 1;
+    }
+    const float x = m - 1.0f;
+    static const std::uint32_t P[6] = {0x0u, 0x3F800000u, 0x4007361Cu, 0x3FBD70A9u, 0x3EC30333u, 0x3CD42BCDu};
+    static const std::uint32_t Q[6] = {0x3F800000u, 0x4027361Cu, 0x401CFE0Du, 0x3F7C8AE4u, 0x3E1E5BF3u, 0x3BC083DFu};
+    float num = std::fma(fromBits(P[5]), x, fromBits(P[4]));
+    float den = std::fma(fromBits(Q[5]), x, fromBits(Q[4]));
+    for (int k = 3; k >= 0; --k) {
+        num = std::fma(num, x, fromBits(P[k]));
+        den = std::fma(den, x, fromBits(Q[k]));
+    }
+    return std::fma(e, fromBits(0x3F317218u), num / den);  // + exponent·ln 2 (NPY_LOGE2f)
+}
+
 // torch.linspace(start, end, n, dtype=float32) as torch 2.x's CPU kernel computes it: start + step·i for the first
 // half, end − step·(n−1−i) for the second, and, because the kernel is built with FMA enabled (AVX2/AVX512
 // dispatch), each product-and-add rounds once. The plain-arithmetic version differs by an ulp at a few indices,
@@ -129,8 +170,7 @@ TrainSchedule makeTrainSchedule(const SchedulerConfig& cfg) {
         const float ac = static_cast<float>(cum);
         s.alphasCumprod[i] = ac;
         s.sigmas[i] = std::sqrt((1.0f - ac) / ac);
-        // Correctly rounded float32 log, which is what numpy's float32 log gives for these values.
-        s.logSigmas[i] = static_cast<float>(std::log(static_cast<double>(s.sigmas[i])));
+        s.logSigmas[i] = npLogF32(s.sigmas[i]);
     }
     return s;
 }
