@@ -5,6 +5,8 @@
 #include "io/weights.h"
 #include "models/unet.h"
 
+#include <cstdio>
+
 using namespace koala;
 
 namespace {
@@ -35,6 +37,7 @@ void checkPipeline(const std::string& name) {
         const at::Tensor out = unet->forward(sample, t, ctx, textEmbeds, timeIds);
         KT_CHECK(out.sizes() == sample.sizes());
         KT_CHECK(out.scalar_type() == at::kFloat);
+        std::printf("  %s t=%d: rel err %.3g\n", name.c_str(), t, kt::relErr(out, expected));
         KT_CHECK_REL(out, expected, 1e-4);
     }
 }

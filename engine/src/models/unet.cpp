@@ -645,8 +645,9 @@ std::int64_t Unet::parameterCount() const { return m_w->params; }
 at::Device Unet::device() const { return m_w->convIn.weight.device(); }
 at::ScalarType Unet::dtype() const { return m_w->convIn.weight.scalar_type(); }
 
-std::string Unet::shapeName() const {
-    const UnetConfig& c = m_cfg;
+std::string Unet::shapeName() const { return shapeNameOf(m_cfg); }
+
+std::string Unet::shapeNameOf(const UnetConfig& c) {
     // Only the full-size family members have names; the tiny test fixtures (32/32/64 channels) have the KOALA
     // block structure but are "custom".
     const bool fullSize = c.blockOutChannels == std::vector<int>{320, 640, 1280} && c.crossAttentionDim == 2048 &&

@@ -51,6 +51,7 @@ public:
     std::int64_t parameterCount() const;
     // "sdxl-base", "koala-1b", "koala-700m", "ssd-1b", "vega" or "custom" (from the block structure).
     std::string shapeName() const;
+    static std::string shapeNameOf(const UnetConfig& cfg);   // the same, from the config alone
     at::Device device() const;
     at::ScalarType dtype() const;
 
