@@ -189,6 +189,10 @@ KT_TEST(special_tokens_split_before_normalization) {
     KT_CHECK_EQ(ids(t2->encode("a!!b! !")), ids({320, 0, 0, 321, 0, 0}));
     KT_CHECK_EQ(v.join(t1->encode("a!!b! !")), spelled({"a", "!!", "b", "!", "!"}));
     KT_CHECK_EQ(ids(t1->encode("x<|endoftext|><|startoftext|>")), ids({343, 49407, 49406}));
+    // tokenizer.json marks the specials normalized=false: they are matched case-sensitively on the raw text. The
+    // lowercased "<|endoftext|>" is then one piece of the CLIP pattern, which ByteLevel's GPT-2 pattern splits again.
+    KT_CHECK_EQ(v.join(t1->encode("<|ENDOFTEXT|>")), spelled({"<|", "endoftext", "|>"}));
+    KT_CHECK_EQ(v.join(t2->encode("x<|StartOfText|>")), spelled({"x", "<|", "startoftext", "|>"}));
     // Inside a word and next to punctuation the special token is still cut out of the raw text.
     KT_CHECK_EQ(ids(t1->encode("ab<|endoftext|>cd")), ids(std::vector<int>{t1->encode("ab")[0], 49407,
                                                                             t1->encode("cd")[0]}));

@@ -24,6 +24,7 @@
 #include <mutex>
 #include <queue>
 #include <sstream>
+#include <string_view>
 #include <sys/stat.h>
 #include <unordered_map>
 #include <utility>
@@ -275,7 +276,10 @@ class BpeSax : public nlohmann::json_sax<nlohmann::json> {
 public:
     enum class Ctx { Other, VocabRoot, Root, Model, ModelVocab, ModelMerges, MergePair, AddedTokens, AddedToken, Padding };
 
-    BpeSax(BpeFileData& d, bool vocabOnly, std::string file) : m_d(d), m_vocabOnly(vocabOnly), m_file(std::move(file)) {}
+    BpeSax(BpeFileData& d, bool vocabOnly, std::string file) : m_d(d), m_vocabOnly(vocabOnly), m_file(std::move(file)) {
+        m_d.vocab.reserve(50000);
+        m_d.merges.reserve(50000);
+    }
 
     bool null() override { return m_stack.empty() ? error("expected a JSON object") : true; }
     bool boolean(bool v) override {
@@ -397,7 +401,7 @@ private:
         Frame& f = m_stack.back();
         if (f.ctx == Ctx::ModelVocab || f.ctx == Ctx::VocabRoot) {
             if (v < 0) return error("token id of '" + f.key + "' is out of range");
-            m_d.vocab.emplace_back(f.key, static_cast<int>(v));
+            m_d.vocab.emplace_back(std::move(f.key), static_cast<int>(v));
         } else if (f.ctx == Ctx::AddedToken && f.key == "id") {
             if (v < 0) return error("added_tokens id out of range");
             m_d.added.back().id = static_cast<int>(v);
@@ -472,6 +476,84 @@ std::string pathJoin(const std::string& dir, const std::string& name) {
     return dir + "/" + name;
 }
 
+// Open-addressing tables: the 49k-token vocabulary and 48k merges are built at every load, and node-based
+// unordered_maps spend most of the load time on allocation and cache misses.
+std::uint64_t fnv1a(std::string_view s) {
+    std::uint64_t h = 1469598103934665603ULL;
+    for (unsigned char c : s) h = (h ^ c) * 1099511628211ULL;
+    return h;
+}
+
+std::size_t tableSize(std::size_t n) {
+    std::size_t cap = 16;
+    while (cap < n * 2) cap <<= 1;
+    return cap;
+}
+
+// token -> id over the (moved-in) vocabulary entries; a repeated key keeps the last id, like a JSON object read
+// into a dict.
+class VocabIndex {
+public:
+    explicit VocabIndex(std::vector<std::pair<std::string, int>>& entries) : m_entries(entries) {
+        m_slots.assign(tableSize(entries.size()), -1);
+        for (std::size_t i = 0; i < entries.size(); ++i) {
+            std::size_t s = slotOf(entries[i].first);
+            if (m_slots[s] >= 0) entries[static_cast<std::size_t>(m_slots[s])].second = entries[i].second;
+            else m_slots[s] = static_cast<std::int32_t>(i);
+        }
+    }
+    int find(std::string_view key) const {
+        std::int32_t e = m_slots[slotOf(key)];
+        return e < 0 ? -1 : m_entries[static_cast<std::size_t>(e)].second;
+    }
+
+private:
+    std::size_t slotOf(std::string_view key) const {
+        const std::size_t mask = m_slots.size() - 1;
+        for (std::size_t s = fnv1a(key) & mask;; s = (s + 1) & mask) {
+            std::int32_t e = m_slots[s];
+            if (e < 0 || m_entries[static_cast<std::size_t>(e)].first == key) return s;
+        }
+    }
+    const std::vector<std::pair<std::string, int>>& m_entries;
+    std::vector<std::int32_t> m_slots;
+};
+
+// (left id, right id) -> (rank, merged id).
+class MergeTable {
+public:
+    struct Merge {
+        int rank;
+        int newId;
+    };
+    void reserve(std::size_t n) {
+        m_keys.assign(tableSize(n), kEmpty);
+        m_vals.assign(m_keys.size(), Merge{0, 0});
+    }
+    // The first occurrence of a pair keeps its rank.
+    void insert(int a, int b, Merge m) {
+        std::size_t s = slotOf(key(a, b));
+        if (m_keys[s] == kEmpty) m_keys[s] = key(a, b), m_vals[s] = m;
+    }
+    const Merge* find(int a, int b) const {
+        std::size_t s = slotOf(key(a, b));
+        return m_keys[s] == kEmpty ? nullptr : &m_vals[s];
+    }
+
+private:
+    static constexpr std::uint64_t kEmpty = ~0ULL;
+    static std::uint64_t key(int a, int b) {
+        return (static_cast<std::uint64_t>(static_cast<std::uint32_t>(a)) << 32) | static_cast<std::uint32_t>(b);
+    }
+    std::size_t slotOf(std::uint64_t k) const {
+        const std::size_t mask = m_keys.size() - 1;
+        for (std::size_t s = static_cast<std::size_t>((k * 0x9E3779B97F4A7C15ULL) >> 20) & mask;; s = (s + 1) & mask)
+            if (m_keys[s] == kEmpty || m_keys[s] == k) return s;
+    }
+    std::vector<std::uint64_t> m_keys{kEmpty};
+    std::vector<Merge> m_vals{Merge{0, 0}};
+};
+
 }  // namespace
 
 // ---- the tokenizer ---------------------------------------------------------------------------------------------------
@@ -483,14 +565,9 @@ struct ClipTokenizer::Impl {
         int id = -1;
         bool normalized = false;
     };
-    struct Merge {
-        int rank;
-        int newId;
-    };
-
     std::array<int, 256> byteId{};     // id of the byte's unicode char
     std::array<int, 256> byteEowId{};  // id of the char + "</w>"
-    std::unordered_map<std::uint64_t, Merge> merges;
+    MergeTable merges;
     std::vector<Special> specials;
     bool anyNormalizedSpecial = false;
     int unk = 49407;
@@ -498,10 +575,6 @@ struct ClipTokenizer::Impl {
 
     mutable std::mutex cacheMutex;
     mutable std::unordered_map<std::string, std::vector<int>> cache;
-
-    static std::uint64_t pairKey(int a, int b) {
-        return (static_cast<std::uint64_t>(static_cast<std::uint32_t>(a)) << 32) | static_cast<std::uint32_t>(b);
-    }
 
     // tokenizers' Word::merge_all: a min-heap of (rank, position); stale entries are skipped when popped.
     std::vector<int> bpe(const std::string& piece) const {
@@ -522,8 +595,7 @@ struct ClipTokenizer::Impl {
         auto pushPair = [&](int pos) {
             int nx = next[pos];
             if (nx < 0) return;
-            auto it = merges.find(pairKey(ids[pos], ids[nx]));
-            if (it != merges.end()) heap.push({it->second.rank, pos, it->second.newId});
+            if (const auto* m = merges.find(ids[pos], ids[nx])) heap.push({m->rank, pos, m->newId});
         };
         for (std::size_t i = 0; i + 1 < n; ++i) pushPair(static_cast<int>(i));
         while (!heap.empty()) {
@@ -532,8 +604,8 @@ struct ClipTokenizer::Impl {
             int pos = top.pos;
             if (!alive[pos] || next[pos] < 0) continue;
             int nx = next[pos];
-            auto it = merges.find(pairKey(ids[pos], ids[nx]));
-            if (it == merges.end() || it->second.newId != top.newId) continue;
+            const auto* m = merges.find(ids[pos], ids[nx]);
+            if (!m || m->newId != top.newId) continue;
             ids[pos] = top.newId;
             alive[nx] = 0;
             next[pos] = next[nx];
@@ -719,16 +791,9 @@ std::shared_ptr<ClipTokenizer> ClipTokenizer::load(const std::string& dir) {
     auto tok = std::shared_ptr<ClipTokenizer>(new ClipTokenizer());
     Impl& im = *tok->m_impl;
 
-    std::unordered_map<std::string, int> vocab;
-    vocab.reserve(d.vocab.size() * 2);
-    for (auto& [k, v] : d.vocab) {
-        vocab[k] = v;
-        im.maxId = std::max(im.maxId, v);
-    }
-    auto lookup = [&](const std::string& s) {
-        auto it = vocab.find(s);
-        return it == vocab.end() ? -1 : it->second;
-    };
+    VocabIndex vocab(d.vocab);
+    for (const auto& e : d.vocab) im.maxId = std::max(im.maxId, e.second);
+    auto lookup = [&](std::string_view s) { return vocab.find(s); };
 
     // Byte-to-unicode (GPT-2): printable bytes map to themselves, the rest to U+0100 upwards.
     {
@@ -852,14 +917,16 @@ std::shared_ptr<ClipTokenizer> ClipTokenizer::load(const std::string& dir) {
 
     // Merge ranks: the line/entry index. A merge whose parts or result are not in the vocabulary is a broken file
     // (tokenizers refuses it too).
-    im.merges.reserve(d.merges.size() * 2);
+    im.merges.reserve(d.merges.size());
     int rank = 0;
+    std::string joined;
     for (const auto& [a, b] : d.merges) {
-        int ia = lookup(a), ib = lookup(b), ic = lookup(a + b);
+        joined.assign(a).append(b);
+        int ia = lookup(a), ib = lookup(b), ic = lookup(joined);
         if (ia < 0 || ib < 0 || ic < 0)
             fail(ErrorKind::ModelFormat, mergesFile + ": merge '" + a + " " + b + "' (rank " + std::to_string(rank) +
                                              ") uses a token that is not in the vocabulary");
-        im.merges.emplace(Impl::pairKey(ia, ib), Impl::Merge{rank, ic});  // the first occurrence keeps its rank
+        im.merges.insert(ia, ib, MergeTable::Merge{rank, ic});
         ++rank;
     }
     return tok;
