@@ -68,3 +68,17 @@ KT_TEST(forwardLeavesInputsAlone) {
     KT_CHECK(at::equal(ctx, c0));
     KT_CHECK(at::equal(a, b));
 }
+
+// channels_last activations (the CUDA fast path) give the same result: nothing in the forward assumes NCHW strides.
+KT_TEST(channelsLastMatches) {
+    const std::string dir = kt::fixturePath("tiny-koala-700m");
+    const std::string ref = dir + "/reference.safetensors";
+    const auto cfg = models::UnetConfig::fromConfig(io::Config::load(dir + "/unet/config.json"));
+    auto store = io::WeightStore::openComponent(dir + "/unet", "diffusion_pytorch_model", "", "unet");
+    store.setTarget(at::kFloat, at::kCPU);
+    auto unet = models::Unet::load(cfg, store);
+    const at::Tensor sample = kt::loadTensor(ref, "unet.sample").contiguous(at::MemoryFormat::ChannelsLast);
+    const at::Tensor out = unet->forward(sample, 500, kt::loadTensor(ref, "unet.encoder_hidden_states"),
+                                         kt::loadTensor(ref, "unet.text_embeds"), kt::loadTensor(ref, "unet.time_ids"));
+    KT_CHECK_REL(out, kt::loadTensor(ref, "unet.t500.out"), 1e-4);
+}

@@ -351,7 +351,6 @@ struct Transformer2dW {
         // [B,C,H,W] → [B,HW,C]: a view when the activations are channels_last, one copy otherwise.
         y = y.permute({0, 2, 3, 1}).reshape({b, h * w, inner});
         if (linear) y = projInL(y);
-        else if (!blocks.empty()) y = y.contiguous();
         for (const auto& blk : blocks) y = blk(y, ctx);
         if (linear) y = projOutL(y);
         y = y.reshape({b, h, w, inner}).permute({0, 3, 1, 2});
@@ -654,7 +653,8 @@ std::string Unet::shapeNameOf(const UnetConfig& c) {
                           c.downBlockTypes == std::vector<std::string>{kDown, kCrossDown, kCrossDown} &&
                           c.upBlockTypes == std::vector<std::string>{kCrossUp, kCrossUp, kUp} &&
                           c.additionEmbedType == "text_time" && c.projectionClassEmbeddingsInputDim == 2816 &&
-                          c.inChannels == 4 && c.outChannels == 4;
+                          c.inChannels == 4 && c.outChannels == 4 && c.numHeadsDown == std::vector<int>{5, 10, 20} &&
+                          c.useLinearProjection;
     if (!fullSize) return "custom";
     using V = std::vector<int>;
     using VV = std::vector<std::vector<int>>;
