@@ -214,8 +214,6 @@ KT_TEST(ddimStep) {
     const at::Tensor x = randomLatents(5) * 0.5;
     // eps = 0 at the last step (prev timestep < 0, ᾱ_prev = 1): x' = x0 = x/√ᾱ_1 (clipped to [-1, 1]).
     const at::Tensor last = s->step(at::zeros_like(x), 3, x, nullptr);
-    const double a1 = std::pow(1 - 0.00085, 1.0) * 0 + 0;  // placeholder to keep names; real value below
-    (void)a1;
     // ᾱ_1 = (1−β0)(1−β1) with scaled_linear betas.
     const double b0 = 0.00085, b1 = std::pow(std::sqrt(0.00085) + (std::sqrt(0.012) - std::sqrt(0.00085)) / 999, 2);
     const double ac1 = (1 - b0) * (1 - b1);

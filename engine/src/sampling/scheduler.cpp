@@ -10,6 +10,7 @@
 
 #include "core/common.h"
 #include "io/model_folder.h"
+#include "sampling/noise.h"
 
 #include <algorithm>
 #include <cmath>
@@ -330,8 +331,8 @@ public:
             prev = sample + derivative * static_cast<double>(dt);
             if (!generator) fail(ErrorKind::Internal, "EulerAncestral step needs the generator of the initial noise");
             // Drawn on every step (also the last one, where σ_up = 0) so the generator stream advances as in diffusers.
-            at::Tensor noise = at::randn(eps.sizes(), *generator, at::TensorOptions().dtype(at::kFloat));
-            if (!eps.device().is_cpu()) noise = noise.to(eps.device());
+            // float32 on the CPU like the initial noise (diffusers draws in eps' dtype; identical for float32 runs).
+            const at::Tensor noise = randnCpu(*generator, eps.sizes(), eps.device());
             prev = prev + noise * static_cast<double>(up);
         }
         return prev.to(eps.scalar_type());
@@ -626,8 +627,9 @@ at::Tensor applyGuidance(const at::Tensor& epsUncond, const at::Tensor& epsCond,
     if (rescale > 0.0) {
         std::vector<int64_t> dims;
         for (int64_t d = 1; d < eps.dim(); ++d) dims.push_back(d);
-        const at::Tensor stdCond = at::std(epsCond, dims, /*unbiased=*/true, /*keepdim=*/true);
-        const at::Tensor stdCfg = at::std(eps, dims, /*unbiased=*/true, /*keepdim=*/true);
+        const at::IntArrayRef d(dims);
+        const at::Tensor stdCond = at::std(epsCond, d, /*unbiased=*/true, /*keepdim=*/true);
+        const at::Tensor stdCfg = at::std(eps, d, /*unbiased=*/true, /*keepdim=*/true);
         const at::Tensor rescaled = eps * (stdCond / stdCfg);
         eps = rescaled * rescale + eps * (1.0 - rescale);
     }
