@@ -227,39 +227,48 @@ QString GenerationParams::toA1111() const
 
 std::optional<GenerationParams> GenerationParams::fromA1111(const QString& text)
 {
-    QStringList lines = text.trimmed().split(QLatin1Char('\n'));
-    if (lines.isEmpty())
-        return std::nullopt;
-
+    const QString all = text.trimmed();
+    auto parseLine = [](const QString& line) {
+        QHash<QString, QString> values;
+        auto it = paramPattern().globalMatch(line.trimmed());
+        while (it.hasNext()) {
+            const QRegularExpressionMatch m = it.next();
+            values.insert(m.captured(1).trimmed(), unquote(m.captured(2)));
+        }
+        return values;
+    };
     // The last line holds the key: value pairs; A1111 requires at least three of them.
-    const QString last = lines.last().trimmed();
-    QHash<QString, QString> values;
-    auto it = paramPattern().globalMatch(last);
-    while (it.hasNext()) {
-        const QRegularExpressionMatch m = it.next();
-        values.insert(m.captured(1).trimmed(), unquote(m.captured(2)));
+    const qsizetype lastBreak = all.lastIndexOf(QLatin1Char('\n'));
+    QString head = lastBreak < 0 ? QString() : all.left(lastBreak);
+    QHash<QString, QString> values = parseLine(all.mid(lastBreak + 1));
+    if (values.size() < 3 || !values.contains(QStringLiteral("Steps"))) {
+        // Some writers (Qt's QImageWriter among them) flatten newlines into spaces: find the parameter part by its
+        // first key instead.
+        const qsizetype steps = all.lastIndexOf(QLatin1String("Steps: "));
+        if (steps < 0)
+            return std::nullopt;
+        values = parseLine(all.mid(steps));
+        if (values.size() < 3 || !values.contains(QStringLiteral("Steps")))
+            return std::nullopt;
+        head = all.left(steps);
     }
-    if (values.size() < 3 || !values.contains(QStringLiteral("Steps")))
-        return std::nullopt;
-    lines.removeLast();
 
     GenerationParams p = defaults();
-    QStringList promptLines;
-    QStringList negativeLines;
-    bool inNegative = false;
-    for (const QString& line : std::as_const(lines)) {
-        if (!inNegative && line.startsWith(QLatin1String("Negative prompt:"))) {
-            inNegative = true;
-            negativeLines << line.mid(int(qstrlen("Negative prompt:"))).trimmed();
-        } else if (inNegative) {
-            negativeLines << line;
-        } else {
-            promptLines << line;
-        }
+    static const QLatin1String negativeTag("Negative prompt:");
+    // At a line start normally, anywhere in a flattened text.
+    qsizetype neg = head.startsWith(negativeTag) ? 0 : head.indexOf(QLatin1Char('\n') + negativeTag);
+    qsizetype tagStart = neg < 0 ? -1 : (neg == 0 && head.startsWith(negativeTag) ? 0 : neg + 1);
+    if (tagStart < 0)
+        tagStart = head.indexOf(QLatin1Char(' ') + negativeTag) >= 0 ? head.indexOf(QLatin1Char(' ') + negativeTag) + 1 : -1;
+    if (tagStart >= 0) {
+        p.prompt = head.left(tagStart).trimmed();
+        p.hasNegative = true;
+        p.negativePrompt = head.mid(tagStart + negativeTag.size()).trimmed();
+    } else {
+        p.prompt = head.trimmed();
+        p.hasNegative = false;
+        p.negativePrompt.clear();
     }
-    p.prompt = promptLines.join(QLatin1Char('\n')).trimmed();
-    p.hasNegative = inNegative;
-    p.negativePrompt = negativeLines.join(QLatin1Char('\n')).trimmed();
 
     bool ok = false;
     const int steps = values.value(QStringLiteral("Steps")).toInt(&ok);

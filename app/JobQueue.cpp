@@ -35,6 +35,7 @@ JobQueue::JobQueue(GalleryStore* gallery, QObject* parent)
 
     // Cross-thread connections: Qt queues these onto this (GUI) thread.
     connect(m_worker, &EngineWorker::modelLoading, this, &JobQueue::modelLoading);
+    connect(m_worker, &EngineWorker::modelLoaded, this, &JobQueue::modelLoaded);
     connect(m_worker, &EngineWorker::progress, this,
             [this](qint64 id, int step, int total, double itPerSec, double secondsLeft) {
                 if (Job* job = find(id)) {

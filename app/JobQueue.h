@@ -85,6 +85,8 @@ signals:
     void jobProgress(qint64 id, int step, int total, double itPerSec, double secondsLeft);
     void jobPreview(qint64 id, int imageIndex, const QImage& image);
     void modelLoading(qint64 id, const QString& path);
+    // sharesTextEncoders: the model took its text encoders and VAE from the other model of a compare.
+    void modelLoaded(qint64 id, const QString& path, double seconds, bool sharesTextEncoders);
     // Emitted after the image is stored in the gallery.
     void imageReady(qint64 jobId, const GalleryItem& item);
     // Both images of a compare pair are stored.
