@@ -1,0 +1,350 @@
+#include <QtTest>
+
+#include "GalleryStore.h"
+#include "JobQueue.h"
+
+// Runs the real engine on the tiny fixture models (CPU, 64x64: well under a second per image).
+class TestJobQueue : public QObject {
+    Q_OBJECT
+
+private slots:
+    void initTestCase();
+    void singleJobStoresImagesBeforeAnnouncing();
+    void cancelDuringRunSavesNothingAndNextJobRuns();
+    void cancelAndRemoveQueuedJobs();
+    void modelErrorFailsJobAndQueueContinues();
+    void invalidParamsFailJob();
+    void compareSharesTextEncodersAndStoresPair();
+    void destructorCancelsRunningJob();
+
+private:
+    static QString fixture(const char* name);
+    static GenerationParams quickParams();
+    static GenerationParams longParams();
+    static bool waitForState(JobQueue& queue, qint64 id, Job::State state, int timeoutMs = 120000);
+};
+
+QString TestJobQueue::fixture(const char* name)
+{
+    return QStringLiteral(KOALA_TEST_DATA "/fixtures/") + QLatin1String(name);
+}
+
+GenerationParams TestJobQueue::quickParams()
+{
+    GenerationParams p = GenerationParams::defaults();
+    p.modelPath = fixture("tiny-koala-700m");
+    p.prompt = QStringLiteral("a koala astronaut");
+    p.seed = 100;
+    p.steps = 3;
+    p.width = 64;
+    p.height = 64;
+    p.count = 1;
+    return p;
+}
+
+// Long enough that a cancel sent at the first step arrives while the job still runs.
+GenerationParams TestJobQueue::longParams()
+{
+    GenerationParams p = quickParams();
+    p.steps = 200;
+    p.width = 256;
+    p.height = 256;
+    return p;
+}
+
+bool TestJobQueue::waitForState(JobQueue& queue, qint64 id, Job::State state, int timeoutMs)
+{
+    QElapsedTimer timer;
+    timer.start();
+    while (timer.elapsed() < timeoutMs) {
+        const std::optional<Job> job = queue.job(id);
+        if (job && job->state == state)
+            return true;
+        QTest::qWait(10);
+    }
+    return false;
+}
+
+void TestJobQueue::initTestCase()
+{
+    QVERIFY(QFileInfo::exists(fixture("tiny-koala-700m") + QStringLiteral("/model_index.json")));
+}
+
+void TestJobQueue::singleJobStoresImagesBeforeAnnouncing()
+{
+    QTemporaryDir out;
+    GalleryStore gallery(out.path());
+    JobQueue queue(&gallery);
+    queue.setLoadSettings({QStringLiteral("cpu"), QStringLiteral("fp32"), QStringLiteral("default"), QStringLiteral("auto")});
+    QSignalSpy progress(&queue, &JobQueue::jobProgress);
+    QSignalSpy previews(&queue, &JobQueue::jobPreview);
+    QSignalSpy finished(&queue, &JobQueue::jobFinished);
+    QList<GalleryItem> announced;
+    bool storedBeforeSignal = true;
+    connect(&queue, &JobQueue::imageReady, this, [&](qint64, const GalleryItem& item) {
+        storedBeforeSignal = storedBeforeSignal && QFile::exists(item.path) && gallery.item(item.id).has_value();
+        announced << item;
+    });
+
+    GenerationParams p = quickParams();
+    p.count = 2;
+    const qint64 id = queue.enqueue(p);
+    QVERIFY(id > 0);
+    QCOMPARE(queue.job(id)->seeds, (QList<qint64>{100, 101}));
+    QVERIFY(waitForState(queue, id, Job::State::Done));
+    QCOMPARE(finished.count(), 1);
+    QCOMPARE(announced.size(), 2);
+    QVERIFY(storedBeforeSignal);
+    QCOMPARE(progress.count(), 2 * 3);
+    QCOMPARE(progress.last().at(1).toInt(), 3);
+    QCOMPARE(progress.last().at(2).toInt(), 3);
+    QVERIFY(previews.count() >= 2);
+    QVERIFY(!previews.first().at(2).value<QImage>().isNull());
+
+    const Job job = *queue.job(id);
+    QCOMPARE(job.imagesDone, 2);
+    QCOMPARE(job.itemIds.size(), 2);
+    QCOMPARE(job.progress, 1.0);
+
+    // The files carry the metadata: a fresh store reads the seeds back.
+    GalleryStore reread(out.path());
+    QCOMPARE(reread.load(), 2);
+    QList<qint64> seeds;
+    for (const GalleryItem& item : reread.items()) {
+        seeds << item.params.seed;
+        QCOMPARE(item.width, 64);
+        QCOMPARE(item.height, 64);
+        QCOMPARE(item.params.prompt, p.prompt);
+        QVERIFY(item.timings.totalSeconds > 0);
+        QVERIFY(!item.schedulerUsed.isEmpty());
+        QCOMPARE(item.modelName, announced.first().modelName);
+        QVERIFY(item.compareGroup.isEmpty());
+    }
+    std::sort(seeds.begin(), seeds.end());
+    QCOMPARE(seeds, (QList<qint64>{100, 101}));
+
+    // Same seed, same settings: the same picture (the engine is deterministic on CPU).
+    const qint64 again = queue.enqueue(quickParams());
+    QVERIFY(waitForState(queue, again, Job::State::Done));
+    const QImage first(announced.at(0).path);
+    const QImage repeat(announced.last().path);
+    QCOMPARE(announced.size(), 3);
+    QCOMPARE(first.convertToFormat(QImage::Format_RGB888), repeat.convertToFormat(QImage::Format_RGB888));
+
+    // Random seeds: a different seed per image.
+    GenerationParams random = quickParams();
+    random.seed = -1;
+    random.count = 3;
+    const qint64 rid = queue.enqueue(random);
+    const QList<qint64> rs = queue.job(rid)->seeds;
+    QCOMPARE(rs.size(), 3);
+    QVERIFY(rs.at(0) >= 0 && rs.at(1) >= 0);
+    QVERIFY(rs.at(0) != rs.at(1) || rs.at(1) != rs.at(2));
+    QVERIFY(waitForState(queue, rid, Job::State::Done));
+}
+
+void TestJobQueue::cancelDuringRunSavesNothingAndNextJobRuns()
+{
+    QTemporaryDir out;
+    GalleryStore gallery(out.path());
+    JobQueue queue(&gallery);
+    queue.setLoadSettings({QStringLiteral("cpu"), QStringLiteral("auto"), QStringLiteral("default"), QStringLiteral("auto")});
+    QSignalSpy cancelled(&queue, &JobQueue::jobCancelled);
+    QSignalSpy images(&queue, &JobQueue::imageReady);
+    int lastStep = 0;
+    int total = 0;
+    qint64 id = 0;
+    connect(&queue, &JobQueue::jobProgress, this, [&](qint64 jobId, int step, int t, double, double) {
+        if (jobId != id)
+            return;
+        lastStep = step;
+        total = t;
+        if (step == 1)
+            queue.cancel(jobId);
+    });
+
+    id = queue.enqueue(longParams());
+    QVERIFY(waitForState(queue, id, Job::State::Cancelled));
+    QCOMPARE(cancelled.count(), 1);
+    QCOMPARE(cancelled.first().first().toLongLong(), id);
+    QCOMPARE(total, 200);
+    QVERIFY2(lastStep < total, "the job ran to the end instead of being cancelled");
+    QCOMPARE(images.count(), 0);
+    QVERIFY(QDir(out.path()).entryList(QDir::Files).isEmpty());
+    QVERIFY(gallery.items().isEmpty());
+    QVERIFY(!queue.isBusy());
+
+    // The worker is usable again (the cancel flag does not stick).
+    const qint64 next = queue.enqueue(quickParams());
+    QVERIFY(waitForState(queue, next, Job::State::Done));
+    QCOMPARE(images.count(), 1);
+    QCOMPARE(gallery.items().size(), 1);
+}
+
+void TestJobQueue::cancelAndRemoveQueuedJobs()
+{
+    QTemporaryDir out;
+    GalleryStore gallery(out.path());
+    JobQueue queue(&gallery);
+    queue.setLoadSettings({QStringLiteral("cpu"), QStringLiteral("auto"), QStringLiteral("default"), QStringLiteral("auto")});
+    QSignalSpy removed(&queue, &JobQueue::jobRemoved);
+    QSignalSpy added(&queue, &JobQueue::jobAdded);
+
+    const qint64 running = queue.enqueue(longParams());
+    const qint64 toCancel = queue.enqueue(quickParams());
+    const qint64 toRemove = queue.enqueue(quickParams());
+    const qint64 survivor = queue.enqueue(quickParams());
+    QCOMPARE(added.count(), 4);
+    QCOMPARE(queue.currentJobId(), running);
+    QCOMPARE(queue.pendingCount(), 3);
+
+    QVERIFY(!queue.remove(running));  // the running one must be cancelled instead
+    QVERIFY(queue.remove(toRemove));
+    QCOMPARE(removed.count(), 1);
+    QVERIFY(!queue.job(toRemove));
+    queue.cancel(toCancel);
+    QCOMPARE(queue.job(toCancel)->state, Job::State::Cancelled);
+    queue.cancelCurrent();
+
+    QVERIFY(waitForState(queue, running, Job::State::Cancelled));
+    QVERIFY(waitForState(queue, survivor, Job::State::Done));
+    QCOMPARE(queue.job(toCancel)->state, Job::State::Cancelled);
+    QCOMPARE(gallery.items().size(), 1);  // only the survivor produced an image
+
+    queue.clearFinished();
+    QVERIFY(queue.jobs().isEmpty());
+
+    // cancelAll: the running job and everything queued.
+    const qint64 a = queue.enqueue(longParams());
+    const qint64 b = queue.enqueue(quickParams());
+    QVERIFY(QTest::qWaitFor([&] { return queue.job(a)->step > 0; }, 60000));
+    queue.cancelAll();
+    QVERIFY(waitForState(queue, a, Job::State::Cancelled));
+    QCOMPARE(queue.job(b)->state, Job::State::Cancelled);
+    QCOMPARE(gallery.items().size(), 1);
+}
+
+void TestJobQueue::modelErrorFailsJobAndQueueContinues()
+{
+    QTemporaryDir out;
+    QTemporaryDir notAModel;
+    GalleryStore gallery(out.path());
+    JobQueue queue(&gallery);
+    queue.setLoadSettings({QStringLiteral("cpu"), QStringLiteral("auto"), QStringLiteral("default"), QStringLiteral("auto")});
+    QSignalSpy failed(&queue, &JobQueue::jobFailed);
+
+    GenerationParams bad = quickParams();
+    bad.modelPath = notAModel.path();
+    const qint64 badId = queue.enqueue(bad);
+    const qint64 good = queue.enqueue(quickParams());
+    QVERIFY(waitForState(queue, badId, Job::State::Failed));
+    QCOMPARE(failed.count(), 1);
+    const QString message = failed.first().at(1).toString();
+    QVERIFY2(message.contains(notAModel.path()), qPrintable(message));
+    QVERIFY2(!message.contains(QLatin1Char('\n')), qPrintable(message));
+    QCOMPARE(queue.job(badId)->error, message);
+    QVERIFY(waitForState(queue, good, Job::State::Done));
+    QCOMPARE(gallery.items().size(), 1);
+}
+
+void TestJobQueue::invalidParamsFailJob()
+{
+    QTemporaryDir out;
+    GalleryStore gallery(out.path());
+    JobQueue queue(&gallery);
+    QSignalSpy failed(&queue, &JobQueue::jobFailed);
+    GenerationParams p = quickParams();
+    p.width = 65;
+    const qint64 id = queue.enqueue(p);
+    QVERIFY(waitForState(queue, id, Job::State::Failed));
+    QVERIFY(failed.first().at(1).toString().contains(QLatin1String("Width")));
+
+    const qint64 cmp = queue.enqueueCompare(quickParams(), fixture("tiny-koala-700m"), QString());
+    QVERIFY(waitForState(queue, cmp, Job::State::Failed));
+    QVERIFY(failed.last().at(1).toString().contains(QLatin1String("second model")));
+    QVERIFY(gallery.items().isEmpty());
+}
+
+void TestJobQueue::compareSharesTextEncodersAndStoresPair()
+{
+    QTemporaryDir out;
+    GalleryStore gallery(out.path());
+    JobQueue queue(&gallery);
+    queue.setLoadSettings({QStringLiteral("cpu"), QStringLiteral("auto"), QStringLiteral("default"), QStringLiteral("auto")});
+    QSignalSpy loaded(&queue, &JobQueue::modelLoaded);
+    QSignalSpy pairs(&queue, &JobQueue::compareReady);
+    QSignalSpy images(&queue, &JobQueue::imageReady);
+
+    GenerationParams p = quickParams();
+    p.count = 2;
+    const qint64 id = queue.enqueueCompare(p, fixture("tiny-koala-700m"), fixture("tiny-koala-1b"));
+    QCOMPARE(queue.job(id)->kind, Job::Kind::Compare);
+    QCOMPARE(queue.job(id)->imagesTotal, 4);
+    QVERIFY(waitForState(queue, id, Job::State::Done));
+
+    QCOMPARE(loaded.count(), 2);
+    QVERIFY(loaded.at(0).at(1).toString().endsWith(QLatin1String("tiny-koala-700m")));
+    QCOMPARE(loaded.at(0).at(3).toBool(), false);
+    QVERIFY(loaded.at(1).at(1).toString().endsWith(QLatin1String("tiny-koala-1b")));
+    // Model B should reuse A's text encoders and VAE (the fixtures' encoder weights are byte-identical). The engine
+    // currently also requires byte-identical tokenizer files, and the fixtures store the same vocabulary in two
+    // formats (tokenizer.json vs vocab.json + merges.txt), so it loads a second copy. Reported to the engine owner;
+    // when fixed this turns into an XPASS and the expectation must be removed.
+    QEXPECT_FAIL("", "engine: Model::load(shareWith) compares tokenizer files byte-wise", Continue);
+    QCOMPARE(loaded.at(1).at(3).toBool(), true);
+
+    QCOMPARE(images.count(), 4);
+    QCOMPARE(pairs.count(), 2);
+    for (const QList<QVariant>& pair : std::as_const(pairs)) {
+        const QString group = pair.at(0).toString();
+        const GalleryItem a = pair.at(1).value<GalleryItem>();
+        const GalleryItem b = pair.at(2).value<GalleryItem>();
+        QCOMPARE(a.compareGroup, group);
+        QCOMPARE(b.compareGroup, group);
+        QCOMPARE(a.compareSlot, 0);
+        QCOMPARE(b.compareSlot, 1);
+        QCOMPARE(a.params.seed, b.params.seed);
+        QVERIFY(a.params.modelPath.endsWith(QLatin1String("tiny-koala-700m")));
+        QVERIFY(b.params.modelPath.endsWith(QLatin1String("tiny-koala-1b")));
+        QVERIFY(a.timings.totalSeconds > 0 && b.timings.totalSeconds > 0);
+        // Different UNets give different pictures from the same noise.
+        QVERIFY(QImage(a.path) != QImage(b.path));
+    }
+    QVERIFY(pairs.at(0).at(0).toString() != pairs.at(1).at(0).toString());
+
+    // After a restart the gallery still knows the pairs.
+    GalleryStore reread(out.path());
+    QCOMPARE(reread.load(), 4);
+    const QList<GalleryItem> pair = reread.compareGroup(pairs.at(0).at(0).toString());
+    QCOMPARE(pair.size(), 2);
+    QCOMPARE(pair.at(0).compareSlot, 0);
+    QCOMPARE(pair.at(1).compareSlot, 1);
+    QVERIFY(pair.at(0).modelName != pair.at(1).modelName || pair.at(0).params.modelPath != pair.at(1).params.modelPath);
+
+    // A second compare reuses the cached models: nothing is loaded again.
+    const qint64 second = queue.enqueueCompare(quickParams(), fixture("tiny-koala-700m"), fixture("tiny-koala-1b"));
+    QVERIFY(waitForState(queue, second, Job::State::Done));
+    QCOMPARE(loaded.count(), 2);
+}
+
+void TestJobQueue::destructorCancelsRunningJob()
+{
+    QTemporaryDir out;
+    GalleryStore gallery(out.path());
+    QElapsedTimer timer;
+    {
+        JobQueue queue(&gallery);
+        queue.setLoadSettings({QStringLiteral("cpu"), QStringLiteral("auto"), QStringLiteral("default"), QStringLiteral("auto")});
+        GenerationParams p = longParams();
+        p.count = 50;
+        const qint64 id = queue.enqueue(p);
+        QVERIFY(QTest::qWaitFor([&] { return queue.job(id)->step > 0; }, 60000));
+        timer.start();
+    }
+    // The worker stopped at its next step instead of finishing 50 images.
+    QVERIFY2(timer.elapsed() < 20000, qPrintable(QString::number(timer.elapsed())));
+    QVERIFY(gallery.items().isEmpty());
+}
+
+QTEST_GUILESS_MAIN(TestJobQueue)
+#include "tst_jobqueue.moc"
