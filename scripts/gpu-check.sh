@@ -1,0 +1,179 @@
+#!/bin/bash
+# GPU check: build the engine, koala-bench and the engine tests against the CUDA LibTorch of the GPU machine, run
+# the fixture and GPU tests, then benchmark the full-size architectures (random weights) and print one table
+# against the targets of docs/performance.md. Meant for the device tool (no Qt, no network, ~9 minutes):
+#
+#   scripts/gpu-check.sh                 # on the GPU machine; results in $OUT (default ./gpu-check-out)
+#   scripts/gpu-check.sh --dry-run       # print what would run
+#   scripts/gpu-check.sh --cpu-smoke     # here: CPU LibTorch (/usr), build-bench, a tiny random config, 1 step
+#
+# Environment (all optional): OUT, BUILD_DIR (build-gpu), JOBS (nproc), TORCH_PREFIX (from python3's torch),
+# DEPS (.device-deps, unpacked by ../shared/tools/device-deps.sh), KOALA_CHECK_SIZE (1024), KOALA_CHECK_STEPS (25),
+# KOALA_CHECK_RUNS (5), KOALA_CHECK_CONFIGS ("arch:dtype:memory ..."), KOALA_CHECK_BUDGET (seconds for the whole
+# script, 540: benchmarks that would start later are skipped), KOALA_CHECK_SKIP_TESTS=1.
+# Output files in $OUT (the device tool returns at most 8): gpu-check.log, ctest.log, bench.json, summary.md.
+set -uo pipefail
+
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+T0=$(date +%s)
+DRY=0
+SMOKE=0
+for a in "$@"; do
+    case "$a" in
+        --dry-run) DRY=1 ;;
+        --cpu-smoke) SMOKE=1 ;;
+        -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+        *) echo "gpu-check: unknown argument $a" >&2; exit 1 ;;
+    esac
+done
+
+OUT=${OUT:-$ROOT/gpu-check-out}
+mkdir -p "$OUT"
+LOG=$OUT/gpu-check.log
+: >"$LOG"
+say() { echo "$*" | tee -a "$LOG"; }
+run() {   # run a command, logging it; in --dry-run only print it
+    say "+ $*"
+    [ "$DRY" = 1 ] && return 0
+    "$@" 2>&1 | tee -a "$LOG"
+    return "${PIPESTATUS[0]}"
+}
+elapsed() { echo $(( $(date +%s) - T0 )); }
+
+if [ "$SMOKE" = 1 ]; then
+    DEVICE=cpu
+    BUILD_DIR=${BUILD_DIR:-$ROOT/build-bench}
+    JOBS=${JOBS:-2}
+    TORCH_PREFIX=${TORCH_PREFIX:-/usr}
+    SIZE=${KOALA_CHECK_SIZE:-64}
+    STEPS=${KOALA_CHECK_STEPS:-2}
+    RUNS=${KOALA_CHECK_RUNS:-1}
+    FIX=$ROOT/tests/data/fixtures/tiny-koala-700m
+    CONFIGS=${KOALA_CHECK_CONFIGS:-"$FIX:fp32:default $FIX:bf16:default $FIX:fp32:low"}
+    TEST_LABELS="gpu"
+else
+    DEVICE=cuda
+    BUILD_DIR=${BUILD_DIR:-$ROOT/build-gpu}
+    JOBS=${JOBS:-$(nproc)}
+    SIZE=${KOALA_CHECK_SIZE:-1024}
+    STEPS=${KOALA_CHECK_STEPS:-25}
+    RUNS=${KOALA_CHECK_RUNS:-5}
+    CONFIGS=${KOALA_CHECK_CONFIGS:-"koala-700m:fp16:default koala-700m:fp16:low koala-700m:bf16:default koala-1b:fp16:default sdxl-base:fp16:default"}
+    TEST_LABELS="fixtures|gpu"
+fi
+BUDGET=${KOALA_CHECK_BUDGET:-540}
+
+if [ -z "${TORCH_PREFIX:-}" ]; then
+    TORCH_PREFIX=$(python3 -c 'import torch;print(torch.utils.cmake_prefix_path)' 2>/dev/null) || TORCH_PREFIX=""
+    [ -n "$TORCH_PREFIX" ] || { say "gpu-check: no LibTorch: python3 cannot import torch and TORCH_PREFIX is unset"; [ "$DRY" = 1 ] || exit 2; }
+fi
+DEPS=${DEPS:-$ROOT/.device-deps}
+PREFIX="$TORCH_PREFIX"
+if [ -d "$DEPS/usr" ]; then
+    PREFIX="$PREFIX;$DEPS/usr"
+    export LD_LIBRARY_PATH="$DEPS/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+fi
+if command -v ninja >/dev/null 2>&1; then GEN=Ninja; else GEN="Unix Makefiles"; fi
+
+say "gpu-check: device $DEVICE, build $BUILD_DIR ($GEN, -j$JOBS), LibTorch prefix $TORCH_PREFIX"
+[ "$DEVICE" = cuda ] && command -v nvidia-smi >/dev/null 2>&1 && [ "$DRY" = 0 ] &&
+    nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>&1 | tee -a "$LOG"
+
+# ---- build ---------------------------------------------------------------------------------------------------------
+run cmake -S "$ROOT" -B "$BUILD_DIR" -G "$GEN" -DKOALA_BUILD_GUI=OFF -DCMAKE_BUILD_TYPE=Release \
+    "-DCMAKE_PREFIX_PATH=$PREFIX" || { say "gpu-check: cmake failed"; exit 2; }
+if [ "$DEVICE" = cuda ] && [ "$DRY" = 0 ] && ! grep -q "CUDA LibTorch" "$LOG"; then
+    say "gpu-check: WARNING: CMake did not report a CUDA LibTorch (KOALA_WITH_CUDA off): CUDA paths are not built"
+fi
+# Only what the check needs: the benchmark and the engine tests that `ctest -L` selects (fixture_* and gpu_*).
+TARGETS=(koala-bench)
+for f in tests/engine/fixture_*.cpp tests/engine/gpu_*.cpp; do
+    n=$(basename "$f" .cpp)
+    case "$TEST_LABELS" in *fixtures*) TARGETS+=("test_$n") ;; *) [[ $n == gpu_* ]] && TARGETS+=("test_$n") ;; esac
+done
+run cmake --build "$BUILD_DIR" --target "${TARGETS[@]}" -j "$JOBS" || { say "gpu-check: build failed"; exit 2; }
+say "gpu-check: built in $(elapsed) s"
+
+# ---- tests ---------------------------------------------------------------------------------------------------------
+TEST_STATUS=skipped
+if [ "${KOALA_CHECK_SKIP_TESTS:-0}" != 1 ]; then
+    say "+ ctest -L \"$TEST_LABELS\" (log: ctest.log)"
+    if [ "$DRY" = 0 ]; then
+        (cd "$BUILD_DIR" && ctest -L "$TEST_LABELS" --output-on-failure -j 2 --timeout 400) >"$OUT/ctest.log" 2>&1
+        rc=$?
+        tail -n 25 "$OUT/ctest.log" | tee -a "$LOG"
+        if [ $rc = 0 ]; then TEST_STATUS=passed; else TEST_STATUS="FAILED (ctest exit $rc)"; fi
+    fi
+    say "gpu-check: tests $TEST_STATUS after $(elapsed) s"
+fi
+
+# ---- benchmarks ----------------------------------------------------------------------------------------------------
+BENCH=$BUILD_DIR/koala-bench
+[ -x "$BENCH" ] || BENCH=$BUILD_DIR/cli/koala-bench
+JSON_DIR=$BUILD_DIR/gpu-check-json
+mkdir -p "$JSON_DIR"
+rm -f "$JSON_DIR"/*.json
+for c in $CONFIGS; do
+    IFS=: read -r arch dtype mem <<<"$c"
+    name=$(basename "$arch")-$dtype-$mem
+    if [ "$DRY" = 0 ] && [ "$(elapsed)" -gt "$BUDGET" ]; then
+        say "gpu-check: SKIPPED $name: the time budget ($BUDGET s) is spent"
+        continue
+    fi
+    run timeout 240 "$BENCH" --random-config "$arch" --tokenizer "$ROOT/tests/data/fixtures/tiny-koala-700m" \
+        --steps "$STEPS" --width "$SIZE" --height "$SIZE" --guidance 5 --runs "$RUNS" --dtype "$dtype" \
+        --device "$DEVICE" --memory "$mem" --scheduler euler --json "$JSON_DIR/$name.json" ||
+        say "gpu-check: koala-bench $name FAILED"
+done
+
+# ---- table ---------------------------------------------------------------------------------------------------------
+[ "$DRY" = 1 ] && { say "gpu-check: dry run done"; exit 0; }
+python3 - "$JSON_DIR" "$OUT/bench.json" "$OUT/summary.md" "$TEST_STATUS" "$SIZE" "$STEPS" <<'PY' 2>&1 | tee -a "$LOG"
+import glob, json, os, sys
+jdir, out_json, out_md, tests, size, steps = sys.argv[1:7]
+runs = []
+for f in sorted(glob.glob(os.path.join(jdir, "*.json"))):
+    with open(f) as fh:
+        runs.append(json.load(fh))
+with open(out_json, "w") as fh:
+    json.dump(runs, fh, indent=2)
+GiB = float(1 << 30)
+# docs/performance.md: whole image at 1024², 25 steps, guidance 5, fp16; 700M peak memory default/low.
+time_target = {"koala-700m": 0.50, "koala-1b": 0.60, "sdxl-base": 0.90}
+mem_target = {("koala-700m", "default"): 6.0, ("koala-700m", "low"): 4.0}
+full = size == "1024" and steps == "25"
+lines = []
+lines.append("| config | device | UNet params | load | encode | UNet step | decode | preview/step | whole image | target | peak alloc | peak reserved | memory target | graphs |")
+lines.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+for r in runs:
+    arch, dt, mem = r["architecture"], r["dtype"], r["memory"]
+    name = os.path.basename(r.get("random_config") or r.get("model") or arch)
+    t = r["total_seconds_median"]
+    tgt = time_target.get(arch) if (full and dt == "fp16" and mem == "default" and r["device"] == "cuda") else None
+    tcell = "-" if tgt is None else ("%.2f s %s" % (tgt, "PASS" if t <= tgt else "FAIL"))
+    alloc, resv = r["peak_allocated_bytes"] / GiB, r["peak_reserved_bytes"] / GiB
+    mt = mem_target.get((arch, mem)) if (full and r["device"] == "cuda") else None
+    # Judged on the reserved peak: CUDA-graph pools do not show in the allocated peak during replays.
+    mcell = "-" if mt is None else ("%.0f GiB %s" % (mt, "PASS" if resv <= mt else "FAIL"))
+    fp = r.get("cuda_fast_path", {})
+    g = "%d/%d" % (fp.get("graph_captures", 0), fp.get("graph_replays", 0)) if r["device"] == "cuda" else "-"
+    if fp.get("capture_failures"):
+        g += " (capture failed)"
+    pm = "" if r.get("parameters_match", True) else " MISMATCH"
+    lines.append("| %s %s %s | %s | %s%s | %.2f s | %.1f ms | %.1f ms | %.1f ms | %.2f ms | %.3f s | %s | %.2f GiB | %.2f GiB | %s | %s |" % (
+        name, dt, mem, r.get("device_name", r["device"]), format(r["unet_parameters"], ","), pm,
+        r["load_seconds"], 1e3 * r["encode_seconds"], 1e3 * r["step_median_seconds"], 1e3 * r["decode_seconds"],
+        1e3 * r["preview_per_step_seconds"], t, tcell, alloc, resv, mcell, g))
+head = "gpu-check: %s, %s steps, guidance 5, median of the runs after a warm-up; tests: %s" % (
+    "%sx%s" % (size, size), steps, tests)
+text = head + "\n\n" + "\n".join(lines) + "\n"
+if not runs:
+    text += "\n(no benchmark produced JSON)\n"
+with open(out_md, "w") as fh:
+    fh.write(text)
+print(text)
+PY
+say "gpu-check: done in $(elapsed) s"
+case "$TEST_STATUS" in FAILED*) exit 1 ;; esac
+exit 0
