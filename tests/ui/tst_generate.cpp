@@ -1,0 +1,156 @@
+#include <QDropEvent>
+#include <QFileInfo>
+#include <QMimeData>
+#include <QPushButton>
+#include <QSignalSpy>
+#include <QTest>
+
+#include "GalleryStore.h"
+#include "JobQueue.h"
+#include "gallerymodel.h"
+#include "mainwindow.h"
+#include "promptpanel.h"
+#include "queueview.h"
+#include "uitestutil.h"
+
+// The whole loop through the real window: prompt, Generate button, worker thread with the tiny KOALA-700M fixture,
+// per-step previews into the gallery tile, final image replacing it; then cancel, queue removal and PNG drop.
+class TestGenerate : public QObject
+{
+    Q_OBJECT
+
+private slots:
+    void init();
+    void cleanup();
+    void generateShowsPreviewsThenImage();
+    void removeQueuedAndCancelRunning();
+
+private:
+    std::unique_ptr<IsolatedWindowFiles> m_files;
+    std::unique_ptr<MainWindow> m_window;
+};
+
+void TestGenerate::init()
+{
+    m_files = std::make_unique<IsolatedWindowFiles>();
+    QVERIFY(m_files->dir.isValid());
+    m_window = std::make_unique<MainWindow>(m_files->options({fixtureModel("tiny-koala-700m")}));
+    m_window->show();
+    QVERIFY(QTest::qWaitForWindowExposed(m_window.get()));
+    m_window->activateWindow();
+    QVERIFY(QTest::qWaitForWindowActive(m_window.get()));
+    QCOMPARE(m_window->promptPanel()->models().size(), 1);
+}
+
+void TestGenerate::cleanup()
+{
+    m_window.reset();
+    m_files.reset();
+}
+
+void TestGenerate::generateShowsPreviewsThenImage()
+{
+    constexpr int Steps = 4;
+    PromptPanel *panel = m_window->promptPanel();
+    GenerationParams params = panel->params();
+    params.prompt = QStringLiteral("a koala astronaut");
+    params.seed = 42;
+    params.steps = Steps;
+    params.width = 64;
+    params.height = 64;
+    params.count = 1;
+    params.scheduler = QStringLiteral("euler");
+    panel->setParams(params);
+
+    QSignalSpy previews(m_window->jobQueue(), &JobQueue::jobPreview);
+    QSignalSpy images(m_window->jobQueue(), &JobQueue::imageReady);
+    QSignalSpy failed(m_window->jobQueue(), &JobQueue::jobFailed);
+    GalleryModel *model = m_window->galleryModel();
+    QCOMPARE(model->rowCount(), 0);
+
+    auto *generate = panel->findChild<QPushButton *>(QStringLiteral("generateButton"));
+    QVERIFY(generate);
+    QTest::mouseClick(generate, Qt::LeftButton);
+    // The click returns at once (the worker runs on its own thread) and a placeholder tile is there.
+    QCOMPARE(model->rowCount(), 1);
+    QVERIFY(model->data(model->index(0), GalleryModel::PendingRole).toBool());
+    QCOMPARE(m_window->queueView()->rowCount(), 1);
+
+    QTRY_VERIFY_WITH_TIMEOUT(!images.isEmpty() || !failed.isEmpty(), 120000);
+    QVERIFY2(failed.isEmpty(), failed.isEmpty() ? "" : qPrintable(failed.first().at(1).toString()));
+
+    // One preview per step reached the tile, which now holds the stored image.
+    QCOMPARE(previews.count(), Steps);
+    QCOMPARE(model->rowCount(), 1);
+    QCOMPARE(model->previewCount(0), Steps);
+    QVERIFY(!model->data(model->index(0), GalleryModel::PendingRole).toBool());
+    const auto item = model->itemAt(0);
+    QVERIFY(item.has_value());
+    QCOMPARE(item->params.seed, qint64(42));
+    QVERIFY(QFileInfo::exists(item->path));
+    QCOMPARE(QImage(item->path).size(), QSize(64, 64));
+    QVERIFY(!model->thumbnail(0).isNull());
+    QTRY_COMPARE(m_window->queueView()->stateText(1), Job::toString(Job::State::Done));
+    QTRY_COMPARE(m_window->queueView()->progressPercent(1), 100);
+
+    // The gallery is rebuilt from the output folder at the next start.
+    QCOMPARE(m_window->galleryStore()->items().size(), 1);
+
+    // Dropping the PNG onto the window loads its parameters back into the controls.
+    params.prompt = QStringLiteral("something else");
+    params.seed = 7;
+    params.steps = 30;
+    panel->setParams(params);
+    QMimeData mime;
+    mime.setUrls({QUrl::fromLocalFile(item->path)});
+    QDragEnterEvent enter(QPoint(10, 10), Qt::CopyAction, &mime, Qt::LeftButton, Qt::NoModifier);
+    QApplication::sendEvent(m_window.get(), &enter);
+    QVERIFY(enter.isAccepted());
+    QDropEvent drop(QPointF(10, 10), Qt::CopyAction, &mime, Qt::LeftButton, Qt::NoModifier);
+    QApplication::sendEvent(m_window.get(), &drop);
+    QCOMPARE(panel->params().prompt, QStringLiteral("a koala astronaut"));
+    QCOMPARE(panel->params().seed, qint64(42));
+    QCOMPARE(panel->params().steps, Steps);
+}
+
+void TestGenerate::removeQueuedAndCancelRunning()
+{
+    PromptPanel *panel = m_window->promptPanel();
+    GenerationParams params = panel->params();
+    params.prompt = QStringLiteral("a long job");
+    params.seed = 1;
+    params.steps = 200;  // long enough on the tiny model for the cancel to land mid-run
+    params.width = 512;
+    params.height = 512;
+    params.count = 4;
+    panel->setParams(params);
+
+    QSignalSpy previews(m_window->jobQueue(), &JobQueue::jobPreview);
+    QSignalSpy cancelled(m_window->jobQueue(), &JobQueue::jobCancelled);
+    QSignalSpy removed(m_window->jobQueue(), &JobQueue::jobRemoved);
+    const qint64 running = m_window->generate();
+    const qint64 queued = m_window->generate();
+    QVERIFY(running > 0);
+    QVERIFY(queued > 0);
+    QCOMPARE(m_window->queueView()->rowCount(), 2);
+    QCOMPARE(m_window->galleryModel()->rowCount(), 8);
+
+    QTRY_VERIFY_WITH_TIMEOUT(!previews.isEmpty(), 120000);
+    QVERIFY(m_window->jobQueue()->remove(queued));
+    QCOMPARE(removed.count(), 1);
+    QCOMPARE(m_window->queueView()->rowCount(), 1);
+    QCOMPARE(m_window->galleryModel()->rowCount(), 4);  // the removed job's placeholder tiles went with it
+
+    // Esc cancels the running job.
+    QTest::keyClick(m_window.get(), Qt::Key_Escape);
+    QTRY_VERIFY_WITH_TIMEOUT(!cancelled.isEmpty(), 60000);
+    QCOMPARE(cancelled.first().at(0).toLongLong(), running);
+    QTRY_COMPARE(m_window->queueView()->stateText(running), Job::toString(Job::State::Cancelled));
+    QTRY_VERIFY(!m_window->jobQueue()->isBusy());
+    // Placeholder tiles of unfinished images are gone; nothing half-done was stored.
+    for (int row = 0; row < m_window->galleryModel()->rowCount(); ++row)
+        QVERIFY(!m_window->galleryModel()->data(m_window->galleryModel()->index(row), GalleryModel::PendingRole).toBool());
+}
+
+QTEST_MAIN(TestGenerate)
+#include "tst_generate.moc"

@@ -1,0 +1,114 @@
+#pragma once
+
+#include <memory>
+
+#include <QMainWindow>
+#include <QStringList>
+
+#include "GalleryItem.h"
+#include "ModelDiscovery.h"
+#include "JobQueue.h"
+
+class AppSettings;
+class CompareView;
+class GalleryModel;
+class GalleryStore;
+class GalleryWidget;
+class ImageViewer;
+class MessageBar;
+class NoModelPanel;
+class PresetStore;
+class PresetsPanel;
+class PromptPanel;
+class QLabel;
+class QProgressBar;
+class QStackedWidget;
+class QTabWidget;
+class QueueView;
+struct Preset;
+
+class MainWindow final : public QMainWindow
+{
+    Q_OBJECT
+
+public:
+    struct Options
+    {
+        QString settingsFile;       // empty: the user's settings; else an INI file (tests, portable use)
+        QStringList modelFolders;   // --model: added for this session, the first one selected
+        QString outputFolder;       // --output: overrides the setting for this session
+        QString userPresetsDir;     // empty: PresetStore::defaultUserDir()
+        QString hfCache;            // empty: ModelDiscovery::hfCacheDir()
+        QStringList pngFiles;       // PNGs whose parameters to load at start
+    };
+
+    explicit MainWindow(const Options &options = {}, QWidget *parent = nullptr);
+    ~MainWindow() override;
+
+    PromptPanel *promptPanel() const;
+    GalleryWidget *galleryWidget() const;
+    GalleryModel *galleryModel() const;
+    CompareView *compareView() const;
+    QueueView *queueView() const;
+    PresetsPanel *presetsPanel() const;
+    MessageBar *messageBar() const;
+    JobQueue *jobQueue() const;
+    GalleryStore *galleryStore() const;
+    QString statusText() const;
+
+    // The actions behind the buttons and shortcuts; return the job id, 0 when nothing was queued.
+    qint64 generate();
+    qint64 compare();
+    void cancel();
+    // Loads the parameters of a PNG (ours or A1111) into the controls; false when it has none.
+    bool loadParametersFromPng(const QString &path);
+
+protected:
+    void closeEvent(QCloseEvent *event) override;
+    void dragEnterEvent(QDragEnterEvent *event) override;
+    void dropEvent(QDropEvent *event) override;
+
+private:
+    void buildActions();
+    void scanModels();
+    void addModelFolder();
+    void showSettings();
+    void applyPreset(const Preset &preset);
+    void showItem(const GalleryItem &item);
+    void openItem(const GalleryItem &item);
+    void showCompare(const GalleryItem &a, const GalleryItem &b);
+    void deleteItem(const GalleryItem &item);
+    void showError(const QString &message);
+    void showInfo(const QString &message);
+    void onJobAdded(qint64 id);
+    void onJobProgress(qint64 id, int step, int total, double itPerSec, double secondsLeft);
+    void onJobPreview(qint64 id, int imageIndex, const QImage &image);
+    void onJobEnded(qint64 id);
+    void updateBusy();
+
+    Options m_options;
+    std::unique_ptr<AppSettings> m_settings;
+    std::unique_ptr<GalleryStore> m_gallery;
+    std::unique_ptr<PresetStore> m_presets;
+    // Declared after the stores it uses, so it is destroyed first: its destructor cancels and joins the worker.
+    std::unique_ptr<JobQueue> m_queue;
+    QList<ModelEntry> m_sessionModels;  // from --model, not written to the settings
+
+    MessageBar *m_messageBar = nullptr;
+    PromptPanel *m_promptPanel = nullptr;
+    QStackedWidget *m_contentStack = nullptr;
+    NoModelPanel *m_noModelPanel = nullptr;
+    QTabWidget *m_contentTabs = nullptr;
+    GalleryModel *m_galleryModel = nullptr;
+    GalleryWidget *m_galleryWidget = nullptr;
+    ImageViewer *m_sideViewer = nullptr;
+    QLabel *m_sideInfo = nullptr;
+    ImageViewer *m_largeViewer = nullptr;
+    QLabel *m_largeInfo = nullptr;
+    CompareView *m_compareView = nullptr;
+    QueueView *m_queueView = nullptr;
+    PresetsPanel *m_presetsPanel = nullptr;
+    QLabel *m_statusLabel = nullptr;
+    QProgressBar *m_statusProgress = nullptr;
+    QString m_compareGroupShown;
+};

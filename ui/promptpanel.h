@@ -1,0 +1,78 @@
+#pragma once
+
+#include <QList>
+#include <QWidget>
+
+#include "GenerationParams.h"
+#include "ModelDiscovery.h"
+#include "prompteditor.h"
+
+class QCheckBox;
+class QComboBox;
+class QDoubleSpinBox;
+class QLineEdit;
+class QPushButton;
+class QSpinBox;
+class QToolButton;
+
+// Every control of one request: prompts, seed, steps, guidance, scheduler, size, count and the models. It only
+// edits a GenerationParams; queuing is the main window's business (generateRequested / compareRequested).
+class PromptPanel final : public QWidget
+{
+    Q_OBJECT
+
+public:
+    explicit PromptPanel(QWidget *parent = nullptr);
+
+    GenerationParams params() const;
+    // Applies everything but the model folders unless they are in the model list (a dropped PNG from another
+    // machine names a path that does not exist here; its model name is matched against the list instead).
+    void setParams(const GenerationParams &params);
+
+    void setModels(const QList<ModelEntry> &models);
+    QList<ModelEntry> models() const;
+    // Selects the model whose display name or UNet shape contains `hint` ("koala-1b"); false when none matches.
+    bool selectModelByHint(const QString &hint, bool secondModel = false);
+    void selectModel(const QString &path, bool secondModel = false);
+    QString currentModelPath() const;
+    QString compareModelPath() const;
+
+    void setSeed(qint64 seed);  // fixed seed (turns "random" off)
+    void setTokenCounter(const PromptEditor::TokenCounter &counter, bool exact = true);
+    void setBusy(bool busy);    // a job is running: Cancel enabled
+
+    PromptEditor *promptEditor() const;
+    PromptEditor *negativeEditor() const;
+
+signals:
+    void generateRequested();
+    void compareRequested();
+    void cancelRequested();
+    void addModelFolderRequested();
+    void modelChanged(const QString &path);
+
+private:
+    void onSizeChanged();
+    void updateSeedEnabled();
+
+    PromptEditor *m_prompt = nullptr;
+    PromptEditor *m_negative = nullptr;
+    QLineEdit *m_seed = nullptr;
+    QCheckBox *m_randomSeed = nullptr;
+    QToolButton *m_dice = nullptr;
+    QSpinBox *m_steps = nullptr;
+    QDoubleSpinBox *m_guidance = nullptr;
+    QComboBox *m_scheduler = nullptr;
+    QComboBox *m_size = nullptr;
+    QSpinBox *m_width = nullptr;
+    QSpinBox *m_height = nullptr;
+    QSpinBox *m_count = nullptr;
+    QComboBox *m_model = nullptr;
+    QComboBox *m_compareModel = nullptr;
+    QPushButton *m_generate = nullptr;
+    QPushButton *m_compare = nullptr;
+    QPushButton *m_cancel = nullptr;
+    QList<ModelEntry> m_models;
+    // Fields a GenerationParams carries that have no control here; kept so setParams/params round-trips them.
+    GenerationParams m_hidden;
+};

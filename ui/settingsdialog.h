@@ -1,0 +1,31 @@
+#pragma once
+
+#include <QDialog>
+
+class AppSettings;
+class QComboBox;
+class QLineEdit;
+
+// Device, precision, memory mode and output folder. Values are read from and written to AppSettings (on OK only),
+// so a cancelled dialog changes nothing.
+class SettingsDialog final : public QDialog
+{
+    Q_OBJECT
+
+public:
+    SettingsDialog(AppSettings *settings, QWidget *parent = nullptr);
+
+    void accept() override;
+
+    QString device() const;
+    QString precision() const;
+    QString memoryMode() const;
+    QString outputFolder() const;
+
+private:
+    AppSettings *m_settings = nullptr;
+    QComboBox *m_device = nullptr;
+    QComboBox *m_precision = nullptr;
+    QComboBox *m_memory = nullptr;
+    QLineEdit *m_output = nullptr;
+};
