@@ -296,6 +296,7 @@ MainWindow::MainWindow(const Options &options, QWidget *parent)
     connect(m_presetsPanel, &PresetsPanel::presetApplied, this, &MainWindow::applyPreset);
     connect(m_presetsPanel, &PresetsPanel::errorOccurred, this, &MainWindow::showError);
     connect(m_presetsPanel, &PresetsPanel::infoMessage, this, &MainWindow::showInfo);
+    m_presetsPanel->reportStoreErrors();
 
     // ---- state
     m_gallery->load();

@@ -73,7 +73,11 @@ PresetsPanel::PresetsPanel(PresetStore *store, std::function<GenerationParams ()
     connect(m_import, &QPushButton::clicked, this, &PresetsPanel::onImport);
     connect(m_export, &QPushButton::clicked, this, &PresetsPanel::onExport);
     connect(m_list, &QListWidget::currentRowChanged, this, &PresetsPanel::updateButtons);
-    connect(m_store, &PresetStore::presetsChanged, this, &PresetsPanel::reloadList);
+    connect(m_store, &PresetStore::presetsChanged, this, [this]()
+    {
+        reloadList();
+        reportStoreErrors();
+    });
 
     reloadList();
 }
@@ -137,7 +141,6 @@ void PresetsPanel::reloadList()
     }
     selectPreset(selected);
     updateButtons();
-    reportStoreErrors();
 }
 
 void PresetsPanel::reportStoreErrors()

@@ -29,6 +29,9 @@ public:
     bool applyPreset(const QString &name);
     PresetStore::Status saveCurrentAs(const QString &name, bool overwrite);
 
+    // Emits errorOccurred once for each malformed preset file not reported yet. Call it after connecting.
+    void reportStoreErrors();
+
 signals:
     void presetApplied(const Preset &preset);
     void errorOccurred(const QString &message);
@@ -36,7 +39,6 @@ signals:
 
 private:
     void reloadList();
-    void reportStoreErrors();
     void onApply();
     void onSave();
     void onRename();

@@ -14,7 +14,7 @@ int TokenEstimate::count(const QString &text)
     {
         const QString piece = it.next().captured();
         if (piece.front().isLetter())
-            tokens += (piece.size() <= 8) ? 1 : int((piece.size() + 5) / 6);
+            tokens += (piece.size() <= 10) ? 1 : int((piece.size() + 5) / 6);
         else if (piece.front().isDigit() || piece.startsWith(QLatin1Char('<')) || piece.startsWith(QLatin1Char('\'')))
             tokens += 1;
         else
