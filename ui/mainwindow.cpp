@@ -261,6 +261,9 @@ MainWindow::MainWindow(const Options &options, QWidget *parent)
     connect(m_queue.get(), &JobQueue::imageReady, this, [this](const qint64 jobId, const GalleryItem &item)
     {
         m_galleryModel->finishTile(jobId, item);
+        // Nothing selected yet: show the newest image in the side view, which is what people look at next.
+        if (!m_galleryWidget->currentIndex().isValid())
+            m_galleryWidget->setCurrentIndex(m_galleryModel->index(m_galleryModel->rowOfItem(item.id)));
         if (item.compareSlot >= 0)
         {
             m_compareGroupShown = item.compareGroup;

@@ -21,7 +21,7 @@ PromptEditor::PromptEditor(const QString &title, const QString &placeholder, QWi
     m_edit->setTabChangesFocus(true);
     // Prompts are a few lines; a small minimum keeps both editors visible on a 1366x768 screen.
     m_edit->setMinimumHeight(52);
-    m_edit->setSizePolicy(QSizePolicy::Expanding, QSizePolicy::Preferred);
+    m_edit->setSizePolicy(QSizePolicy::Expanding, QSizePolicy::Expanding);
     m_counter->setObjectName(QStringLiteral("tokenCounter"));
     m_counter->setToolTip(tr("CLIP reads at most %1 tokens, including its start and end markers;\n"
                              "words past the limit are ignored by the model.").arg(TokenLimit));

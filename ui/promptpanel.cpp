@@ -125,8 +125,8 @@ PromptPanel::PromptPanel(QWidget *parent)
     customRow->addWidget(m_height);
 
     auto *form = new QFormLayout;
-    form->addRow(tr("&Model:"), modelRow);
-    form->addRow(tr("&Seed:"), seedRow);
+    form->addRow(tr("Model:"), modelRow);
+    form->addRow(tr("Seed:"), seedRow);
     form->addRow(tr("S&teps:"), m_steps);
     form->addRow(tr("G&uidance:"), m_guidance);
     form->addRow(tr("Sc&heduler:"), m_scheduler);
