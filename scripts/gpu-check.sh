@@ -73,6 +73,9 @@ PREFIX="$TORCH_PREFIX"
 if [ -d "$DEPS/usr" ]; then
     PREFIX="$PREFIX;$DEPS/usr"
     export LD_LIBRARY_PATH="$DEPS/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+elif [ "$SMOKE" = 0 ]; then
+    say "gpu-check: WARNING: no $DEPS/usr (nlohmann-json, utf8proc): run ../shared/tools/device-deps.sh .device-deps"
+    say "           on the development machine and name .device-deps in the device tool's carry"
 fi
 if command -v ninja >/dev/null 2>&1; then GEN=Ninja; else GEN="Unix Makefiles"; fi
 
