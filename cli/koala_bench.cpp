@@ -320,7 +320,7 @@ int run(const Args& a) {
         return std::string(b);
     };
     row(a.model.empty() ? "build (random weights)" : "load", secs(loadSeconds));
-    row("first image (warm-up run 1)", secs(firstImage));
+    row(a.warmup > 0 ? "first image (warm-up run 1)" : "first image (first run)", secs(firstImage));
     row("prompt encoding", ms(encode));
     row("UNet step (median)", ms(step));
     row("denoising loop", secs(denoise));
