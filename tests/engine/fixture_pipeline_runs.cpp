@@ -184,7 +184,15 @@ KT_TEST(models_with_identical_text_encoders_share_them) {
     auto a = koala::Model::load(kt::fixturePath("tiny-koala-700m"), lo);
     auto b = koala::Model::load(kt::fixturePath("tiny-koala-1b"), lo, a);
     KT_CHECK(b->info().sharesTextEncoders);
-    KT_CHECK(a->impl().text.get() == b->impl().text.get());
+    KT_CHECK(a->impl().text->encoder1.get() == b->impl().text->encoder1.get());
+    KT_CHECK(a->impl().text->encoder2.get() == b->impl().text->encoder2.get());
+    // Different tokenizer file formats (vocab.json + merges.txt vs tokenizer.json), same ids.
+    KT_CHECK(a->impl().text->tokenizer1.get() != b->impl().text->tokenizer1.get());
+    KT_CHECK_EQ(a->countTokens("a koala astronaut"), b->countTokens("a koala astronaut"));
+    auto counter = koala::PromptTokenizer::load(kt::fixturePath("tiny-koala-700m"));
+    KT_CHECK_EQ(counter->count("a koala astronaut"), a->countTokens("a koala astronaut"));
+    KT_CHECK_EQ(counter->count(""), 0);
+    KT_CHECK_THROWS(koala::PromptTokenizer::load("/nonexistent"), koala::ErrorKind::ModelFormat, "does not exist");
     KT_CHECK(a->impl().vae.get() == b->impl().vae.get());
     KT_CHECK(a->impl().unet.get() != b->impl().unet.get());
     KT_CHECK_EQ(a->info().name, std::string("tiny-koala-700m"));

@@ -197,6 +197,21 @@ bool cudaAvailable();
 
 class ModelImpl;
 
+// The first tokenizer of a model folder, loaded alone (tens of milliseconds, no weights), for the prompt editors'
+// 77-token counter. Thread-safe.
+class PromptTokenizer {
+public:
+    static std::shared_ptr<PromptTokenizer> load(const std::string& modelPath);  // throws Error(ModelFormat)
+    ~PromptTokenizer();
+    // Tokens the text takes, without the start and end tokens (77 - 2 = 75 fit).
+    int count(const std::string& text) const;
+
+private:
+    PromptTokenizer();
+    struct Impl;
+    std::unique_ptr<Impl> m_impl;
+};
+
 // Loaded weights: tokenizers, both text encoders, the UNet, the VAE and the scheduler config.
 class Model {
 public:

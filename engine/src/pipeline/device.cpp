@@ -29,7 +29,8 @@ std::int64_t peakMemoryBytes(const at::Device& device) {
 #ifdef KOALA_WITH_CUDA
     if (device.is_cuda()) {
         auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(device.index() < 0 ? 0 : device.index());
-        return stats.allocated_bytes[std::size_t(c10::cuda::CUDACachingAllocator::StatType::AGGREGATE)].peak;
+        // Index 0 is the AGGREGATE stat type; the enum's namespace moved between LibTorch 2.x releases.
+        return stats.allocated_bytes[0].peak;
     }
 #else
     (void)device;

@@ -53,15 +53,6 @@ bool sameFiles(const std::vector<std::string>& a, const std::vector<std::string>
     return true;
 }
 
-std::vector<std::string> folderFiles(const std::string& dir) {
-    std::vector<std::string> out;
-    std::error_code ec;
-    for (auto it = fs::directory_iterator(dir, ec); !ec && it != fs::directory_iterator(); it.increment(ec))
-        if (fs::is_regular_file(it->path(), ec)) out.push_back(it->path().string());
-    std::sort(out.begin(), out.end());
-    return out;
-}
-
 const char* dtypeName(io::StDType t) {
     switch (t) {
     case io::StDType::F16: return "fp16";
@@ -69,21 +60,6 @@ const char* dtypeName(io::StDType t) {
     case io::StDType::F32: return "fp32";
     default: return io::stDTypeName(t);
     }
-}
-
-std::string classifyUnet(const models::UnetConfig& c) {
-    if (c.blockOutChannels != std::vector<int>{320, 640, 1280}) return "custom";
-    auto down = c.transformerLayersDown;
-    auto lpb = c.layersPerBlock.empty() ? 0 : c.layersPerBlock[0];
-    auto has = [&](int block, int n) {
-        return block < int(down.size()) && !down[block].empty() && down[block][0] == n;
-    };
-    if (lpb == 2 && has(1, 2) && has(2, 10) && c.midBlockType == "UNetMidBlock2DCrossAttn") return "sdxl-base";
-    if (lpb == 1 && has(1, 2) && has(2, 6) && c.midBlockType == "UNetMidBlock2DCrossAttn") return "koala-1b";
-    if (lpb == 1 && has(1, 2) && has(2, 5) && c.midBlockType.empty()) return "koala-700m";
-    if (lpb == 2 && has(2, 10) && c.midBlockType == "UNetMidBlock2D") return "ssd-1b";
-    if (lpb == 2 && c.midBlockType == "UNetMidBlock2D") return "vega";
-    return "custom";
 }
 
 at::ScalarType toScalar(DType d) {
@@ -99,10 +75,17 @@ const char* scalarName(at::ScalarType t) {
 }
 
 std::shared_ptr<TextStack> loadText(const std::string& folder, const std::string& variant, at::Device device,
-                                    at::ScalarType dtype) {
+                                    at::ScalarType dtype, const TextStack* shareEncoders) {
     auto text = std::make_shared<TextStack>();
+    // Tokenizers are cheap and may come in different file formats for the same vocabulary; always load our own.
     text->tokenizer1 = text::ClipTokenizer::load(io::joinPath(folder, "tokenizer"));
     text->tokenizer2 = text::ClipTokenizer::load(io::joinPath(folder, "tokenizer_2"));
+    if (shareEncoders) {
+        text->encoder1 = shareEncoders->encoder1;
+        text->encoder2 = shareEncoders->encoder2;
+        text->files = shareEncoders->files;
+        return text;
+    }
     for (int i = 0; i < 2; ++i) {
         const std::string comp = i == 0 ? "text_encoder" : "text_encoder_2";
         const std::string dir = io::joinPath(folder, comp);
@@ -115,21 +98,17 @@ std::shared_ptr<TextStack> loadText(const std::string& folder, const std::string
         text->files.push_back(cfg.file());
         for (auto& f : store.files()) text->files.push_back(f);
     }
-    for (const char* tok : {"tokenizer", "tokenizer_2"})
-        for (auto& f : folderFiles(io::joinPath(folder, tok))) text->files.push_back(f);
     return text;
 }
 
-std::vector<std::string> textFilesOf(const std::string& folder, const std::string& variant) {
-    // The same list loadText() records, without loading anything.
+// The files loadText() records for the encoders (configs + weights), without loading anything.
+std::vector<std::string> encoderFilesOf(const std::string& folder, const std::string& variant) {
     std::vector<std::string> files;
     for (const char* comp : {"text_encoder", "text_encoder_2"}) {
         const std::string dir = io::joinPath(folder, comp);
         files.push_back(io::joinPath(dir, "config.json"));
         for (auto& f : io::WeightStore::openComponent(dir, "model", variant, comp).files()) files.push_back(f);
     }
-    for (const char* tok : {"tokenizer", "tokenizer_2"})
-        for (auto& f : folderFiles(io::joinPath(folder, tok))) files.push_back(f);
     return files;
 }
 
@@ -169,13 +148,11 @@ std::unique_ptr<ModelImpl> ModelImpl::load(const std::string& path, const LoadOp
 
     // Text encoders in low-memory mode live on the CPU and visit the GPU only to encode.
     const at::Device textDevice = options.memory == MemoryMode::Low ? at::Device(at::kCPU) : m->device;
-    if (shareWith && shareWith->text && shareWith->device == m->device && shareWith->dtype == m->dtype &&
-        shareWith->memory == m->memory && sameFiles(shareWith->text->files, textFilesOf(folder, options.variant))) {
-        m->text = shareWith->text;
-        m->info.sharesTextEncoders = true;
-    } else {
-        m->text = loadText(folder, options.variant, textDevice, m->dtype);
-    }
+    const bool shareText = shareWith && shareWith->text && shareWith->device == m->device &&
+                           shareWith->dtype == m->dtype && shareWith->memory == m->memory &&
+                           sameFiles(shareWith->text->files, encoderFilesOf(folder, options.variant));
+    m->text = loadText(folder, options.variant, textDevice, m->dtype, shareText ? shareWith->text.get() : nullptr);
+    m->info.sharesTextEncoders = shareText;
 
     const std::string vaeDir = io::joinPath(folder, "vae");
     auto vaeCfg = io::Config::load(io::joinPath(vaeDir, "config.json"));
@@ -200,13 +177,13 @@ std::unique_ptr<ModelImpl> ModelImpl::load(const std::string& path, const LoadOp
     m->unet = models::Unet::load(unetCfg, unetStore);
     unetStore.finish();
 
-    m->runMutex = shareWith && (m->text == shareWith->text || m->vae == shareWith->vae) ? shareWith->runMutex
+    m->runMutex = shareWith && (shareText || m->vae == shareWith->vae) ? shareWith->runMutex
                                                                                          : std::make_shared<std::mutex>();
     installCudaFastPath(*m);
     ModelInfo& info = m->info;
     info.path = folder;
     info.name = modelNameOf(folder);
-    info.unetShape = classifyUnet(unetCfg);
+    info.unetShape = models::Unet::shapeNameOf(unetCfg);
     info.unetParameters = unetStore.parameterCount();
     info.weightDType = dtypeName(unetStore.dominantDType());
     info.device = m->device.is_cuda() ? "cuda" : "cpu";
@@ -282,7 +259,7 @@ ModelInfo inspectModel(const std::string& path, const std::string& variant) {
         info.name = modelNameOf(info.path);
         const std::string unetDir = io::joinPath(info.path, "unet");
         auto cfg = models::UnetConfig::fromConfig(io::Config::load(io::joinPath(unetDir, "config.json")));
-        info.unetShape = classifyUnet(cfg);
+        info.unetShape = models::Unet::shapeNameOf(cfg);
         auto store = io::WeightStore::openComponent(unetDir, "diffusion_pytorch_model", variant, "unet");
         info.unetParameters = store.parameterCount();
         info.weightDType = dtypeName(store.dominantDType());
@@ -292,6 +269,25 @@ ModelInfo inspectModel(const std::string& path, const std::string& variant) {
         info.defaultSpacing = toString(sched.defaultSpacing());
         return info;
     });
+}
+
+struct PromptTokenizer::Impl {
+    std::shared_ptr<text::ClipTokenizer> tokenizer;
+};
+
+PromptTokenizer::PromptTokenizer() : m_impl(std::make_unique<Impl>()) {}
+PromptTokenizer::~PromptTokenizer() = default;
+
+std::shared_ptr<PromptTokenizer> PromptTokenizer::load(const std::string& modelPath) {
+    return guarded("loading the tokenizer", [&] {
+        std::shared_ptr<PromptTokenizer> t(new PromptTokenizer());
+        t->m_impl->tokenizer = text::ClipTokenizer::load(io::joinPath(io::resolveModelFolder(modelPath), "tokenizer"));
+        return t;
+    });
+}
+
+int PromptTokenizer::count(const std::string& text) const {
+    return guarded("tokenizing", [&] { return int(m_impl->tokenizer->encode(text).size()); });
 }
 
 Model::Model(std::unique_ptr<ModelImpl> impl) : m_impl(std::move(impl)) {}
