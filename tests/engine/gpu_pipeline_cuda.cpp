@@ -1,6 +1,7 @@
 // The pipeline on CUDA (label gpu; skipped, exit 77, where there is no CUDA device): the tiny fixtures against
 // diffusers' reference runs in fp32 / fp16 / bf16, and the CUDA-graph UNet runner against eager calls.
 #include "harness.h"
+#include "pipeline_runs.h"
 
 #include "pipeline/model_impl.h"
 #include "pipeline/random_model.h"
@@ -13,44 +14,15 @@
 
 namespace {
 
-const char* kPipelines[] = {"tiny-koala-700m", "tiny-koala-1b"};
+using kt::fromFloatTensor;
+using kt::kPipelines;
+using kt::maxLevelDiff;
+using kt::referenceJson;
+using kt::refFile;
+using kt::requestFor;
 
 void requireCuda() {
     if (!koala::cudaAvailable()) kt::skip("no CUDA device in this build/machine");
-}
-
-nlohmann::json referenceJson(const std::string& pipe) {
-    std::ifstream in(kt::fixturePath(pipe + "/reference.json"));
-    return nlohmann::json::parse(in);
-}
-
-std::string refFile(const std::string& pipe) { return kt::fixturePath(pipe + "/reference.safetensors"); }
-
-koala::GenerateRequest requestFor(const nlohmann::json& run) {
-    koala::GenerateRequest r = koala::defaultRequest();
-    r.prompt = run["prompt"];
-    if (!run["neg"].is_null()) r.negative = run["neg"].get<std::string>();
-    r.seed = run["seed"];
-    r.steps = run["steps"];
-    r.guidance = run["guidance"];
-    r.width = run["w"];
-    r.height = run["h"];
-    bool ok = koala::fromString(run["sched"].get<std::string>(), r.scheduler);
-    KT_CHECK_MSG(ok, "unknown scheduler in reference.json: " << run["sched"]);
-    r.keepLatents = true;
-    return r;
-}
-
-at::Tensor fromFloatTensor(const koala::FloatTensor& t) {
-    return at::from_blob(const_cast<float*>(t.data.data()), t.shape, at::kFloat).clone();
-}
-
-int maxLevelDiff(const koala::Image& img, const at::Tensor& ref01) {
-    auto ref = ref01.mul(255.0).round().clamp(0, 255).to(at::kInt)[0].permute({1, 2, 0}).contiguous();
-    if (ref.size(0) != img.height || ref.size(1) != img.width) return 999;
-    auto ours = at::from_blob(const_cast<std::uint8_t*>(img.rgb.data()), {img.height, img.width, 3}, at::kByte)
-                    .to(at::kInt);
-    return (ours - ref).abs().max().item<int>();
 }
 
 std::shared_ptr<koala::Model> loadCuda(const std::string& pipe, koala::DType dt,
