@@ -237,3 +237,43 @@ KT_TEST(optional_parts_follow_the_config) {
     // It computes something else than the full decoder.
     KT_CHECK(kt::relErr(out, kt::loadTensor(ref("tiny-koala-1b"), "vae.decoded")) > 1e-3);
 }
+
+// toChannelsLast() (the CUDA fast path's hook) stores every conv weight channels_last in place and leaves the
+// decode unchanged, whole and tiled, for NCHW and channels_last latents; to() keeps the layout.
+KT_TEST(to_channels_last_keeps_results) {
+    for (const char* p : kPipelines) {
+        auto vae = loadVae(kt::fixturePath(std::string(p) + "/vae"));
+        const at::Tensor latent = kt::loadTensor(ref(p), "vae.latent") / vae->config().scalingFactor;
+        const at::Tensor expected = kt::loadTensor(ref(p), "vae.decoded");
+        const at::Tensor before = vae->decode(latent);
+        const at::Tensor beforeTiled = vae->decode(latent, 6);
+
+        const auto nchw = vae->convWeights();
+        KT_CHECK(!nchw.empty());
+        bool anyNchwOnly = false;
+        for (const auto& w : nchw) anyNchwOnly = anyNchwOnly || !w.is_contiguous(at::MemoryFormat::ChannelsLast);
+        KT_CHECK(anyNchwOnly);
+
+        vae->toChannelsLast();
+        const auto cl = vae->convWeights();
+        KT_CHECK_EQ(cl.size(), nchw.size());
+        for (const auto& w : cl) {
+            KT_CHECK_EQ(w.dim(), 4);
+            KT_CHECK(w.is_contiguous(at::MemoryFormat::ChannelsLast));
+        }
+
+        const at::Tensor outCl = vae->decode(latent.contiguous(at::MemoryFormat::ChannelsLast));
+        const at::Tensor outNchw = vae->decode(latent);
+        std::printf("  %s channels_last: rel err %.3g vs before\n", p, kt::relErr(outCl, before));
+        KT_CHECK(outCl.sizes() == expected.sizes());
+        KT_CHECK_REL(outCl, before, 1e-5);
+        KT_CHECK_REL(outNchw, before, 1e-5);
+        KT_CHECK_REL(outCl, expected, 1e-4);
+        KT_CHECK_REL(vae->decode(latent, 6), beforeTiled, 1e-5);
+
+        // to() keeps channels_last weights (the fp16 → fp32 retry of the pipeline goes through it).
+        vae->to(at::kCPU, at::kDouble);
+        for (const auto& w : vae->convWeights()) KT_CHECK(w.is_contiguous(at::MemoryFormat::ChannelsLast));
+        KT_CHECK_REL(vae->decode(latent), expected, 1e-4);
+    }
+}

@@ -555,7 +555,61 @@ std::shared_ptr<Unet> Unet::load(const UnetConfig& cfg, io::WeightStore& weights
     return u;
 }
 
+namespace {
+
+// Every Conv2dW of the UNet (conv_in/out, resnet convs and shortcuts, down/upsamplers, 1x1 attention projections).
+template <typename W, typename Fn>
+void forEachConv(W& w, Fn&& fn) {
+    auto res = [&](auto& r) {
+        fn(r.conv1);
+        fn(r.conv2);
+        fn(r.shortcut);
+    };
+    auto tr = [&](auto& t) {
+        fn(t.projInC);
+        fn(t.projOutC);
+    };
+    fn(w.convIn);
+    for (auto& b : w.down) {
+        for (auto& r : b.resnets) res(r);
+        for (auto& t : b.attns) tr(t);
+        fn(b.down);
+    }
+    for (auto& r : w.midResnets) res(r);
+    for (auto& t : w.midAttns) tr(t);
+    for (auto& b : w.up) {
+        for (auto& r : b.resnets) res(r);
+        for (auto& t : b.attns) tr(t);
+        fn(b.up);
+    }
+    fn(w.convOut);
+}
+
+}  // namespace
+
+void Unet::toChannelsLast() {
+    forEachConv(*m_w, [](Conv2dW& c) {
+        // Assigning drops the NCHW tensor (its storage is freed unless someone else holds it).
+        if (c.weight.defined() && c.weight.dim() == 4) c.weight = c.weight.contiguous(at::MemoryFormat::ChannelsLast);
+    });
+}
+
+std::vector<at::Tensor> Unet::convWeights() const {
+    std::vector<at::Tensor> out;
+    forEachConv(*m_w, [&](const Conv2dW& c) {
+        if (c.weight.defined()) out.push_back(c.weight);
+    });
+    return out;
+}
+
 at::Tensor Unet::forward(const at::Tensor& sample, double timestep, const at::Tensor& context,
+                         const at::Tensor& textEmbeds, const at::Tensor& timeIds) const {
+    // diffusers: torch.tensor([t]) broadcast over the batch, then .float() in get_timestep_embedding.
+    return forward(sample, at::scalar_tensor(timestep, at::TensorOptions().dtype(at::kFloat).device(device())),
+                   context, textEmbeds, timeIds);
+}
+
+at::Tensor Unet::forward(const at::Tensor& sample, const at::Tensor& timestep, const at::Tensor& context,
                          const at::Tensor& textEmbeds, const at::Tensor& timeIds) const {
     at::NoGradGuard noGrad;
     const Weights& W = *m_w;
@@ -573,8 +627,12 @@ at::Tensor Unet::forward(const at::Tensor& sample, double timestep, const at::Te
     at::Tensor x = sample.to(dev, dt);
     const at::Tensor ctx = context.to(dev, dt);
 
-    // Time embedding: sinusoid in float32, cast to the model dtype, then the MLP.
-    at::Tensor t = at::full({batch}, timestep, at::TensorOptions().dtype(at::kFloat).device(dev));
+    // Time embedding: sinusoid in float32, cast to the model dtype, then the MLP. The timestep is only viewed and
+    // broadcast here (no host read, no copy when it is already float32 on the device).
+    if (!timestep.defined() || timestep.dim() > 1 ||
+        (timestep.dim() == 1 && timestep.size(0) != 1 && timestep.size(0) != batch))
+        fail(ErrorKind::InvalidArgument, "unet: timestep must be a scalar, [1] or [B] tensor");
+    at::Tensor t = timestep.to(dev, at::kFloat).reshape({-1}).expand({batch});
     at::Tensor emb = W.time2(at::silu(W.time1(timestepEmbedding(t, c.blockOutChannels[0], c.flipSinToCos,
                                                                   c.freqShift).to(dt))));
     if (c.additionEmbedType == "text_time") {

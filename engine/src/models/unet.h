@@ -44,8 +44,22 @@ public:
     static std::shared_ptr<Unet> load(const UnetConfig& cfg, io::WeightStore& weights);
     // sample [B,4,h,w]; timestep: a double broadcast over the batch; context [B,77,cross_dim];
     // textEmbeds [B,pooled]; timeIds [B,6]. Returns eps [B,4,h,w] in the UNet dtype.
+    // The double is wrapped in a float32 tensor (diffusers' float32 value of the timestep) and handed to the
+    // tensor overload: one implementation.
     at::Tensor forward(const at::Tensor& sample, double timestep, const at::Tensor& context,
                        const at::Tensor& textEmbeds, const at::Tensor& timeIds) const;
+    // The same with the timestep as a 0-d, [1] or [B] float32 tensor on the UNet's device (another dtype/device is
+    // converted). Nothing reads it on the host, so a CUDA graph captured with a static timestep buffer serves every
+    // step: copy_() the next timestep into the buffer before each replay.
+    at::Tensor forward(const at::Tensor& sample, const at::Tensor& timestep, const at::Tensor& context,
+                       const at::Tensor& textEmbeds, const at::Tensor& timeIds) const;
+
+    // Stores every 4-D convolution weight as channels_last (replacing the stored tensors, no copies kept): cuDNN's
+    // native layout for half-precision tensor-core convolutions. Results are unchanged; activations then come out
+    // channels_last as well. Not thread-safe against a concurrent forward.
+    void toChannelsLast();
+    // The 4-D convolution weights (handles sharing the stored tensors), for inspection.
+    std::vector<at::Tensor> convWeights() const;
 
     const UnetConfig& config() const { return m_cfg; }
     std::int64_t parameterCount() const;

@@ -173,6 +173,45 @@ void VaeDecoder::to(at::Device device, at::ScalarType dtype) {
     });
 }
 
+namespace {
+
+// Every Conv2dW of the decoder. The mid attention projections are 2-D linear weights (legacy [C,C,1,1] ones are
+// reshaped when taken), and 1-D norms/biases have no layout.
+template <typename W, typename Fn>
+void forEachConv(W& m, Fn&& fn) {
+    auto res = [&](auto& r) {
+        fn(r.conv1);
+        fn(r.conv2);
+        fn(r.shortcut);
+    };
+    fn(m.postQuantConv);
+    fn(m.convIn);
+    res(m.midResnet0);
+    res(m.midResnet1);
+    for (auto& b : m.upBlocks) {
+        for (auto& r : b.resnets) res(r);
+        fn(b.upsample);
+    }
+    fn(m.convOut);
+}
+
+}  // namespace
+
+void VaeDecoder::toChannelsLast() {
+    forEachConv(*m_w, [](Conv2dW& c) {
+        // Assigning drops the NCHW tensor (its storage is freed unless someone else holds it).
+        if (c.weight.defined() && c.weight.dim() == 4) c.weight = c.weight.contiguous(at::MemoryFormat::ChannelsLast);
+    });
+}
+
+std::vector<at::Tensor> VaeDecoder::convWeights() const {
+    std::vector<at::Tensor> out;
+    forEachConv(*m_w, [&](const Conv2dW& c) {
+        if (c.weight.defined()) out.push_back(c.weight);
+    });
+    return out;
+}
+
 // post_quant_conv + Decoder on one (tile of a) latent.
 static at::Tensor decodeWhole(const VaeDecoder::Weights& m, const at::Tensor& z) {
     at::Tensor h = m.postQuantConv.weight.defined() ? m.postQuantConv(z) : z;

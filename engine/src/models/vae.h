@@ -4,6 +4,7 @@
 #include <ATen/ATen.h>
 
 #include <memory>
+#include <vector>
 
 namespace koala::io { class Config; class WeightStore; }
 
@@ -31,7 +32,12 @@ public:
     const VaeConfig& config() const { return m_cfg; }
     at::Device device() const;
     at::ScalarType dtype() const;
-    void to(at::Device device, at::ScalarType dtype);
+    void to(at::Device device, at::ScalarType dtype);   // keeps the weights' memory format
+    // Stores every 4-D convolution weight as channels_last (replacing the stored tensors, no copies kept). Decoded
+    // values are unchanged; the decoded sample then comes out channels_last. Not thread-safe against a decode.
+    void toChannelsLast();
+    // The 4-D convolution weights (handles sharing the stored tensors), for inspection.
+    std::vector<at::Tensor> convWeights() const;
 
     struct Weights;
     ~VaeDecoder();
