@@ -161,7 +161,6 @@ void JobQueue::startNext()
 
 void JobQueue::onImageReady(qint64 jobId, int imageIndex, const QImage& image, const GalleryItem& item)
 {
-    Q_UNUSED(imageIndex);
     Job* job = find(jobId);
     if (job)
         ++job->imagesDone;
@@ -176,7 +175,7 @@ void JobQueue::onImageReady(qint64 jobId, int imageIndex, const QImage& image, c
         if (job->imagesTotal > 0)
             job->progress = double(job->imagesDone) / job->imagesTotal;
     }
-    emit imageReady(jobId, *stored);
+    emit imageReady(jobId, *stored, imageIndex);
 
     if (!stored->compareGroup.isEmpty()) {
         const auto it = m_pendingPairs.find(stored->compareGroup);

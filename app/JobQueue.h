@@ -87,8 +87,9 @@ signals:
     void modelLoading(qint64 id, const QString& path);
     // sharesTextEncoders: the model took its text encoders and VAE from the other model of a compare.
     void modelLoaded(qint64 id, const QString& path, double seconds, bool sharesTextEncoders);
-    // Emitted after the image is stored in the gallery.
-    void imageReady(qint64 jobId, const GalleryItem& item);
+    // Emitted after the image is stored in the gallery. imageIndex: which image of the job (0 .. count - 1), as in
+    // jobPreview; last so that slots taking (jobId, item) still connect.
+    void imageReady(qint64 jobId, const GalleryItem& item, int imageIndex);
     // Both images of a compare pair are stored.
     void compareReady(const QString& groupId, const GalleryItem& itemA, const GalleryItem& itemB);
     // The image could not be stored (disk full, folder not writable): the UI should offer "Save as".

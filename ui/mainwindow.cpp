@@ -29,6 +29,7 @@
 #include "GalleryStore.h"
 #include "PngMetadata.h"
 #include "PresetStore.h"
+#include "TokenCounter.h"
 #include "compareview.h"
 #include "gallerymodel.h"
 #include "gallerywidget.h"
@@ -128,7 +129,9 @@ MainWindow::MainWindow(const Options &options, QWidget *parent)
     // ---- widgets
     m_messageBar = new MessageBar(this);
     m_promptPanel = new PromptPanel(this);
-    m_promptPanel->setTokenCounter(&TokenEstimate::count, false);
+    m_tokenCounter = std::make_shared<TokenCounter>();
+    bindTokenCounter({});
+    connect(m_promptPanel, &PromptPanel::modelChanged, this, &MainWindow::bindTokenCounter);
     auto *promptScroll = new QScrollArea(this);
     promptScroll->setWidget(m_promptPanel);
     promptScroll->setWidgetResizable(true);
@@ -404,11 +407,28 @@ void MainWindow::scanModels()
         if (!known)
             models.append(entry);
     }
+    m_tokenCounter->clear();  // tokenizer files may have changed on disk since the last scan
     m_promptPanel->setModels(models);
     m_noModelPanel->setScanErrors(result.errors);
     m_contentStack->setCurrentIndex(models.isEmpty() ? NoModelPage : TabsPage);
     for (const QString &error : result.errors)
         m_messageBar->showMessage(error, MessageBar::Level::Warning);
+}
+
+void MainWindow::bindTokenCounter(const QString &modelPath)
+{
+    // Loading a tokenizer takes tens of milliseconds (no weights) and happens once per model.
+    if (!modelPath.isEmpty() && m_tokenCounter->isAvailable(modelPath))
+    {
+        std::shared_ptr<TokenCounter> counter = m_tokenCounter;
+        m_promptPanel->setTokenCounter([counter, modelPath](const QString &text)
+        {
+            const int n = counter->count(modelPath, text);
+            return (n >= 0) ? n : TokenEstimate::count(text);
+        });
+        return;
+    }
+    m_promptPanel->setTokenCounter(&TokenEstimate::count, false);
 }
 
 void MainWindow::addModelFolder()

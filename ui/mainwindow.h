@@ -10,6 +10,7 @@
 #include "JobQueue.h"
 
 class AppSettings;
+class TokenCounter;
 class CompareView;
 class GalleryModel;
 class GalleryStore;
@@ -85,6 +86,8 @@ private:
     void onJobPreview(qint64 id, int imageIndex, const QImage &image);
     void onJobEnded(qint64 id);
     void updateBusy();
+    // Binds the prompt editors' counters to the tokenizer of `modelPath`; the estimate when it cannot be loaded.
+    void bindTokenCounter(const QString &modelPath);
 
     Options m_options;
     std::unique_ptr<AppSettings> m_settings;
@@ -92,6 +95,8 @@ private:
     std::unique_ptr<PresetStore> m_presets;
     // Declared after the stores it uses, so it is destroyed first: its destructor cancels and joins the worker.
     std::unique_ptr<JobQueue> m_queue;
+    // Shared with the prompt editors' counter functions, which may outlive the window's members by a moment.
+    std::shared_ptr<TokenCounter> m_tokenCounter;
     QList<ModelEntry> m_sessionModels;  // from --model, not written to the settings
 
     MessageBar *m_messageBar = nullptr;

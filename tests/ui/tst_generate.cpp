@@ -1,4 +1,6 @@
+#include <QComboBox>
 #include <QDropEvent>
+#include <QFile>
 #include <QFileInfo>
 #include <QMimeData>
 #include <QPushButton>
@@ -9,6 +11,7 @@
 #include "JobQueue.h"
 #include "gallerymodel.h"
 #include "mainwindow.h"
+#include "prompteditor.h"
 #include "promptpanel.h"
 #include "queueview.h"
 #include "uitestutil.h"
@@ -24,6 +27,8 @@ private slots:
     void cleanup();
     void generateShowsPreviewsThenImage();
     void removeQueuedAndCancelRunning();
+    void tokenCounterIsExactForTheSelectedModel();
+    void tokenCounterFallsBackToTheEstimate();
 
 private:
     std::unique_ptr<IsolatedWindowFiles> m_files;
@@ -78,6 +83,7 @@ void TestGenerate::generateShowsPreviewsThenImage()
 
     QTRY_VERIFY_WITH_TIMEOUT(!images.isEmpty() || !failed.isEmpty(), 120000);
     QVERIFY2(failed.isEmpty(), failed.isEmpty() ? "" : qPrintable(failed.first().at(1).toString()));
+    QCOMPARE(images.first().at(2).toInt(), 0);  // the image's index within its job
 
     // One preview per step reached the tile, which now holds the stored image.
     QCOMPARE(previews.count(), Steps);
@@ -150,6 +156,50 @@ void TestGenerate::removeQueuedAndCancelRunning()
     // Placeholder tiles of unfinished images are gone; nothing half-done was stored.
     for (int row = 0; row < m_window->galleryModel()->rowCount(); ++row)
         QVERIFY(!m_window->galleryModel()->data(m_window->galleryModel()->index(row), GalleryModel::PendingRole).toBool());
+}
+
+// The tiny fixture carries the real CLIP vocabulary, so the counter is the exact CLIP count, without "≈".
+void TestGenerate::tokenCounterIsExactForTheSelectedModel()
+{
+    PromptEditor *prompt = m_window->promptPanel()->promptEditor();
+    prompt->setText(QStringLiteral("a photo of a koala astronaut, highly detailed"));
+    QVERIFY(prompt->isExact());
+    QCOMPARE(prompt->tokenCount(), 9 + 2);
+    QCOMPARE(prompt->counterText(), QStringLiteral("11 / 77 tokens"));
+    // "koala," is two tokens and "35mm" three (digits split): the estimate would be off here.
+    prompt->setText(QStringLiteral("a photo of a koala, 35mm, f/1.8, bokeh"));
+    QCOMPARE(prompt->counterText(), QStringLiteral("20 / 77 tokens"));
+    PromptEditor *negative = m_window->promptPanel()->negativeEditor();
+    negative->setText(QStringLiteral("worst quality, low quality, illustration, low resolution"));
+    QVERIFY(negative->isExact());
+    QCOMPARE(negative->counterText(), QStringLiteral("12 / 77 tokens"));
+}
+
+// A model whose tokenizer cannot be loaded: the editors show the estimate, marked "≈"; back to exact with the tiny
+// fixture selected again.
+void TestGenerate::tokenCounterFallsBackToTheEstimate()
+{
+    const QString fixture = fixtureModel("tiny-koala-700m");
+    const QString broken = m_files->dir.filePath(QStringLiteral("broken-tokenizer-model"));
+    QVERIFY(QDir().mkpath(broken + QStringLiteral("/tokenizer")));  // there, but empty
+    for (const char *entry : {"model_index.json", "unet", "vae", "text_encoder", "text_encoder_2", "tokenizer_2", "scheduler"})
+        QVERIFY(QFile::link(fixture + QLatin1Char('/') + QLatin1String(entry), broken + QLatin1Char('/') + QLatin1String(entry)));
+    m_window.reset();
+    m_window = std::make_unique<MainWindow>(m_files->options({broken, fixture}));
+    PromptPanel *panel = m_window->promptPanel();
+    QCOMPARE(panel->models().size(), 2);
+    QCOMPARE(QFileInfo(panel->currentModelPath()).fileName(), QStringLiteral("broken-tokenizer-model"));
+
+    PromptEditor *prompt = panel->promptEditor();
+    prompt->setText(QStringLiteral("a koala astronaut"));
+    QVERIFY(!prompt->isExact());
+    QCOMPARE(prompt->counterText(), QStringLiteral("\u22485 / 77 tokens"));
+
+    auto *combo = panel->findChild<QComboBox *>(QStringLiteral("modelCombo"));
+    QVERIFY(combo);
+    combo->setCurrentIndex(combo->findData(panel->models().at(1).path));
+    QVERIFY(prompt->isExact());
+    QCOMPARE(prompt->counterText(), QStringLiteral("5 / 77 tokens"));
 }
 
 QTEST_MAIN(TestGenerate)
