@@ -4,18 +4,19 @@
 //  - channels_last convolution weights for the UNet and the VAE, when the models offer a `toChannelsLast()`
 //    method (detected at compile time, so this file needs no change when models/unet.h and models/vae.h add it);
 //    the UNet input is then fed channels_last too.
-//  - A CUDA-graph UNet runner. Unet::forward takes the timestep as a host double, which a graph bakes in, so there
-//    is one graph per (timestep, input shapes, dtype), all in one shared memory pool: 25 steps = 25 captures on the
-//    first image, replays afterwards. The static inputs (x, context, text embeds, time ids) are refilled with
-//    copy_() before each replay; the output is cloned out of the pool. A failed capture is logged once and the
-//    runner falls back to eager calls for the rest of the process. KOALA_CUDA_GRAPHS=0 disables graphs.
+//  - A CUDA-graph UNet runner: ONE graph per (input shapes, dtype, device), captured through the tensor-timestep
+//    Unet::forward overload with a static 0-d float32 timestep buffer, so every step replays the same graph (one
+//    capture on the first image instead of one per timestep). The static inputs (x, context, text embeds, time ids)
+//    are refilled with copy_() and the timestep buffer with fill_() (the float32 value of the timestep, as the double
+//    overload computes it) before each replay; the output is cloned out of the graph's pool. A failed capture is
+//    logged once and the runner falls back to eager calls for the rest of the process. KOALA_CUDA_GRAPHS=0 disables
+//    graphs.
 #include "pipeline/random_model.h"
 
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <map>
 #include <mutex>
 #include <optional>
 #include <tuple>
@@ -96,10 +97,6 @@ public:
     }
 
 private:
-    struct Entry {
-        std::unique_ptr<at::cuda::CUDAGraph> graph;
-        at::Tensor out;   // lives in the shared graph pool
-    };
     using ShapeKey = std::tuple<std::vector<std::int64_t>, std::vector<std::int64_t>, std::vector<std::int64_t>,
                                 std::vector<std::int64_t>, int /*dtype*/, int /*device*/>;
 
@@ -129,8 +126,10 @@ private:
 
     void reset() {
         c10::cuda::device_synchronize();
-        m_graphs.clear();   // destroys each graph (releasing its share of the pool) and its output
-        m_sx = m_sctx = m_stext = m_sids = at::Tensor();
+        // The graph before its pool-backed output.
+        m_graph.reset();
+        m_out = at::Tensor();
+        m_sx = m_st = m_sctx = m_stext = m_sids = at::Tensor();
         m_haveShape = false;
         m_pool = PoolId{0, 0};
     }
@@ -139,13 +138,13 @@ private:
                        const at::Tensor& timeIds) {
         const ShapeKey key{dims(x), dims(ctx), dims(textEmbeds), dims(timeIds), int(x.scalar_type()),
                            int(x.device().index())};
-        // A new resolution / batch / dtype: drop the old graphs and their pool, allocate new static inputs.
-        // Also bound the number of graphs kept for one shape (different step counts give different timesteps).
-        if (!m_haveShape || key != m_key || m_graphs.size() >= 128) {
+        // A new resolution / batch / dtype: drop the old graph and its pool, allocate new static inputs.
+        if (!m_haveShape || key != m_key) {
             reset();
             m_key = key;
             m_haveShape = true;
             m_sx = staticLike(x, m_channelsLast);
+            m_st = at::empty({}, at::TensorOptions().dtype(at::kFloat).device(m_unet->device()));
             m_sctx = staticLike(ctx);
             m_stext = staticLike(textEmbeds);
             m_sids = staticLike(timeIds);
@@ -156,15 +155,15 @@ private:
         fill(m_sctx, ctx);
         fill(m_stext, textEmbeds);
         fill(m_sids, timeIds);
+        m_st.fill_(t);   // a kernel argument: no host buffer to keep alive; float32(t) as the double overload
 
-        auto it = m_graphs.find(t);
-        if (it == m_graphs.end()) it = capture(t);
-        it->second.graph->replay();   // on the current stream, after the copies above
+        if (!m_graph) capture();
+        m_graph->replay();   // on the current stream, after the copies above
         ++g_replays;
-        return it->second.out.clone();
+        return m_out.clone();
     }
 
-    std::map<double, Entry>::iterator capture(double t) {
+    void capture() {
         const c10::DeviceIndex dev = m_sx.device().index();
         c10::cuda::device_synchronize();   // the static inputs are filled
         if (m_lowMemory) c10::cuda::CUDACachingAllocator::emptyCache();
@@ -172,41 +171,44 @@ private:
         // are created by the warm-up, not inside a capture.
         if (!m_stream || m_stream->device_index() != dev) m_stream = c10::cuda::getStreamFromPool(false, dev);
         c10::cuda::CUDAStream side = *m_stream;
-        Entry e;
+        std::unique_ptr<at::cuda::CUDAGraph> graph;
+        at::Tensor out;
         {
             c10::cuda::CUDAStreamGuard guard(side);
             if (!m_warm) {
                 // Warm-up on the capture stream: cuDNN benchmark searches, cuBLAS handles and workspaces, lazy
                 // kernel loading all happen outside the capture.
-                for (int i = 0; i < 2; ++i) (void)m_unet->forward(m_sx, t, m_sctx, m_stext, m_sids);
+                for (int i = 0; i < 2; ++i) (void)m_unet->forward(m_sx, m_st, m_sctx, m_stext, m_sids);
                 side.synchronize();
                 m_warm = true;
             }
-            e.graph = std::make_unique<at::cuda::CUDAGraph>();
+            graph = std::make_unique<at::cuda::CUDAGraph>();
             bool capturing = false;
             try {
-                e.graph->capture_begin(m_pool);
+                graph->capture_begin(m_pool);
                 capturing = true;
-                e.out = m_unet->forward(m_sx, t, m_sctx, m_stext, m_sids);
+                // The timestep is read from m_st by the graph's kernels: one graph serves every step.
+                out = m_unet->forward(m_sx, m_st, m_sctx, m_stext, m_sids);
                 capturing = false;
-                e.graph->capture_end();
+                graph->capture_end();
             } catch (...) {
                 if (capturing) {
                     // End the stream capture so that the stream is usable again; the graph is discarded.
                     try {
-                        e.graph->capture_end();
+                        graph->capture_end();
                     } catch (...) {
                     }
                 }
-                e.out = at::Tensor();
-                e.graph.reset();
+                out = at::Tensor();
+                graph.reset();
                 (void)cudaGetLastError();   // clear a non-sticky error left by the invalidated capture
                 throw;
             }
         }
         c10::cuda::device_synchronize();
         ++g_captures;
-        return m_graphs.emplace(t, std::move(e)).first;
+        m_graph = std::move(graph);
+        m_out = std::move(out);
     }
 
     void fallBack(const std::string& why) {
@@ -234,8 +236,9 @@ private:
     ShapeKey m_key;
     PoolId m_pool{0, 0};
     std::optional<c10::cuda::CUDAStream> m_stream;
-    at::Tensor m_sx, m_sctx, m_stext, m_sids;
-    std::map<double, Entry> m_graphs;
+    at::Tensor m_sx, m_st /* 0-d float32 timestep */, m_sctx, m_stext, m_sids;
+    std::unique_ptr<at::cuda::CUDAGraph> m_graph;
+    at::Tensor m_out;   // lives in the graph's pool
 };
 
 #endif  // KOALA_WITH_CUDA
