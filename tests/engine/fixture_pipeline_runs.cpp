@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdio>
+#include <filesystem>
 #include <cstdlib>
 #include <fstream>
 #include <sys/wait.h>
@@ -284,4 +285,44 @@ KT_TEST(cli_bad_input_gives_one_clear_line) {
     KT_CHECK_EQ(runCli("--model " + model + " --prompt x --steps many", err), 2);
     KT_CHECK_EQ(runCli("--prompt x", err), 2);
     KT_CHECK(err.find("--model is required") != std::string::npos);
+}
+
+// A real-repo layout end to end: a Hugging Face cache folder whose snapshot files are symlinks into blobs/, with
+// the weights stored as `.fp16` variant files (as the released KOALA repos ship them), loaded with variant "fp16".
+KT_TEST(hf_cache_snapshot_with_fp16_variant_files_reproduces_a_run) {
+    namespace fs = std::filesystem;
+    const fs::path src = kt::fixturePath("tiny-koala-700m");
+    const fs::path repo = fs::path(kt::tempDir()) / "hub" / "models--etri-vilab--koala-700m-llava-cap";
+    const fs::path snap = repo / "snapshots" / "0123abcd";
+    fs::create_directories(repo / "blobs");
+    fs::create_directories(repo / "refs");
+    std::ofstream(repo / "refs" / "main") << "0123abcd";
+    int blob = 0;
+    for (auto& e : fs::recursive_directory_iterator(src)) {
+        if (!e.is_regular_file()) continue;
+        fs::path rel = fs::relative(e.path(), src);
+        if (rel.filename() == "reference.safetensors" || rel.filename() == "reference.json") continue;
+        std::string name = rel.filename().string();
+        const std::string ext = ".safetensors";
+        if (name.size() > ext.size() && name.compare(name.size() - ext.size(), ext.size(), ext) == 0)
+            name = name.substr(0, name.size() - ext.size()) + ".fp16" + ext;  // the variant file name
+        const fs::path blobPath = repo / "blobs" / ("blob" + std::to_string(blob++));
+        fs::copy_file(e.path(), blobPath);
+        fs::create_directories(snap / rel.parent_path());
+        fs::create_symlink(fs::relative(blobPath, snap / rel.parent_path()), snap / rel.parent_path() / name);
+    }
+    koala::LoadOptions lo = koala::defaultLoadOptions();
+    lo.device = koala::Device::Cpu;
+    // Without the variant the plain files are missing; the message says what to do.
+    KT_CHECK_THROWS(koala::Model::load(repo.string(), lo), koala::ErrorKind::ModelFormat, "fp16");
+    lo.variant = "fp16";
+    auto model = koala::Model::load(repo.string(), lo);
+    KT_CHECK_EQ(model->info().name, std::string("koala-700m-llava-cap"));
+    KT_CHECK_EQ(model->info().path, snap.lexically_normal().string());
+    auto ref = referenceJson("tiny-koala-700m");
+    const auto& run = ref["runs"][0];
+    auto res = model->generate(requestFor(run));
+    KT_CHECK_REL(fromFloatTensor(res.finalLatents),
+                 kt::loadTensor(refFile("tiny-koala-700m"), "run." + run["id"].get<std::string>() + ".final_latents"),
+                 1e-3);
 }
