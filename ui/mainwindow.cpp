@@ -526,6 +526,19 @@ void MainWindow::showInfo(const QString &message)
     statusBar()->showMessage(message, 5000);
 }
 
+// Shows why parameters cannot run, or remembers them as the last used ones.
+bool MainWindow::acceptParams(const GenerationParams &params)
+{
+    const QString error = params.validate();
+    if (!error.isEmpty())
+    {
+        showError(error);
+        return false;
+    }
+    m_settings->setLastParams(params);
+    return true;
+}
+
 qint64 MainWindow::generate()
 {
     const GenerationParams params = m_promptPanel->params();
@@ -534,13 +547,8 @@ qint64 MainWindow::generate()
         showError(tr("No model selected: add a model folder first"));
         return 0;
     }
-    const QString error = params.validate();
-    if (!error.isEmpty())
-    {
-        showError(error);
+    if (!acceptParams(params))
         return 0;
-    }
-    m_settings->setLastParams(params);
     const qint64 id = m_queue->enqueue(params);
     m_contentTabs->setCurrentIndex(GalleryTab);
     return id;
@@ -554,13 +562,8 @@ qint64 MainWindow::compare()
         showError(tr("Compare needs two different models: choose the second one in \"Compare with\""));
         return 0;
     }
-    const QString error = params.validate();
-    if (!error.isEmpty())
-    {
-        showError(error);
+    if (!acceptParams(params))
         return 0;
-    }
-    m_settings->setLastParams(params);
     const qint64 id = m_queue->enqueueCompare(params, params.modelPath, params.modelPath2);
     CompareSide a;
     a.modelName = modelNameOf(m_promptPanel->models(), params.modelPath);

@@ -80,6 +80,7 @@ private:
     void showCompare(const GalleryItem &a, const GalleryItem &b);
     void deleteItem(const GalleryItem &item);
     void showError(const QString &message);
+    bool acceptParams(const GenerationParams &params);
     void showInfo(const QString &message);
     void onJobAdded(qint64 id);
     void onJobProgress(qint64 id, int step, int total, double itPerSec, double secondsLeft);
