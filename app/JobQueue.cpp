@@ -4,6 +4,11 @@
 #include <QThread>
 
 #include "GalleryStore.h"
+#include "PngMetadata.h"
+
+#include <QDateTime>
+#include <QDir>
+#include <QStandardPaths>
 
 QString Job::toString(State state)
 {
@@ -159,6 +164,26 @@ void JobQueue::startNext()
     }
 }
 
+QString JobQueue::saveToRecoveryFolder(const QImage& image, const GalleryItem& item)
+{
+    QStringList dirs;
+    const QString appData = QStandardPaths::writableLocation(QStandardPaths::AppDataLocation);
+    if (!appData.isEmpty())
+        dirs << appData + QStringLiteral("/recovered");
+    dirs << QDir::tempPath() + QStringLiteral("/koala-studio-recovered");
+    const QString name = QStringLiteral("%1_seed%2.png")
+                             .arg(QDateTime::currentDateTime().toString(QStringLiteral("yyyy-MM-dd_HHmmsszzz")))
+                             .arg(item.params.seed);
+    for (const QString& dir : dirs) {
+        if (QDir().mkpath(dir)) {
+            const QString path = dir + QLatin1Char('/') + name;
+            if (PngMetadata::write(path, image, item))
+                return path;
+        }
+    }
+    return {};
+}
+
 void JobQueue::onImageReady(qint64 jobId, int imageIndex, const QImage& image, const GalleryItem& item)
 {
     Job* job = find(jobId);
@@ -167,6 +192,10 @@ void JobQueue::onImageReady(qint64 jobId, int imageIndex, const QImage& image, c
     QString error;
     const std::optional<GalleryItem> stored = m_gallery->add(image, item, &error);
     if (!stored) {
+        // Never lose a finished image: when the output folder cannot take it, keep it in a recovery folder.
+        const QString recovered = saveToRecoveryFolder(image, item);
+        if (!recovered.isEmpty())
+            error += tr(" — the image was kept in %1").arg(QDir::toNativeSeparators(recovered));
         emit saveFailed(jobId, image, item, error);
         return;
     }

@@ -106,6 +106,8 @@ private:
     void finish(qint64 id, Job::State state, const QString& error = {});
     Job* find(qint64 id);
     void onImageReady(qint64 jobId, int imageIndex, const QImage& image, const GalleryItem& item);
+    // Writes an image the gallery could not store into <AppData>/recovered (or the temp folder); returns its path.
+    static QString saveToRecoveryFolder(const QImage& image, const GalleryItem& item);
 
     GalleryStore* m_gallery;
     QThread* m_thread = nullptr;

@@ -3,6 +3,9 @@
 #include "GalleryStore.h"
 #include "JobQueue.h"
 
+#include <QStandardPaths>
+#include "PngMetadata.h"
+
 // Runs the real engine on the tiny fixture models (CPU, 64x64: well under a second per image).
 class TestJobQueue : public QObject {
     Q_OBJECT
@@ -16,6 +19,7 @@ private slots:
     void invalidParamsFailJob();
     void compareSharesTextEncodersAndStoresPair();
     void destructorCancelsRunningJob();
+    void unwritableOutputKeepsImageInRecoveryFolder();
 
 private:
     static QString fixture(const char* name);
@@ -341,6 +345,30 @@ void TestJobQueue::destructorCancelsRunningJob()
     // The worker stopped at its next step instead of finishing 50 images.
     QVERIFY2(timer.elapsed() < 20000, qPrintable(QString::number(timer.elapsed())));
     QVERIFY(gallery.items().isEmpty());
+}
+
+void TestJobQueue::unwritableOutputKeepsImageInRecoveryFolder()
+{
+    QStandardPaths::setTestModeEnabled(true);  // the recovery folder goes to the test location, not the user's
+    QTemporaryDir tmp;
+    const QString blocked = tmp.path() + QStringLiteral("/not-a-folder");
+    QFile file(blocked);
+    QVERIFY(file.open(QIODevice::WriteOnly));
+    file.close();
+    GalleryStore gallery(blocked);  // a file where the output folder should be: every save fails
+    JobQueue queue(&gallery);
+    queue.setLoadSettings({QStringLiteral("cpu"), QStringLiteral("fp32"), QStringLiteral("default"), QStringLiteral("auto")});
+    QSignalSpy failed(&queue, &JobQueue::saveFailed);
+    const qint64 id = queue.enqueue(quickParams());
+    QVERIFY(waitForState(queue, id, Job::State::Done) || waitForState(queue, id, Job::State::Failed, 1000));
+    QCOMPARE(failed.count(), 1);
+    const QString message = failed.first().at(3).toString();
+    const int at = message.indexOf(QStringLiteral("kept in "));
+    QVERIFY2(at >= 0, qPrintable(message));
+    const QString kept = message.mid(at + 8);
+    QVERIFY2(QFileInfo::exists(kept), qPrintable(kept));
+    QCOMPARE(PngMetadata::readParams(kept)->seed, qint64(100));
+    QFile::remove(kept);
 }
 
 QTEST_GUILESS_MAIN(TestJobQueue)
