@@ -8,7 +8,6 @@
 
 #include <c10/util/Exception.h>
 
-#include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -296,10 +295,8 @@ Model::~Model() = default;
 std::shared_ptr<Model> Model::load(const std::string& path, const LoadOptions& options,
                                    std::shared_ptr<Model> shareWith) {
     return guarded("loading the model", [&] {
-        auto t0 = std::chrono::steady_clock::now();
         auto impl = ModelImpl::load(path, options, shareWith ? shareWith->m_impl.get() : nullptr);
-        synchronizeDevice(impl->device);
-        (void)t0;
+        synchronizeDevice(impl->device);  // the weights are on the device when load() returns
         return std::shared_ptr<Model>(new Model(std::move(impl)));
     });
 }
