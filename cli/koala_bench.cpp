@@ -28,7 +28,6 @@
 #include <vector>
 
 #ifdef KOALA_WITH_CUDA
-#include <ATen/cuda/CUDAContext.h>
 #include <c10/cuda/CUDACachingAllocator.h>
 #endif
 
@@ -189,10 +188,9 @@ DeviceMem deviceMem(const at::Device& d) {
 }
 
 std::string deviceName(const at::Device& d) {
-#ifdef KOALA_WITH_CUDA
-    if (d.is_cuda()) return at::cuda::getDeviceProperties(d.index() < 0 ? 0 : d.index())->name;
-#endif
-    return d.is_cuda() ? "cuda" : "cpu";
+    if (!d.is_cuda()) return "cpu";
+    const koala::DeviceInfo info = koala::defaultDevice();
+    return info.device == koala::Device::Cuda ? info.name : std::string("cuda");
 }
 
 const char* dtypeName(at::ScalarType t) { return t == at::kHalf ? "fp16" : t == at::kBFloat16 ? "bf16" : "fp32"; }
@@ -212,6 +210,7 @@ int run(const Args& a) {
     std::printf("koala-bench: %s on %s (%s), %s, %dx%d, %d steps, guidance %g, memory %s\n", what.c_str(),
                 deviceName(device).c_str(), koala::toString(dev), koala::toString(dt), a.width, a.height, a.steps,
                 double(a.guidance), koala::toString(a.memory));
+    std::printf("koala-bench: %s\n", koala::describeBuild().c_str());
     std::fflush(stdout);
     koala::synchronizeDevice(device);
     koala::resetPeakMemory(device);
@@ -353,6 +352,8 @@ int run(const Args& a) {
         j["vae_dtype"] = dtypeName(m->vaeDType);
         j["memory"] = koala::toString(a.memory);
         j["libtorch_major"] = KOALA_TORCH_MAJOR;
+        j["libtorch"] = koala::describeBuild();
+        j["libtorch_version"] = koala::buildInfo().torchVersion;
         j["settings"] = {{"steps", a.steps},         {"width", a.width},     {"height", a.height},
                          {"guidance", a.guidance},   {"runs", a.runs},       {"warmup", a.warmup},
                          {"scheduler", koala::toString(a.scheduler)},        {"seed", a.seed},

@@ -19,6 +19,7 @@ const char* kUsage =
     "                 [--timestep-spacing leading|trailing|linspace] [--width W] [--height H] [--device cpu|cuda]\n"
     "                 [--dtype fp32|fp16|bf16] [--variant fp16] [--out IMAGE.png] [--save-latents FILE.safetensors]\n"
     "                 [--prompt-2 TEXT] [--negative-2 TEXT] [--memory default|low] [--quiet]\n"
+    "       koala-cli --version   (the LibTorch it was built with, CUDA or not, and the device it would use)\n"
     "Defaults: the model's scheduler and spacing, 25 steps, guidance 5, 1024x1024, CUDA when available, a random\n"
     "seed, --out koala-<seed>.png. Without --negative there is no negative prompt; --negative \"\" encodes \"\".\n";
 
@@ -80,6 +81,12 @@ int main(int argc, char** argv) {
         std::string a = argv[i];
         if (a == "-h" || a == "--help") {
             std::fputs(kUsage, stdout);
+            return 0;
+        }
+        if (a == "--version") {
+            // What it was built against and the device Device::Auto would take on this machine.
+            std::printf("koala-cli %s\n%s\ndevice: %s\n", koala::buildInfo().engineVersion.c_str(),
+                        koala::describeBuild().c_str(), koala::describeDevice(koala::defaultDevice()).c_str());
             return 0;
         }
         if (a == "--quiet") {

@@ -65,7 +65,8 @@ fi
 BUDGET=${KOALA_CHECK_BUDGET:-540}
 
 if [ -z "${TORCH_PREFIX:-}" ]; then
-    TORCH_PREFIX=$(python3 -c 'import torch;print(torch.utils.cmake_prefix_path)' 2>/dev/null) || TORCH_PREFIX=""
+    # The torch package folder itself (not only its share/cmake): TorchConfig.cmake then finds its own libtorch.so.
+    TORCH_PREFIX=$(python3 -c 'import os, torch; print(os.path.dirname(torch.__file__))' 2>/dev/null) || TORCH_PREFIX=""
     [ -n "$TORCH_PREFIX" ] || { say "gpu-check: no LibTorch: python3 cannot import torch and TORCH_PREFIX is unset"; [ "$DRY" = 1 ] || exit 2; }
 fi
 DEPS=${DEPS:-$ROOT/.device-deps}

@@ -26,6 +26,7 @@
 #include <QVBoxLayout>
 
 #include "AppSettings.h"
+#include "ComputeSummary.h"
 #include "GalleryStore.h"
 #include "PngMetadata.h"
 #include "PresetStore.h"
@@ -208,6 +209,11 @@ MainWindow::MainWindow(const Options &options, QWidget *parent)
     m_statusProgress->setVisible(false);
     statusBar()->addWidget(m_statusLabel, 1);
     statusBar()->addPermanentWidget(m_statusProgress);
+    m_computeLabel = new QLabel(this);
+    m_computeLabel->setObjectName(QStringLiteral("computeLabel"));
+    m_computeLabel->setText(ComputeSummary::statusLine(m_settings->loadOptions()));
+    m_computeLabel->setToolTip(QString::fromStdString(koala::describeBuild()));
+    statusBar()->addPermanentWidget(m_computeLabel);
 
     buildActions();
 
@@ -390,7 +396,8 @@ void MainWindow::buildActions()
     {
         QMessageBox::about(this, tr("About KOALA Studio"),
                 tr("<b>KOALA Studio %1</b><p>Text-to-image with ETRI's KOALA models (SDXL with a distilled UNet), "
-                   "running locally on LibTorch.</p>").arg(QCoreApplication::applicationVersion()));
+                   "running locally on LibTorch.</p>").arg(QCoreApplication::applicationVersion()) +
+                        ComputeSummary::aboutHtml(m_settings->loadOptions()));
     });
 }
 
@@ -464,6 +471,7 @@ void MainWindow::showSettings()
         return;
     const EngineLoadSettings after = loadSettingsFrom(*m_settings);
     m_queue->setLoadSettings(after);
+    m_computeLabel->setText(ComputeSummary::statusLine(m_settings->loadOptions()));
     if ((before.device != after.device) || (before.precision != after.precision) || (before.memoryMode != after.memoryMode))
         m_queue->releaseModels();  // cached models were loaded with the old device/dtype
     if (m_settings->outputFolder() != folderBefore)

@@ -116,5 +116,6 @@ private:
     PresetsPanel *m_presetsPanel = nullptr;
     QLabel *m_statusLabel = nullptr;
     QProgressBar *m_statusProgress = nullptr;
+    QLabel *m_computeLabel = nullptr;  // "CUDA · NVIDIA H200 · fp16" / "CPU · LibTorch 1.13 · fp32"
     QString m_compareGroupShown;
 };

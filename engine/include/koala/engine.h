@@ -195,6 +195,34 @@ ModelInfo inspectModel(const std::string& path, const std::string& variant = "")
 // Whether this build can use CUDA and a device is present.
 bool cudaAvailable();
 
+// The rules Model::load applies to LoadOptions: Auto → CUDA when available, else the CPU (an explicit choice is
+// returned as it is); a dtype of Auto → fp16 on CUDA, fp32 on the CPU.
+Device resolveDevice(Device requested);
+DType resolveDType(Device resolvedDevice, DType requested);
+
+// What this binary was built against, for --version, the About box and bug reports.
+struct BuildInfo {
+    std::string engineVersion;    // "0.1.0"
+    std::string torchVersion;     // LibTorch's version at configure time: "1.13.0", "2.11.0"
+    std::string torchSource;      // "Debian" (libtorch-dev), "PyPI" (PyTorch's wheel) or "custom"
+    bool cudaCompiled = false;    // the CUDA paths are built and libtorch_cuda is linked
+    std::string cudaVersion;      // the CUDA toolkit the build used ("13.0"); "" without CUDA
+};
+BuildInfo buildInfo();
+// One line: "LibTorch 2.11.0+cu130 (PyPI), CUDA 13.0 compiled in" or "LibTorch 1.13.0 (Debian), CPU only".
+std::string describeBuild();
+
+// The device Device::Auto resolves to on this machine.
+struct DeviceInfo {
+    Device device = Device::Cpu;     // Cpu or Cuda
+    std::string name;                // "NVIDIA H200"; "CPU" for the CPU
+    std::int64_t totalMemoryBytes = 0;  // GPU memory (0 on the CPU)
+    int count = 0;                   // CUDA devices visible (0 on the CPU)
+};
+DeviceInfo defaultDevice();
+// "CUDA: NVIDIA H200" or "CPU".
+std::string describeDevice(const DeviceInfo& d);
+
 class ModelImpl;
 
 // The first tokenizer of a model folder, loaded alone (tens of milliseconds, no weights), for the prompt editors'

@@ -6,6 +6,7 @@
 #include "io/weights.h"
 #include "models/ops.h"
 
+#include <c10/core/GradMode.h>
 #include <functional>
 #include <limits>
 #include <vector>
@@ -132,7 +133,7 @@ void ClipTextEncoder::to(at::Device device, at::ScalarType dtype) {
 }
 
 ClipTextOutput ClipTextEncoder::forward(const at::Tensor& idsIn, int clipSkip) const {
-    at::NoGradGuard noGrad;
+    c10::NoGradGuard noGrad;
     const Weights& m = *m_w;
     if (!m.tokenEmbedding.defined())
         fail(ErrorKind::Internal, "text encoder used before its weights were loaded (check WeightStore::finish)");

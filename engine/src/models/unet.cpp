@@ -7,6 +7,7 @@
 #include "io/weights.h"
 #include "models/ops.h"
 
+#include <c10/core/GradMode.h>
 #include <ATen/ATen.h>
 #include <nlohmann/json.hpp>
 
@@ -611,7 +612,7 @@ at::Tensor Unet::forward(const at::Tensor& sample, double timestep, const at::Te
 
 at::Tensor Unet::forward(const at::Tensor& sample, const at::Tensor& timestep, const at::Tensor& context,
                          const at::Tensor& textEmbeds, const at::Tensor& timeIds) const {
-    at::NoGradGuard noGrad;
+    c10::NoGradGuard noGrad;
     const Weights& W = *m_w;
     const UnetConfig& c = m_cfg;
     const at::Device dev = device();

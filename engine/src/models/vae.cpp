@@ -6,6 +6,7 @@
 #include "io/weights.h"
 #include "models/ops.h"
 
+#include <c10/core/GradMode.h>
 #include <algorithm>
 #include <cmath>
 #include <functional>
@@ -276,7 +277,7 @@ at::Tensor axisWeight(const std::vector<std::int64_t>& starts, std::size_t k, st
 }  // namespace
 
 at::Tensor VaeDecoder::decode(const at::Tensor& zIn, int tileLatent) const {
-    at::NoGradGuard noGrad;
+    c10::NoGradGuard noGrad;
     const Weights& m = *m_w;
     if (!m.convIn.weight.defined())
         fail(ErrorKind::Internal, "VAE used before its weights were loaded (check WeightStore::finish)");

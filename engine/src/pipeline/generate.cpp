@@ -6,6 +6,7 @@
 #include "core/common.h"
 #include "sampling/noise.h"
 
+#include <c10/core/GradMode.h>
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -103,7 +104,7 @@ at::Tensor ModelImpl::decodeLatents(const at::Tensor& latents) {
 GenerateResult ModelImpl::generate(const GenerateRequest& r, const Callbacks& cb, CancelToken* cancel) {
     validate(r);
     std::lock_guard<std::mutex> lock(*runMutex);
-    at::NoGradGuard noGrad;
+    c10::NoGradGuard noGrad;
     const auto tStart = Clock::now();
     resetPeakMemory(device);
     GenerateResult result;

@@ -119,14 +119,12 @@ std::unique_ptr<ModelImpl> ModelImpl::load(const std::string& path, const LoadOp
     m->folder = io::resolveModelFolder(path);
     const std::string& folder = m->folder;
 
-    Device dev = options.device;
-    if (dev == Device::Auto) dev = cudaAvailable() ? Device::Cuda : Device::Cpu;
+    const Device dev = resolveDevice(options.device);
     if (dev == Device::Cuda && !cudaAvailable())
         fail(ErrorKind::InvalidArgument, "CUDA was requested but no CUDA device is available in this build/machine; "
                                          "use --device cpu");
     m->device = dev == Device::Cuda ? at::Device(at::kCUDA, 0) : at::Device(at::kCPU);
-    DType dt = options.dtype;
-    if (dt == DType::Auto) dt = dev == Device::Cuda ? DType::F16 : DType::F32;
+    const DType dt = resolveDType(dev, options.dtype);
     if (dt == DType::F16 && dev == Device::Cpu)
         fail(ErrorKind::InvalidArgument, "fp16 compute needs a CUDA device; on the CPU use fp32 or bf16");
     m->dtype = toScalar(dt);
@@ -245,6 +243,16 @@ bool cudaAvailable() {
     } catch (...) {
         return false;
     }
+}
+
+Device resolveDevice(Device requested) {
+    if (requested != Device::Auto) return requested;
+    return cudaAvailable() ? Device::Cuda : Device::Cpu;
+}
+
+DType resolveDType(Device resolvedDevice, DType requested) {
+    if (requested != DType::Auto) return requested;
+    return resolvedDevice == Device::Cuda ? DType::F16 : DType::F32;
 }
 
 std::string resolveModelFolder(const std::string& path) {

@@ -1,0 +1,17 @@
+# cmake -DBINARY=path -P check_links_cuda.cmake: fails unless BINARY's dynamic section needs libtorch_cuda.so
+# and the dynamic loader resolves it (ldd), i.e. the CUDA backend is loaded when the program starts.
+execute_process(COMMAND readelf -d "${BINARY}" OUTPUT_VARIABLE dyn RESULT_VARIABLE rc)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "readelf -d ${BINARY} failed")
+endif()
+if(NOT dyn MATCHES "NEEDED[^\n]*libtorch_cuda\\.so")
+  message(FATAL_ERROR "${BINARY} does not link libtorch_cuda.so:\n${dyn}")
+endif()
+execute_process(COMMAND ldd "${BINARY}" OUTPUT_VARIABLE deps RESULT_VARIABLE rc)
+if(NOT deps MATCHES "libtorch_cuda\\.so => /[^\n]*libtorch_cuda\\.so")
+  message(FATAL_ERROR "libtorch_cuda.so does not resolve for ${BINARY}:\n${deps}")
+endif()
+if(deps MATCHES "not found")
+  message(FATAL_ERROR "unresolved libraries for ${BINARY}:\n${deps}")
+endif()
+message(STATUS "${BINARY} links libtorch_cuda.so")
