@@ -42,7 +42,8 @@ ImageTimings ImageTimings::fromJson(const QJsonObject& o)
 QJsonObject GalleryItem::toJson() const
 {
     QJsonObject o;
-    o[QStringLiteral("version")] = 1;
+    o[QStringLiteral("version")] = koala::kMetadataVersion;  // the engine's schema (koala/engine.h)
+    o[QStringLiteral("generator")] = QStringLiteral("KOALA Studio");
     o[QStringLiteral("params")] = params.toJson();
     o[QStringLiteral("created")] = createdAt.toUTC().toString(Qt::ISODateWithMs);
     o[QStringLiteral("model_name")] = modelName;

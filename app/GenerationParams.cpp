@@ -5,60 +5,13 @@
 #include <QJsonDocument>
 #include <QRegularExpression>
 
+#include <limits>
+
 namespace {
 
 QString engineName(koala::SchedulerKind kind)
 {
     return QString::fromLatin1(koala::toString(kind));
-}
-
-// Our scheduler names and their A1111 equivalents (sampler, schedule type). The old combined names
-// ("DPM++ 2M Karras") are accepted on input only.
-struct SamplerName {
-    const char* ours;
-    const char* sampler;
-    const char* schedule;
-};
-const SamplerName samplerNames[] = {
-    {"euler", "Euler", ""},
-    {"euler_karras", "Euler", "Karras"},
-    {"euler_a", "Euler a", ""},
-    {"dpmpp_2m", "DPM++ 2M", ""},
-    {"dpmpp_2m_karras", "DPM++ 2M", "Karras"},
-    {"ddim", "DDIM", ""},
-};
-
-QString formatNumber(double v)
-{
-    return QString::number(v, 'g', 10);
-}
-
-// A1111 quotes values that contain commas or colons as JSON strings.
-QString quoteIfNeeded(const QString& v)
-{
-    if (!v.contains(QLatin1Char(',')) && !v.contains(QLatin1Char(':')) && !v.contains(QLatin1Char('"')))
-        return v;
-    QJsonArray arr{v};
-    const QByteArray json = QJsonDocument(arr).toJson(QJsonDocument::Compact);
-    return QString::fromUtf8(json.mid(1, json.size() - 2));
-}
-
-QString unquote(QString v)
-{
-    v = v.trimmed();
-    if (v.size() >= 2 && v.startsWith(QLatin1Char('"')) && v.endsWith(QLatin1Char('"'))) {
-        const QJsonDocument doc = QJsonDocument::fromJson("[" + v.toUtf8() + "]");
-        if (doc.isArray() && !doc.array().isEmpty())
-            return doc.array().at(0).toString();
-    }
-    return v;
-}
-
-const QRegularExpression& paramPattern()
-{
-    // The pattern A1111 itself uses (modules/infotext_utils.py): key: value pairs, values optionally JSON-quoted.
-    static const QRegularExpression re(QStringLiteral(R"re(\s*([\w][\w \-/]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$))re"));
-    return re;
 }
 
 }  // namespace
@@ -192,154 +145,70 @@ GenerationParams GenerationParams::fromJson(const QJsonObject& o)
     return p;
 }
 
+koala::ImageMetadata GenerationParams::toMetadata() const
+{
+    koala::ImageMetadata m;
+    m.prompt = prompt.toStdString();
+    if (hasNegative)
+        m.negative = negativePrompt.toStdString();
+    if (seed >= 0)
+        m.seed = static_cast<std::uint64_t>(seed);
+    m.steps = steps;
+    m.guidance = guidance;
+    m.guidanceRescale = guidanceRescale;
+    m.scheduler = scheduler.toStdString();
+    m.spacing = spacing.toStdString();
+    m.width = width;
+    m.height = height;
+    m.count = count;
+    m.modelPath = modelPath.toStdString();
+    m.modelName = modelName.toStdString();
+    return m;
+}
+
+GenerationParams GenerationParams::fromMetadata(const koala::ImageMetadata& m)
+{
+    GenerationParams p = defaults();
+    p.prompt = QString::fromStdString(m.prompt);
+    p.hasNegative = m.negative.has_value();
+    p.negativePrompt = m.negative ? QString::fromStdString(*m.negative) : QString();
+    // Seeds past qint64 cannot be held here yet: they read as "random" rather than as another number.
+    p.seed = m.seed && *m.seed <= std::uint64_t(std::numeric_limits<qint64>::max()) ? qint64(*m.seed) : -1;
+    p.steps = m.steps;
+    p.guidance = m.guidance;
+    p.guidanceRescale = m.guidanceRescale;
+    p.scheduler = QString::fromStdString(m.scheduler);
+    p.spacing = QString::fromStdString(m.spacing);
+    p.width = m.width;
+    p.height = m.height;
+    p.count = m.count;
+    p.modelPath = QString::fromStdString(m.modelPath);
+    p.modelName = QString::fromStdString(m.modelName);
+    return p;
+}
+
 QString GenerationParams::toA1111() const
 {
-    QStringList lines;
-    lines << prompt;
-    if (hasNegative)
-        lines << QStringLiteral("Negative prompt: ") + negativePrompt;
-
-    QStringList fields;
-    fields << QStringLiteral("Steps: %1").arg(steps);
-    const QPair<QString, QString> sampler = toA1111Sampler(scheduler);
-    if (!sampler.first.isEmpty()) {
-        fields << QStringLiteral("Sampler: ") + sampler.first;
-        if (!sampler.second.isEmpty())
-            fields << QStringLiteral("Schedule type: ") + sampler.second;
-    }
-    fields << QStringLiteral("CFG scale: ") + formatNumber(guidance);
-    fields << QStringLiteral("Seed: %1").arg(seed);
-    fields << QStringLiteral("Size: %1x%2").arg(width).arg(height);
-    QString model = modelName;
-    if (model.isEmpty() && !modelPath.isEmpty())
-        model = QFileInfo(modelPath).fileName();
-    if (!model.isEmpty())
-        fields << QStringLiteral("Model: ") + quoteIfNeeded(model);
-    if (guidanceRescale != 0.0)
-        fields << QStringLiteral("Guidance rescale: ") + formatNumber(guidanceRescale);
-    if (spacing != QLatin1String("default") && !spacing.isEmpty())
-        fields << QStringLiteral("Timestep spacing: ") + spacing;
-    if (count > 1)
-        fields << QStringLiteral("Batch size: %1").arg(count);
-    lines << fields.join(QStringLiteral(", "));
-    return lines.join(QLatin1Char('\n'));
+    return QString::fromStdString(koala::toA1111Parameters(toMetadata()));
 }
 
 std::optional<GenerationParams> GenerationParams::fromA1111(const QString& text)
 {
-    const QString all = text.trimmed();
-    auto parseLine = [](const QString& line) {
-        QHash<QString, QString> values;
-        auto it = paramPattern().globalMatch(line.trimmed());
-        while (it.hasNext()) {
-            const QRegularExpressionMatch m = it.next();
-            values.insert(m.captured(1).trimmed(), unquote(m.captured(2)));
-        }
-        return values;
-    };
-    // The last line holds the key: value pairs; A1111 requires at least three of them.
-    const qsizetype lastBreak = all.lastIndexOf(QLatin1Char('\n'));
-    QString head = lastBreak < 0 ? QString() : all.left(lastBreak);
-    QHash<QString, QString> values = parseLine(all.mid(lastBreak + 1));
-    if (values.size() < 3 || !values.contains(QStringLiteral("Steps"))) {
-        // Some writers (Qt's QImageWriter among them) flatten newlines into spaces: find the parameter part by its
-        // first key instead.
-        const qsizetype steps = all.lastIndexOf(QLatin1String("Steps: "));
-        if (steps < 0)
-            return std::nullopt;
-        values = parseLine(all.mid(steps));
-        if (values.size() < 3 || !values.contains(QStringLiteral("Steps")))
-            return std::nullopt;
-        head = all.left(steps);
-    }
-
-    GenerationParams p = defaults();
-    static const QLatin1String negativeTag("Negative prompt:");
-    // At a line start normally, anywhere in a flattened text.
-    qsizetype neg = head.startsWith(negativeTag) ? 0 : head.indexOf(QLatin1Char('\n') + negativeTag);
-    qsizetype tagStart = neg < 0 ? -1 : (neg == 0 && head.startsWith(negativeTag) ? 0 : neg + 1);
-    if (tagStart < 0)
-        tagStart = head.indexOf(QLatin1Char(' ') + negativeTag) >= 0 ? head.indexOf(QLatin1Char(' ') + negativeTag) + 1 : -1;
-    if (tagStart >= 0) {
-        p.prompt = head.left(tagStart).trimmed();
-        p.hasNegative = true;
-        p.negativePrompt = head.mid(tagStart + negativeTag.size()).trimmed();
-    } else {
-        p.prompt = head.trimmed();
-        p.hasNegative = false;
-        p.negativePrompt.clear();
-    }
-
-    bool ok = false;
-    const int steps = values.value(QStringLiteral("Steps")).toInt(&ok);
-    if (ok)
-        p.steps = steps;
-    const double cfg = values.value(QStringLiteral("CFG scale")).toDouble(&ok);
-    if (ok)
-        p.guidance = cfg;
-    const qint64 seed = values.value(QStringLiteral("Seed")).toLongLong(&ok);
-    if (ok)
-        p.seed = seed;
-    const QString size = values.value(QStringLiteral("Size"));
-    const int x = size.indexOf(QLatin1Char('x'));
-    if (x > 0) {
-        bool okW = false, okH = false;
-        const int w = size.left(x).toInt(&okW);
-        const int h = size.mid(x + 1).toInt(&okH);
-        if (okW && okH) {
-            p.width = w;
-            p.height = h;
-        }
-    }
-    if (values.contains(QStringLiteral("Sampler"))) {
-        const QString ours = fromA1111Sampler(values.value(QStringLiteral("Sampler")),
-                                              values.value(QStringLiteral("Schedule type")));
-        if (!ours.isEmpty())
-            p.scheduler = ours;
-    }
-    p.modelName = values.value(QStringLiteral("Model"));
-    const double rescale = values.value(QStringLiteral("Guidance rescale")).toDouble(&ok);
-    if (ok)
-        p.guidanceRescale = rescale;
-    const QString spacing = values.value(QStringLiteral("Timestep spacing"));
-    koala::TimestepSpacing sp;
-    if (!spacing.isEmpty() && koala::fromString(spacing.toStdString(), sp))
-        p.spacing = QString::fromLatin1(koala::toString(sp));
-    const int batch = values.value(QStringLiteral("Batch size")).toInt(&ok);
-    if (ok && batch > 0)
-        p.count = batch;
-    return p;
+    const std::optional<koala::ImageMetadata> m = koala::parseA1111Parameters(text.toStdString());
+    if (!m)
+        return std::nullopt;
+    return fromMetadata(*m);
 }
 
 QPair<QString, QString> GenerationParams::toA1111Sampler(const QString& scheduler)
 {
-    for (const SamplerName& s : samplerNames) {
-        if (scheduler == QLatin1String(s.ours))
-            return {QString::fromLatin1(s.sampler), QString::fromLatin1(s.schedule)};
-    }
-    return {};
+    const auto s = koala::a1111SamplerOf(scheduler.toStdString());
+    return {QString::fromStdString(s.first), QString::fromStdString(s.second)};
 }
 
 QString GenerationParams::fromA1111Sampler(const QString& sampler, const QString& scheduleType)
 {
-    QString name = sampler.trimmed();
-    bool karras = scheduleType.trimmed().compare(QLatin1String("Karras"), Qt::CaseInsensitive) == 0;
-    // Old infotexts put the schedule into the sampler name.
-    if (name.endsWith(QLatin1String(" Karras"), Qt::CaseInsensitive)) {
-        name.chop(7);
-        karras = true;
-    }
-    for (const SamplerName& s : samplerNames) {
-        if (name.compare(QLatin1String(s.sampler), Qt::CaseInsensitive) == 0
-            && karras == (qstrlen(s.schedule) > 0))
-            return QString::fromLatin1(s.ours);
-    }
-    // A Karras schedule on a sampler we only have without it: keep the sampler.
-    for (const SamplerName& s : samplerNames) {
-        if (name.compare(QLatin1String(s.sampler), Qt::CaseInsensitive) == 0)
-            return QString::fromLatin1(s.ours);
-    }
-    return {};
+    return QString::fromStdString(koala::schedulerFromA1111(sampler.toStdString(), scheduleType.toStdString()));
 }
 
 QStringList GenerationParams::schedulerNames()

@@ -46,7 +46,11 @@ struct GenerationParams {
     QJsonObject toJson() const;
     static GenerationParams fromJson(const QJsonObject& json);
 
-    // AUTOMATIC1111 "parameters" text:
+    // The engine's image metadata (the one schema of koala-cli's and the studio's PNGs); seed -1 = none.
+    koala::ImageMetadata toMetadata() const;
+    static GenerationParams fromMetadata(const koala::ImageMetadata& m);
+
+    // AUTOMATIC1111 "parameters" text, written and parsed by the engine (koala::toA1111Parameters):
     //   prompt
     //   Negative prompt: ...                       (only when hasNegative)
     //   Steps: 25, Sampler: Euler, Schedule type: Karras, CFG scale: 5, Seed: 42, Size: 1024x1024, Model: koala-700m

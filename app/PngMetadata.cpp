@@ -198,22 +198,32 @@ PngMetadata::ReadResult PngMetadata::read(const QString& path)
     }
     const QSize size = reader.size();
 
-    const QString koala = texts.value(QString::fromLatin1(koalaKey));
-    if (!koala.isEmpty()) {
-        const QJsonDocument doc = QJsonDocument::fromJson(koala.toUtf8());
-        if (doc.isObject()) {
-            result.item = GalleryItem::fromJson(doc.object());
-            result.source = Source::Koala;
-        }
-        // A damaged "koala" chunk falls through to "parameters".
+    std::vector<std::pair<std::string, std::string>> chunks;
+    for (auto it = texts.cbegin(); it != texts.cend(); ++it)
+        chunks.emplace_back(it.key().toStdString(), it.value().toStdString());
+    const koala::MetadataReadResult meta = koala::interpretMetadata(chunks);
+    result.note = QString::fromStdString(meta.note);
+    switch (meta.source) {
+    case koala::MetadataSource::Koala: {
+        // The engine checked the version and the params; the params object has the same keys as
+        // GenerationParams::toJson, and the studio's own keys (timings, compare pair) come along.
+        const QJsonDocument doc = QJsonDocument::fromJson(QByteArray::fromStdString(meta.koalaJson));
+        result.item = GalleryItem::fromJson(doc.object());
+        if (result.item.modelName.isEmpty())
+            result.item.modelName = result.item.params.modelName;
+        result.source = Source::Koala;
+        break;
     }
-    if (result.source == Source::None) {
-        const QString parameters = texts.value(QString::fromLatin1(parametersKey));
-        if (std::optional<GenerationParams> p = GenerationParams::fromA1111(parameters)) {
-            result.item.params = *p;
-            result.item.modelName = p->modelName;
-            result.source = Source::A1111;
-        }
+    case koala::MetadataSource::A1111:
+        result.item.params = GenerationParams::fromMetadata(meta.metadata);
+        result.item.modelName = result.item.params.modelName;
+        result.source = Source::A1111;
+        break;
+    case koala::MetadataSource::ComfyUI:
+        result.source = Source::ComfyUI;
+        break;
+    case koala::MetadataSource::None:
+        break;
     }
     if (size.isValid()) {
         result.item.width = size.width();
@@ -225,7 +235,7 @@ PngMetadata::ReadResult PngMetadata::read(const QString& path)
 std::optional<GenerationParams> PngMetadata::readParams(const QString& path)
 {
     const ReadResult r = read(path);
-    if (r.source == Source::None)
+    if (r.source != Source::Koala && r.source != Source::A1111)
         return std::nullopt;
     return r.item.params;
 }

@@ -10,18 +10,21 @@
 // PNG files with generation metadata in text chunks:
 //   "parameters": the AUTOMATIC1111 text (GenerationParams::toA1111), readable by most SD tools and sites;
 //   "koala":      GalleryItem::toJson (model, resolved seed, scheduler actually used, timings, compare group).
-// Reading prefers "koala" and falls back to "parameters", so any PNG a user drops in can be read.
+// The schema and the A1111 text are the engine's (koala::metadataTextChunks / koala::interpretMetadata), so
+// koala-cli's PNGs and ours read the same. Reading takes "koala" when its version is known and falls back to
+// "parameters" otherwise; a ComfyUI PNG is named as such (its node graph is not applied).
 class PngMetadata {
 public:
     static const char* const koalaKey;       // "koala"
     static const char* const parametersKey;  // "parameters"
 
-    enum class Source { None, Koala, A1111 };
+    enum class Source { None, Koala, A1111, ComfyUI };
 
     struct ReadResult {
         Source source = Source::None;
         GalleryItem item;      // item.params filled from the chunk; width/height from the image header
         QString error;         // set when the file is not a readable PNG
+        QString note;          // why the koala chunk was not used, or what a ComfyUI PNG holds
     };
 
     // Writes `image` as PNG with both chunks, atomically (QSaveFile: the file appears complete or not at all).

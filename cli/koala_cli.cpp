@@ -1,6 +1,8 @@
 // koala-cli: headless text-to-image with the KOALA engine. Other tools call it; keep the interface stable.
 #include "koala/engine.h"
 
+#include <nlohmann/json.hpp>
+
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -20,6 +22,7 @@ const char* kUsage =
     "                 [--dtype fp32|fp16|bf16] [--variant fp16] [--out IMAGE.png] [--save-latents FILE.safetensors]\n"
     "                 [--prompt-2 TEXT] [--negative-2 TEXT] [--memory default|low] [--quiet]\n"
     "       koala-cli --version   (the LibTorch it was built with, CUDA or not, and the device it would use)\n"
+    "       koala-cli --info IMAGE.png [--json]   (the generation parameters a PNG carries)\n"
     "Defaults: the model's scheduler and spacing, 25 steps, guidance 5, 1024x1024, CUDA when available, a random\n"
     "seed, --out koala-<seed>.png. Without --negative there is no negative prompt; --negative \"\" encodes \"\".\n";
 
@@ -37,37 +40,47 @@ T parseNumber(const std::string& opt, const std::string& v) {
     return x;
 }
 
-std::string jsonEscape(const std::string& s) {
-    std::string out;
-    for (unsigned char c : s) {
-        switch (c) {
-        case '"': out += "\\\""; break;
-        case '\\': out += "\\\\"; break;
-        case '\n': out += "\\n"; break;
-        case '\r': out += "\\r"; break;
-        case '\t': out += "\\t"; break;
-        default:
-            if (c < 0x20) {
-                char buf[8];
-                std::snprintf(buf, sizeof buf, "\\u%04x", c);
-                out += buf;
-            } else {
-                out.push_back(char(c));
-            }
-        }
+// `koala-cli --info IMAGE.png [--json]`: what the engine's metadata reader finds in a PNG.
+int printInfo(const std::string& path, bool asJson) {
+    koala::MetadataReadResult r;
+    try {
+        r = koala::readImageMetadata(path);
+    } catch (const koala::Error& e) {
+        std::fprintf(stderr, "koala-cli: error: %s\n", e.what());
+        return 1;
     }
-    return out;
-}
-
-// AUTOMATIC1111's sampler / schedule names, so other tools read our PNGs.
-std::pair<std::string, std::string> a1111Sampler(const std::string& ours) {
-    if (ours == "euler") return {"Euler", ""};
-    if (ours == "euler_karras") return {"Euler", "Karras"};
-    if (ours == "euler_a") return {"Euler a", ""};
-    if (ours == "dpmpp_2m") return {"DPM++ 2M", ""};
-    if (ours == "dpmpp_2m_karras") return {"DPM++ 2M", "Karras"};
-    if (ours == "ddim") return {"DDIM", ""};
-    return {ours, ""};
+    const koala::ImageMetadata& m = r.metadata;
+    const bool has = r.source == koala::MetadataSource::Koala || r.source == koala::MetadataSource::A1111;
+    if (asJson) {
+        nlohmann::json j;
+        j["file"] = path;
+        j["source"] = koala::toString(r.source);
+        if (!r.note.empty()) j["note"] = r.note;
+        if (has) j["params"] = nlohmann::json::parse(koala::metadataParamsJson(m));
+        if (has && !m.generator.empty()) j["generator"] = m.generator;
+        std::printf("%s\n", j.dump(2).c_str());
+        return 0;
+    }
+    std::printf("file: %s\nsource: %s\n", path.c_str(), koala::toString(r.source));
+    if (!r.note.empty()) std::printf("note: %s\n", r.note.c_str());
+    if (!has) return 0;
+    std::printf("prompt: %s\n", m.prompt.c_str());
+    std::printf("negative: %s\n", m.negative ? m.negative->c_str() : "(none)");
+    if (m.seed) std::printf("seed: %llu\n", static_cast<unsigned long long>(*m.seed));
+    else std::printf("seed: (unknown)\n");
+    std::printf("steps: %d\nguidance: %g\n", m.steps, m.guidance);
+    if (m.guidanceRescale != 0.0) std::printf("guidance rescale: %g\n", m.guidanceRescale);
+    const auto a1111 = koala::a1111SamplerOf(m.scheduler);
+    std::printf("sampler: %s", m.scheduler.c_str());
+    if (!a1111.first.empty())
+        std::printf(" (AUTOMATIC1111: %s%s%s)", a1111.first.c_str(), a1111.second.empty() ? "" : ", ",
+                    a1111.second.c_str());
+    std::printf("\n");
+    if (m.spacing != "default") std::printf("timestep spacing: %s\n", m.spacing.c_str());
+    std::printf("size: %dx%d\n", m.width, m.height);
+    std::printf("model: %s\n", !m.modelName.empty() ? m.modelName.c_str() : m.modelPath.c_str());
+    if (!m.generator.empty()) std::printf("generator: %s\n", m.generator.c_str());
+    return 0;
 }
 
 }  // namespace
@@ -88,6 +101,16 @@ int main(int argc, char** argv) {
             std::printf("koala-cli %s\n%s\ndevice: %s\n", koala::buildInfo().engineVersion.c_str(),
                         koala::describeBuild().c_str(), koala::describeDevice(koala::defaultDevice()).c_str());
             return 0;
+        }
+        if (a == "--info") {
+            if (i + 1 >= argc) usageError("missing value for --info");
+            const std::string image = argv[++i];
+            bool asJson = false;
+            for (int k = i + 1; k < argc; ++k) {
+                if (std::strcmp(argv[k], "--json") == 0) asJson = true;
+                else usageError(std::string("unexpected argument after --info: '") + argv[k] + "'");
+            }
+            return printInfo(image, asJson);
         }
         if (a == "--quiet") {
             quiet = true;
@@ -147,24 +170,38 @@ int main(int argc, char** argv) {
             };
         auto res = m->generate(req, cb);
 
-        std::string sched = res.schedulerName;
-        auto [sampler, schedule] = a1111Sampler(sched);
-        std::ostringstream params;
-        params << req.prompt << "\n";
-        if (req.negative) params << "Negative prompt: " << *req.negative << "\n";
-        params << "Steps: " << req.steps << ", Sampler: " << sampler;
-        if (!schedule.empty()) params << ", Schedule type: " << schedule;
-        params << ", CFG scale: " << req.guidance << ", Seed: " << req.seed << ", Size: " << req.width << "x"
-               << req.height << ", Model: " << info.name;
-        std::ostringstream js;
-        js << "{\"prompt\":\"" << jsonEscape(req.prompt) << "\"";
-        if (req.negative) js << ",\"negative_prompt\":\"" << jsonEscape(*req.negative) << "\"";
-        js << ",\"seed\":" << req.seed << ",\"steps\":" << req.steps << ",\"guidance\":" << req.guidance
-           << ",\"guidance_rescale\":" << req.guidanceRescale << ",\"scheduler\":\"" << sched
-           << "\",\"spacing\":\"" << res.spacingName << "\",\"width\":" << req.width << ",\"height\":" << req.height
-           << ",\"model\":\"" << jsonEscape(info.name) << "\",\"dtype\":\"" << info.computeDType
-           << "\",\"device\":\"" << info.device << "\",\"total_seconds\":" << res.timings.totalSeconds
-           << ",\"generator\":\"koala-cli\"}";
+        koala::ImageMetadata meta;
+        meta.prompt = req.prompt;
+        meta.negative = req.negative;
+        meta.seed = req.seed;
+        meta.steps = req.steps;
+        meta.guidance = req.guidance;
+        meta.guidanceRescale = req.guidanceRescale;
+        meta.scheduler = res.schedulerName;  // the scheduler actually used
+        meta.spacing = res.spacingName;
+        meta.width = req.width;
+        meta.height = req.height;
+        meta.modelPath = info.path;
+        meta.modelName = info.name;
+        meta.generator = "koala-cli";
+        nlohmann::json extra;
+        extra["model_name"] = info.name;
+        extra["unet_shape"] = info.unetShape;
+        extra["device"] = info.device;
+        extra["compute_dtype"] = info.computeDType;
+        extra["scheduler_used"] = res.schedulerName;
+        extra["spacing_used"] = res.spacingName;
+        extra["width"] = req.width;
+        extra["height"] = req.height;
+        extra["timings"] = {{"total_seconds", res.timings.totalSeconds},
+                            {"step_seconds", res.timings.stepMedianSeconds},
+                            {"load_seconds", loadSeconds},
+                            {"encode_seconds", res.timings.encodeSeconds},
+                            {"denoise_seconds", res.timings.denoiseSeconds},
+                            {"decode_seconds", res.timings.decodeSeconds},
+                            {"peak_device_bytes", res.timings.peakDeviceBytes}};
+        const auto chunks = koala::metadataTextChunks(meta, extra.dump());
+        const std::string& sched = res.schedulerName;
         for (std::size_t i = 0; i < res.images.size(); ++i) {
             std::string path = out;
             if (res.images.size() > 1) {
@@ -172,7 +209,7 @@ int main(int argc, char** argv) {
                 path = (dot == std::string::npos ? out : out.substr(0, dot)) + "-" + std::to_string(i) +
                        (dot == std::string::npos ? "" : out.substr(dot));
             }
-            koala::writePng(path, res.images[i], {{"parameters", params.str()}, {"koala", js.str()}});
+            koala::writePng(path, res.images[i], chunks);
             if (!quiet) std::fprintf(stderr, "wrote %s\n", path.c_str());
         }
         if (!saveLatents.empty()) {

@@ -599,9 +599,15 @@ bool MainWindow::loadParametersFromPng(const QString &path)
         showError(result.error);
         return false;
     }
+    if (result.source == PngMetadata::Source::ComfyUI)
+    {
+        showError(tr("%1 is %2").arg(QFileInfo(path).fileName(), result.note));
+        return false;
+    }
     if (result.source == PngMetadata::Source::None)
     {
-        showError(tr("%1 has no generation parameters").arg(QFileInfo(path).fileName()));
+        showError(tr("%1 has no generation parameters%2").arg(QFileInfo(path).fileName(),
+                result.note.isEmpty() ? QString() : QStringLiteral(" (") + result.note + QLatin1Char(')')));
         return false;
     }
     GenerationParams params = result.item.params;

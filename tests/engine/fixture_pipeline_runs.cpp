@@ -261,7 +261,12 @@ KT_TEST(cli_reproduces_every_fixture_run) {
             bool hasParams = false, hasKoala = false;
             for (auto& [k, v] : text) {
                 if (k == "parameters") hasParams = v.find("Seed: " + std::to_string(run["seed"].get<long long>())) != std::string::npos;
-                if (k == "koala") hasKoala = nlohmann::json::parse(v)["steps"] == run["steps"];
+                if (k == "koala") {
+                    // The engine's versioned schema, read back by the one reader the studio uses too.
+                    auto meta = koala::parseKoalaMetadata(v);
+                    hasKoala = meta && meta->steps == run["steps"].get<int>() &&
+                               meta->seed == std::optional<std::uint64_t>(run["seed"].get<std::uint64_t>());
+                }
             }
             KT_CHECK(hasParams);
             KT_CHECK(hasKoala);

@@ -73,3 +73,70 @@ KT_TEST(latent_preview_is_the_fixed_linear_map) {
     img = koala::latentPreview(lat.data(), 2, 2);
     KT_CHECK_EQ(int(img.rgb[0]), 255);
 }
+
+// ---- image metadata (the one schema of koala-cli's and the studio's PNGs) -----------------------------------------
+KT_TEST(metadata_koala_chunk_round_trip_and_version) {
+    koala::ImageMetadata m;
+    m.prompt = "a koala, \"quoted\"\nsecond line";
+    m.negative = "";
+    m.seed = 18446744073709551615ull;  // the largest seed torch's generator takes: exact, as a string in JSON
+    m.steps = 31;
+    m.guidance = 6.25;
+    m.scheduler = "dpmpp_2m_karras";
+    m.spacing = "trailing";
+    m.width = 832;
+    m.height = 1216;
+    m.modelName = "koala-1b-llava-cap";
+    m.generator = "test";
+    const std::string js = koala::toKoalaMetadata(m, R"({"extra":1})");
+    KT_CHECK(js.find("\"version\":1") != std::string::npos);
+    KT_CHECK(js.find("\"extra\":1") != std::string::npos);
+    auto back = koala::parseKoalaMetadata(js);
+    KT_CHECK(back.has_value());
+    KT_CHECK_EQ(back->prompt, m.prompt);
+    KT_CHECK(back->negative.has_value() && back->negative->empty());
+    KT_CHECK(back->seed.has_value() && *back->seed == 18446744073709551615ull);
+    KT_CHECK_EQ(back->steps, 31);
+    KT_CHECK_EQ(back->scheduler, std::string("dpmpp_2m_karras"));
+    KT_CHECK_EQ(back->spacing, std::string("trailing"));
+    KT_CHECK_EQ(back->height, 1216);
+    KT_CHECK_EQ(back->modelName, m.modelName);
+    KT_CHECK_EQ(back->generator, std::string("test"));
+    KT_CHECK(!koala::parseKoalaMetadata(R"({"version":2,"params":{"prompt":"x"}})"));
+    KT_CHECK(!koala::parseKoalaMetadata(R"({"prompt":"flat","seed":1})"));
+    KT_CHECK(!koala::parseKoalaMetadata("{not json"));
+}
+
+KT_TEST(metadata_a1111_text_round_trip) {
+    koala::ImageMetadata m;
+    m.prompt = "masterpiece, a koala: in a tree";
+    m.negative = "blurry";
+    m.seed = 42;
+    m.steps = 20;
+    m.guidance = 7;
+    m.scheduler = "euler_karras";
+    m.width = 1024;
+    m.height = 768;
+    m.modelName = "odd, name: here";
+    m.guidanceRescale = 0.7;
+    const std::string text = koala::toA1111Parameters(m);
+    KT_CHECK_EQ(text, std::string("masterpiece, a koala: in a tree\nNegative prompt: blurry\nSteps: 20, Sampler: Euler, "
+                                  "Schedule type: Karras, CFG scale: 7, Seed: 42, Size: 1024x768, "
+                                  "Model: \"odd, name: here\", Guidance rescale: 0.7"));
+    auto back = koala::parseA1111Parameters(text);
+    KT_CHECK(back.has_value());
+    KT_CHECK_EQ(back->prompt, m.prompt);
+    KT_CHECK(back->negative && *back->negative == "blurry");
+    KT_CHECK(back->seed && *back->seed == 42);
+    KT_CHECK_EQ(back->scheduler, std::string("euler_karras"));
+    KT_CHECK_EQ(back->modelName, m.modelName);
+    KT_CHECK_EQ(back->width, 1024);
+    KT_CHECK_EQ(back->height, 768);
+    // The older combined sampler name, a random seed, and text that is not A1111's.
+    auto old = koala::parseA1111Parameters("x\nSteps: 5, Sampler: DPM++ 2M Karras, CFG scale: 3, Seed: -1");
+    KT_CHECK(old && old->scheduler == "dpmpp_2m_karras" && !old->seed);
+    KT_CHECK(!koala::parseA1111Parameters("just a caption"));
+    KT_CHECK_EQ(koala::schedulerFromA1111("euler a"), std::string("euler_a"));
+    KT_CHECK_EQ(koala::schedulerFromA1111("DDIM", "Karras"), std::string("ddim"));
+    KT_CHECK_EQ(koala::schedulerFromA1111("Heun"), std::string());
+}

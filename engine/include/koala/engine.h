@@ -273,6 +273,66 @@ void writePng(const std::string& path, const Image& image,
 // Read a PNG's tEXt/iTXt chunks. Returns false when the file is not a PNG.
 bool readPngText(const std::string& path, std::vector<std::pair<std::string, std::string>>& text);
 
+// ---- image metadata: the one schema of koala-cli's and the studio's PNGs (engine/src/core/metadata.cpp) --------
+// Two text chunks: "parameters", AUTOMATIC1111's text (read by most SD tools and sites), and "koala", JSON:
+//   {"version": 1, "generator": "koala-cli", "params": {"prompt", "negative_prompt" (null = none), "seed" (a number,
+//    or a decimal string above 2^53), "steps", "guidance", "guidance_rescale", "scheduler", "spacing", "width",
+//    "height", "count", "model" (folder), "model_name"}, ...writer-specific keys}
+// Readers take "koala" when its version is one they know and its params parse, and otherwise fall back to
+// "parameters".
+constexpr int kMetadataVersion = 1;
+
+struct ImageMetadata {
+    std::string prompt;
+    std::optional<std::string> negative;  // absent = no negative prompt
+    std::optional<std::uint64_t> seed;    // absent = unknown (or random, in a request)
+    int steps = 25;
+    double guidance = 5.0;
+    double guidanceRescale = 0.0;
+    std::string scheduler = "default";    // toString(SchedulerKind): the scheduler actually used when known
+    std::string spacing = "default";
+    int width = 1024;
+    int height = 1024;
+    int count = 1;
+    std::string modelPath;                // model folder, when known
+    std::string modelName;                // "koala-700m-llava-cap"
+    std::string generator;                // "koala-cli", "KOALA Studio", ...
+};
+
+// AUTOMATIC1111's sampler and schedule type for one of our scheduler names ({"", ""} for "default"/unknown), and
+// back ("" when unknown; the older combined "DPM++ 2M Karras" form is accepted).
+std::pair<std::string, std::string> a1111SamplerOf(const std::string& scheduler);
+std::string schedulerFromA1111(const std::string& sampler, const std::string& scheduleType = "");
+
+// AUTOMATIC1111's "parameters" text, written and parsed here only:
+//   prompt\nNegative prompt: ...\nSteps: 25, Sampler: Euler, Schedule type: Karras, CFG scale: 5, Seed: 42, ...
+// parseA1111Parameters returns nothing when the text has no recognisable parameter line.
+std::string toA1111Parameters(const ImageMetadata& m);
+std::optional<ImageMetadata> parseA1111Parameters(const std::string& text);
+
+// The "params" object (JSON text) and the whole "koala" chunk; `extraJson` (a JSON object) adds writer-specific
+// top-level keys. parseKoalaMetadata returns nothing for damaged JSON, an unknown version or missing params.
+std::string metadataParamsJson(const ImageMetadata& m);
+std::string toKoalaMetadata(const ImageMetadata& m, const std::string& extraJson = "{}");
+std::optional<ImageMetadata> parseKoalaMetadata(const std::string& json);
+// Both chunks, ready for writePng.
+std::vector<std::pair<std::string, std::string>> metadataTextChunks(const ImageMetadata& m,
+                                                                    const std::string& extraJson = "{}");
+
+enum class MetadataSource { None, Koala, A1111, ComfyUI };
+const char* toString(MetadataSource s);  // "none", "koala", "a1111", "comfyui"
+struct MetadataReadResult {
+    MetadataSource source = MetadataSource::None;
+    ImageMetadata metadata;      // filled for Koala and A1111
+    std::string note;            // why a chunk was not used, or what a ComfyUI PNG holds
+    std::string koalaJson;       // the raw "koala" chunk when it was used (writer-specific keys)
+};
+// Reads a PNG's metadata as described above; a ComfyUI PNG ("prompt"/"workflow" chunks, no parameters) is named
+// as such. Throws Error(Io) when the file cannot be read as a PNG.
+MetadataReadResult readImageMetadata(const std::string& pngPath);
+// Classifies already-read text chunks the same way (for callers that read the PNG themselves).
+MetadataReadResult interpretMetadata(const std::vector<std::pair<std::string, std::string>>& text);
+
 // Write float32 tensors as safetensors atomically. Throws Error(Io).
 void writeSafetensors(const std::string& path, const std::vector<std::pair<std::string, FloatTensor>>& tensors);
 
