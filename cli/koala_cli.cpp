@@ -3,6 +3,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -37,6 +38,17 @@ T parseNumber(const std::string& opt, const std::string& v) {
     T x{};
     is >> x;
     if (!is || !is.eof()) usageError("invalid number for " + opt + ": '" + v + "'");
+    return x;
+}
+
+// A seed is a full uint64 (0 to 18446744073709551615, as torch's generator takes): digits only, never wrapped.
+std::uint64_t parseSeed(const std::string& v) {
+    const bool digits = !v.empty() && v.find_first_not_of("0123456789") == std::string::npos;
+    errno = 0;
+    char* end = nullptr;
+    const unsigned long long x = digits ? std::strtoull(v.c_str(), &end, 10) : 0;
+    if (!digits || errno == ERANGE || end != v.c_str() + v.size())
+        usageError("invalid seed '" + v + "': a whole number from 0 to 18446744073709551615");
     return x;
 }
 
@@ -124,7 +136,7 @@ int main(int argc, char** argv) {
         else if (a == "--prompt-2") req.prompt2 = v;
         else if (a == "--negative") req.negative = v;
         else if (a == "--negative-2") req.negative2 = v;
-        else if (a == "--seed") req.seed = parseNumber<unsigned long long>(a, v), haveSeed = true;
+        else if (a == "--seed") req.seed = parseSeed(v), haveSeed = true;
         else if (a == "--steps") req.steps = parseNumber<int>(a, v);
         else if (a == "--guidance") req.guidance = parseNumber<float>(a, v);
         else if (a == "--guidance-rescale") req.guidanceRescale = parseNumber<float>(a, v);

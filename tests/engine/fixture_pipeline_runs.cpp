@@ -290,6 +290,13 @@ KT_TEST(cli_bad_input_gives_one_clear_line) {
     KT_CHECK_EQ(runCli("--model " + model + " --prompt x --steps many", err), 2);
     KT_CHECK_EQ(runCli("--prompt x", err), 2);
     KT_CHECK(err.find("--model is required") != std::string::npos);
+    // Seeds: a full uint64 or nothing; a negative or too large seed is refused, never wrapped into another number.
+    for (const char* bad : {"-1", "18446744073709551616", "1e5", "+3", "0x10"}) {
+        KT_CHECK_EQ(runCli("--model " + model + " --prompt x --seed " + std::string(bad), err), 2);
+        KT_CHECK_MSG(err.find("invalid seed") != std::string::npos, bad << ": " << err);
+    }
+    KT_CHECK_EQ(runCli("--info /nonexistent.png", err), 1);
+    KT_CHECK(err.find("cannot be read as a PNG") != std::string::npos);
 }
 
 // A real-repo layout end to end: a Hugging Face cache folder whose snapshot files are symlinks into blobs/, with
