@@ -9,9 +9,8 @@
 // per step, the whole image (median of --runs after --warmup runs), peak GPU memory (allocated and reserved; 0 on
 // the CPU). Prints a table and optionally writes JSON. Exit status: 0 ok, 1 bad arguments, 2 engine error,
 // 3 UNet parameter count differs from the model card.
+#include "koala/bench.h"
 #include "koala/engine.h"
-#include "pipeline/model_impl.h"
-#include "pipeline/random_model.h"
 
 #include <nlohmann/json.hpp>
 
@@ -26,10 +25,6 @@
 #include <optional>
 #include <string>
 #include <vector>
-
-#ifdef KOALA_WITH_CUDA
-#include <c10/cuda/CUDACachingAllocator.h>
-#endif
 
 namespace fs = std::filesystem;
 
@@ -53,15 +48,16 @@ struct Args {
 };
 
 void usage(std::FILE* f) {
-    std::fprintf(f,
-                 "usage: koala-bench (--model DIR | --random-config koala-700m|koala-1b|sdxl-base|DIR)\n"
-                 "                   [--steps 25] [--width 1024] [--height 1024] [--guidance 5] [--runs 5] [--warmup 1]\n"
-                 "                   [--dtype fp16|bf16|fp32] [--device cpu|cuda] [--memory default|low]\n"
-                 "                   [--scheduler euler] [--json OUT.json] [--tokenizer DIR] [--prompt TEXT]\n"
-                 "                   [--negative TEXT | --no-negative] [--no-previews] [--seed N]\n"
-                 "--random-config builds the full-size architecture with random weights (normal(0, 0.02)); its\n"
-                 "tokenizers and scheduler config come from --tokenizer DIR (default: the source tree's\n"
-                 "tests/data/fixtures/tiny-koala-700m, or $KOALA_TOKENIZER_DIR).\n");
+    std::fprintf(
+        f,
+        "usage: koala-bench (--model DIR | --random-config koala-700m|koala-1b|sdxl-base|DIR)\n"
+        "                   [--steps 25] [--width 1024] [--height 1024] [--guidance 5] [--runs 5] [--warmup 1]\n"
+        "                   [--dtype fp16|bf16|fp32] [--device cpu|cuda] [--memory default|low]\n"
+        "                   [--scheduler euler] [--json OUT.json] [--tokenizer DIR] [--prompt TEXT]\n"
+        "                   [--negative TEXT | --no-negative] [--no-previews] [--seed N]\n"
+        "--random-config builds the full-size architecture with random weights (normal(0, 0.02)); its\n"
+        "tokenizers and scheduler config come from --tokenizer DIR (default: the source tree's\n"
+        "tests/data/fixtures/tiny-koala-700m, or $KOALA_TOKENIZER_DIR).\n");
 }
 
 [[noreturn]] void bad(const std::string& msg) {
@@ -92,6 +88,8 @@ float toFloat(const std::string& flag, const std::string& v) {
     }
 }
 
+koala::GenerateRequest benchRequest(const Args& a);
+
 Args parse(int argc, char** argv) {
     Args a;
     for (int i = 1; i < argc; ++i) {
@@ -103,21 +101,39 @@ Args parse(int argc, char** argv) {
         if (f == "-h" || f == "--help") {
             usage(stdout);
             std::exit(0);
-        } else if (f == "--model") a.model = next();
-        else if (f == "--random-config") a.randomConfig = next();
-        else if (f == "--tokenizer") a.tokenizerDir = next();
-        else if (f == "--json") a.jsonOut = next();
-        else if (f == "--prompt") a.prompt = next();
-        else if (f == "--negative") a.negative = next();
-        else if (f == "--no-negative") a.negative.reset();
-        else if (f == "--no-previews") a.previews = false;
-        else if (f == "--steps") a.steps = toInt(f, next());
-        else if (f == "--width") a.width = toInt(f, next());
-        else if (f == "--height") a.height = toInt(f, next());
-        else if (f == "--runs") a.runs = toInt(f, next());
-        else if (f == "--warmup") a.warmup = toInt(f, next());
-        else if (f == "--seed") a.seed = std::uint64_t(toInt(f, next()));
-        else if (f == "--guidance") a.guidance = toFloat(f, next());
+        } else if (f == "--model")
+            a.model = next();
+        else if (f == "--random-config")
+            a.randomConfig = next();
+        else if (f == "--tokenizer")
+            a.tokenizerDir = next();
+        else if (f == "--json")
+            a.jsonOut = next();
+        else if (f == "--prompt")
+            a.prompt = next();
+        else if (f == "--negative")
+            a.negative = next();
+        else if (f == "--no-negative")
+            a.negative.reset();
+        else if (f == "--no-previews")
+            a.previews = false;
+        else if (f == "--steps")
+            a.steps = toInt(f, next());
+        else if (f == "--width")
+            a.width = toInt(f, next());
+        else if (f == "--height")
+            a.height = toInt(f, next());
+        else if (f == "--runs")
+            a.runs = toInt(f, next());
+        else if (f == "--warmup")
+            a.warmup = toInt(f, next());
+        else if (f == "--seed") {
+            const std::string v = next();
+            const auto seed = koala::parseSeed(v);
+            if (!seed) bad("--seed: a whole number from 0 to 18446744073709551615, got '" + v + "'");
+            a.seed = *seed;
+        } else if (f == "--guidance")
+            a.guidance = toFloat(f, next());
         else if (f == "--dtype") {
             if (!koala::fromString(next(), a.dtype)) bad("--dtype: use fp16, bf16 or fp32");
         } else if (f == "--device") {
@@ -126,10 +142,16 @@ Args parse(int argc, char** argv) {
             if (!koala::fromString(next(), a.memory)) bad("--memory: use default or low");
         } else if (f == "--scheduler") {
             if (!koala::fromString(next(), a.scheduler)) bad("--scheduler: unknown scheduler");
-        } else bad("unknown argument '" + f + "'");
+        } else
+            bad("unknown argument '" + f + "'");
     }
     if (a.model.empty() == a.randomConfig.empty()) bad("give exactly one of --model and --random-config");
     if (a.runs < 1) bad("--runs must be at least 1");
+    try {
+        koala::validate(benchRequest(a));  // the engine's limits (koala::kLimits), before anything is loaded
+    } catch (const koala::Error& e) {
+        bad(e.what());
+    }
     return a;
 }
 
@@ -165,87 +187,60 @@ std::string withCommas(std::int64_t v) {
 
 double gib(std::int64_t bytes) { return double(bytes) / double(1ll << 30); }
 
-struct DeviceMem {
-    std::int64_t allocatedCurrent = 0, allocatedPeak = 0, reservedCurrent = 0, reservedPeak = 0;
+std::string deviceName(const koala::ModelInfo& info) {
+    if (info.device != "cuda") return "cpu";
+    const koala::DeviceInfo d = koala::defaultDevice();
+    return d.device == koala::Device::Cuda ? d.name : std::string("cuda");
+}
+
+// ---- the parts of a benchmark run -------------------------------------------------------------------------------
+struct Loaded {
+    std::shared_ptr<koala::Model> model;
+    double seconds = 0;
+    koala::DeviceMemoryStats afterLoad;
+    std::string arch;
+    std::int64_t params = 0, card = 0;
+    bool paramsOk = true;
 };
 
-DeviceMem deviceMem(const at::Device& d) {
-    DeviceMem m;
-#ifdef KOALA_WITH_CUDA
-    if (d.is_cuda()) {
-        auto s = c10::cuda::CUDACachingAllocator::getDeviceStats(d.index() < 0 ? 0 : d.index());
-        // StatType::AGGREGATE is 0; the enum moved between namespaces across LibTorch 2.x releases.
-        const std::size_t agg = 0;
-        m.allocatedCurrent = s.allocated_bytes[agg].current;
-        m.allocatedPeak = s.allocated_bytes[agg].peak;
-        m.reservedCurrent = s.reserved_bytes[agg].current;
-        m.reservedPeak = s.reserved_bytes[agg].peak;
-    }
-#else
-    (void)d;
-#endif
-    return m;
-}
-
-std::string deviceName(const at::Device& d) {
-    if (!d.is_cuda()) return "cpu";
-    const koala::DeviceInfo info = koala::defaultDevice();
-    return info.device == koala::Device::Cuda ? info.name : std::string("cuda");
-}
-
-const char* dtypeName(at::ScalarType t) { return t == at::kHalf ? "fp16" : t == at::kBFloat16 ? "bf16" : "fp32"; }
-
-int run(const Args& a) {
-    koala::Device dev = a.device;
-    if (dev == koala::Device::Auto) dev = koala::cudaAvailable() ? koala::Device::Cuda : koala::Device::Cpu;
-    if (dev == koala::Device::Cuda && !koala::cudaAvailable())
-        bad("--device cuda: no CUDA device in this build/machine");
-    koala::DType dt = a.dtype;
-    if (dt == koala::DType::Auto) dt = dev == koala::Device::Cuda ? koala::DType::F16 : koala::DType::F32;
-    const at::Device device = dev == koala::Device::Cuda ? at::Device(at::kCUDA, 0) : at::Device(at::kCPU);
-    const at::ScalarType dtype = dt == koala::DType::F16 ? at::kHalf : dt == koala::DType::BF16 ? at::kBFloat16 : at::kFloat;
-
-    // ---- load ---------------------------------------------------------------------------------------------------
-    const std::string what = a.model.empty() ? "random " + a.randomConfig : a.model;
-    std::printf("koala-bench: %s on %s (%s), %s, %dx%d, %d steps, guidance %g, memory %s\n", what.c_str(),
-                deviceName(device).c_str(), koala::toString(dev), koala::toString(dt), a.width, a.height, a.steps,
-                double(a.guidance), koala::toString(a.memory));
-    std::printf("koala-bench: %s\n", koala::describeBuild().c_str());
-    std::fflush(stdout);
-    koala::synchronizeDevice(device);
-    koala::resetPeakMemory(device);
-    const auto tLoad = Clock::now();
-    std::unique_ptr<koala::ModelImpl> m;
+Loaded loadModel(const Args& a) {
+    Loaded l;
+    const auto t0 = Clock::now();
     if (!a.model.empty()) {
         koala::LoadOptions lo = koala::defaultLoadOptions();
-        lo.device = dev;
-        lo.dtype = dt;
+        lo.device = a.device;
+        lo.dtype = a.dtype;
         lo.memory = a.memory;
-        m = koala::ModelImpl::load(a.model, lo, nullptr);   // installs the CUDA fast path itself
+        l.model = koala::Model::load(a.model, lo);  // installs the CUDA fast path itself
     } else {
-        koala::RandomModelOptions o;
-        o.arch = a.randomConfig;
-        o.supportDir = koala::isRandomArchitecture(a.randomConfig) ? supportDir(a) : a.tokenizerDir;
-        o.device = device;
-        o.dtype = dtype;
-        o.memory = a.memory;
-        m = koala::buildRandomModel(o);
-        koala::installCudaFastPath(*m);
+        koala::RandomModelSpec spec;
+        spec.arch = a.randomConfig;
+        spec.supportDir = koala::isRandomArchitecture(a.randomConfig) ? supportDir(a) : a.tokenizerDir;
+        spec.device = a.device;
+        spec.dtype = a.dtype;
+        spec.memory = a.memory;
+        l.model = koala::makeRandomModel(spec);
     }
-    koala::synchronizeDevice(device);
-    const double loadSeconds = since(tLoad);
-    const DeviceMem afterLoad = deviceMem(device);
+    koala::synchronizeDevice(l.model->info());
+    l.seconds = since(t0);
+    l.afterLoad = koala::deviceMemoryStats(l.model->info());
+    const koala::ModelInfo& info = l.model->info();
+    l.params = info.unetParameters;
+    l.arch = koala::isRandomArchitecture(a.randomConfig) ? a.randomConfig : info.unetShape;
+    l.card = koala::modelCardUnetParameters(l.arch);
+    l.paramsOk = l.card == 0 || l.params == l.card;
+    return l;
+}
 
-    const std::int64_t params = m->unet->parameterCount();
-    const std::string arch = koala::isRandomArchitecture(a.randomConfig) ? a.randomConfig : m->info.unetShape;
-    const std::int64_t card = koala::modelCardUnetParameters(arch);
-    const bool paramsOk = card == 0 || params == card;
-    std::printf("UNet parameters: %s", withCommas(params).c_str());
-    if (card) std::printf(" (model card %s: %s)", withCommas(card).c_str(), paramsOk ? "match" : "MISMATCH");
-    std::printf("\n%s: %.2f s\n", a.model.empty() ? "build (random weights)" : "load", loadSeconds);
-    std::fflush(stdout);
+struct Measured {
+    std::vector<koala::Timings> timings;  // the measured runs (after warm-up)
+    double firstImage = 0;
+    std::int64_t peakReserved = 0;
+    std::size_t previewImages = 0;
+    koala::CudaFastPathStats before, after;
+};
 
-    // ---- runs ---------------------------------------------------------------------------------------------------
+koala::GenerateRequest benchRequest(const Args& a) {
     koala::GenerateRequest r = koala::defaultRequest();
     r.prompt = a.prompt;
     r.negative = a.negative;
@@ -256,142 +251,182 @@ int run(const Args& a) {
     r.height = a.height;
     r.scheduler = a.scheduler;
     r.previews = a.previews;
+    return r;
+}
+
+Measured measure(const Args& a, koala::Model& model) {
+    Measured out;
+    const koala::GenerateRequest r = benchRequest(a);
     koala::Callbacks cb;
     // A consumer for the previews, so that generate() computes them as the application's would.
-    std::size_t previewImages = 0;
-    if (a.previews) cb.preview = [&](int, const std::vector<koala::Image>& imgs) { previewImages += imgs.size(); };
-
-    const auto fp0 = koala::cudaFastPathStats();
-    std::vector<koala::Timings> timings;
-    double firstImage = 0;
-    std::int64_t peakReserved = 0;
+    if (a.previews) cb.preview = [&](int, const std::vector<koala::Image>& imgs) { out.previewImages += imgs.size(); };
+    out.before = koala::cudaFastPathStats();
     for (int i = 0; i < a.warmup + a.runs; ++i) {
         const bool warm = i < a.warmup;
-        auto res = m->generate(r, cb, nullptr);   // resets the peak statistics itself
-        const DeviceMem mem = deviceMem(device);
-        if (i == 0) firstImage = res.timings.totalSeconds;
+        koala::resetDeviceMemoryPeaks(model.info());
+        auto res = model.generate(r, cb, nullptr);
+        const koala::DeviceMemoryStats mem = koala::deviceMemoryStats(model.info());
+        if (i == 0) out.firstImage = res.timings.totalSeconds;
         std::printf("  %s %d: total %.3f s, step median %.1f ms, encode %.1f ms, decode %.1f ms\n",
                     warm ? "warm-up" : "run", warm ? i + 1 : i - a.warmup + 1, res.timings.totalSeconds,
                     1e3 * res.timings.stepMedianSeconds, 1e3 * res.timings.encodeSeconds,
                     1e3 * res.timings.decodeSeconds);
         std::fflush(stdout);
         if (!warm) {
-            timings.push_back(res.timings);
-            peakReserved = std::max(peakReserved, mem.reservedPeak);
+            out.timings.push_back(res.timings);
+            out.peakReserved = std::max(out.peakReserved, mem.reservedPeak);
         }
     }
-    const auto fp1 = koala::cudaFastPathStats();
+    out.after = koala::cudaFastPathStats();
+    return out;
+}
 
-    auto med = [&](double koala::Timings::*f) {
-        std::vector<double> v;
-        for (const auto& t : timings) v.push_back(t.*f);
-        return median(v);
-    };
+struct Summary {
+    double encode = 0, step = 0, denoise = 0, decode = 0, total = 0, preview = 0;
     std::vector<double> totals;
     std::int64_t peakAlloc = 0;
+};
+
+Summary summarize(const Args& a, const Measured& m) {
+    Summary s;
+    auto med = [&](double koala::Timings::*f) {
+        std::vector<double> v;
+        for (const auto& t : m.timings) v.push_back(t.*f);
+        return median(v);
+    };
     std::vector<double> previewPerStep;
-    for (const auto& t : timings) {
-        totals.push_back(t.totalSeconds);
-        peakAlloc = std::max(peakAlloc, t.peakDeviceBytes);
+    for (const auto& t : m.timings) {
+        s.totals.push_back(t.totalSeconds);
+        s.peakAlloc = std::max(s.peakAlloc, t.peakDeviceBytes);
         previewPerStep.push_back(t.previewSeconds / std::max(1, a.steps));
     }
-    const double encode = med(&koala::Timings::encodeSeconds), step = med(&koala::Timings::stepMedianSeconds),
-                 denoise = med(&koala::Timings::denoiseSeconds), decode = med(&koala::Timings::decodeSeconds),
-                 total = median(totals), preview = median(previewPerStep);
+    s.encode = med(&koala::Timings::encodeSeconds);
+    s.step = med(&koala::Timings::stepMedianSeconds);
+    s.denoise = med(&koala::Timings::denoiseSeconds);
+    s.decode = med(&koala::Timings::decodeSeconds);
+    s.total = median(s.totals);
+    s.preview = median(previewPerStep);
+    return s;
+}
 
-    // ---- report -------------------------------------------------------------------------------------------------
+std::string fmt(const char* f, double v) {
+    char b[48];
+    std::snprintf(b, sizeof b, f, v);
+    return b;
+}
+
+void printTable(const Args& a, const Loaded& l, const Measured& m, const Summary& s) {
     std::printf("\n| %-34s | %14s |\n|%s|%s|\n", "measure", "value", std::string(36, '-').c_str(),
                 std::string(16, '-').c_str());
     auto row = [](const char* name, const std::string& v) { std::printf("| %-34s | %14s |\n", name, v.c_str()); };
-    auto secs = [](double s) {
-        char b[32];
-        std::snprintf(b, sizeof b, "%.3f s", s);
-        return std::string(b);
-    };
-    auto ms = [](double s) {
-        char b[32];
-        std::snprintf(b, sizeof b, "%.2f ms", 1e3 * s);
-        return std::string(b);
-    };
-    auto gibs = [](std::int64_t v) {
-        char b[32];
-        std::snprintf(b, sizeof b, "%.2f GiB", gib(v));
-        return std::string(b);
-    };
-    row(a.model.empty() ? "build (random weights)" : "load", secs(loadSeconds));
-    row(a.warmup > 0 ? "first image (warm-up run 1)" : "first image (first run)", secs(firstImage));
-    row("prompt encoding", ms(encode));
-    row("UNet step (median)", ms(step));
-    row("denoising loop", secs(denoise));
-    row("preview per step", ms(preview));
-    row("VAE decode", ms(decode));
-    row(("whole image (median of " + std::to_string(a.runs) + ")").c_str(), secs(total));
-    row("peak GPU allocated", gibs(peakAlloc));
-    row("peak GPU reserved", gibs(peakReserved));
-    row("GPU allocated after load", gibs(afterLoad.allocatedCurrent));
-    const std::int64_t captures = fp1.captures - fp0.captures, replays = fp1.replays - fp0.replays,
-                       eager = fp1.eagerCalls - fp0.eagerCalls;
-    if (a.previews && previewImages == 0) std::printf("warning: no previews were produced\n");
-    if (device.is_cuda()) {
-        row("CUDA graph captures / replays", std::to_string(captures) + " / " + std::to_string(replays));
-        row("channels_last UNet / VAE", std::string(fp1.channelsLastUnet ? "yes" : "no") + " / " +
-                                            (fp1.channelsLastVae ? "yes" : "no"));
-        if (!fp1.lastError.empty()) std::printf("CUDA graph capture failed: %s\n", fp1.lastError.c_str());
+    auto secs = [](double v) { return fmt("%.3f s", v); };
+    auto ms = [](double v) { return fmt("%.2f ms", 1e3 * v); };
+    auto gibs = [](std::int64_t v) { return fmt("%.2f GiB", gib(v)); };
+    row(a.model.empty() ? "build (random weights)" : "load", secs(l.seconds));
+    row(a.warmup > 0 ? "first image (warm-up run 1)" : "first image (first run)", secs(m.firstImage));
+    row("prompt encoding", ms(s.encode));
+    row("UNet step (median)", ms(s.step));
+    row("denoising loop", secs(s.denoise));
+    row("preview per step", ms(s.preview));
+    row("VAE decode", ms(s.decode));
+    row(("whole image (median of " + std::to_string(a.runs) + ")").c_str(), secs(s.total));
+    row("peak GPU allocated", gibs(s.peakAlloc));
+    row("peak GPU reserved", gibs(m.peakReserved));
+    row("GPU allocated after load", gibs(l.afterLoad.allocatedCurrent));
+    if (a.previews && m.previewImages == 0) std::printf("warning: no previews were produced\n");
+    if (l.model->info().device == "cuda") {
+        row("CUDA graph captures / replays", std::to_string(m.after.captures - m.before.captures) + " / " +
+                                                 std::to_string(m.after.replays - m.before.replays));
+        row("channels_last UNet / VAE",
+            std::string(m.after.channelsLastUnet ? "yes" : "no") + " / " + (m.after.channelsLastVae ? "yes" : "no"));
+        if (!m.after.lastError.empty()) std::printf("CUDA graph capture failed: %s\n", m.after.lastError.c_str());
     }
     std::fflush(stdout);
+}
 
-    if (!a.jsonOut.empty()) {
-        nlohmann::json j;
-        j["tool"] = "koala-bench";
-        j["model"] = a.model.empty() ? nlohmann::json(nullptr) : nlohmann::json(a.model);
-        j["random_config"] = a.randomConfig.empty() ? nlohmann::json(nullptr) : nlohmann::json(a.randomConfig);
-        j["architecture"] = arch;
-        j["device"] = koala::toString(dev);
-        j["device_name"] = deviceName(device);
-        j["dtype"] = koala::toString(dt);
-        j["vae_dtype"] = dtypeName(m->vaeDType);
-        j["memory"] = koala::toString(a.memory);
-        j["libtorch_major"] = KOALA_TORCH_MAJOR;
-        j["libtorch"] = koala::describeBuild();
-        j["libtorch_version"] = koala::buildInfo().torchVersion;
-        j["settings"] = {{"steps", a.steps},         {"width", a.width},     {"height", a.height},
-                         {"guidance", a.guidance},   {"runs", a.runs},       {"warmup", a.warmup},
-                         {"scheduler", koala::toString(a.scheduler)},        {"seed", a.seed},
-                         {"negative_prompt", a.negative.has_value()},        {"previews", a.previews},
-                         {"prompt", a.prompt}};
-        j["unet_parameters"] = params;
-        j["model_card_parameters"] = card;
-        j["parameters_match"] = paramsOk;
-        j["load_seconds"] = loadSeconds;
-        j["first_image_seconds"] = firstImage;
-        j["encode_seconds"] = encode;
-        j["step_median_seconds"] = step;
-        j["denoise_seconds"] = denoise;
-        j["preview_per_step_seconds"] = preview;
-        j["decode_seconds"] = decode;
-        j["total_seconds_median"] = total;
-        j["total_seconds_runs"] = totals;
-        j["peak_allocated_bytes"] = peakAlloc;
-        j["peak_reserved_bytes"] = peakReserved;
-        j["allocated_after_load_bytes"] = afterLoad.allocatedCurrent;
-        j["cuda_fast_path"] = {{"compiled", fp1.compiled},
-                               {"graph_captures", captures},
-                               {"graph_replays", replays},
-                               {"eager_runner_calls", eager},
-                               {"capture_failures", fp1.captureFailures - fp0.captureFailures},
-                               {"last_error", fp1.lastError},
-                               {"channels_last_unet", fp1.channelsLastUnet},
-                               {"channels_last_vae", fp1.channelsLastVae}};
-        std::ofstream out(a.jsonOut);
-        out << j.dump(2) << "\n";
-        if (!out) {
-            std::fprintf(stderr, "koala-bench: cannot write %s\n", a.jsonOut.c_str());
-            return 2;
-        }
+bool writeJson(const Args& a, const Loaded& l, const Measured& m, const Summary& s) {
+    const koala::ModelInfo& info = l.model->info();
+    nlohmann::json j;
+    j["tool"] = "koala-bench";
+    j["model"] = a.model.empty() ? nlohmann::json(nullptr) : nlohmann::json(a.model);
+    j["random_config"] = a.randomConfig.empty() ? nlohmann::json(nullptr) : nlohmann::json(a.randomConfig);
+    j["architecture"] = l.arch;
+    j["device"] = info.device;
+    j["device_name"] = deviceName(info);
+    j["dtype"] = info.computeDType;
+    j["vae_dtype"] = info.vaeDType;
+    j["memory"] = koala::toString(a.memory);
+    j["libtorch"] = koala::describeBuild();
+    j["libtorch_version"] = koala::buildInfo().torchVersion;
+    j["settings"] = {{"steps", a.steps},
+                     {"width", a.width},
+                     {"height", a.height},
+                     {"guidance", a.guidance},
+                     {"runs", a.runs},
+                     {"warmup", a.warmup},
+                     {"scheduler", koala::toString(a.scheduler)},
+                     {"seed", a.seed},
+                     {"negative_prompt", a.negative.has_value()},
+                     {"previews", a.previews},
+                     {"prompt", a.prompt}};
+    j["unet_parameters"] = l.params;
+    j["model_card_parameters"] = l.card;
+    j["parameters_match"] = l.paramsOk;
+    j["load_seconds"] = l.seconds;
+    j["first_image_seconds"] = m.firstImage;
+    j["encode_seconds"] = s.encode;
+    j["step_median_seconds"] = s.step;
+    j["denoise_seconds"] = s.denoise;
+    j["preview_per_step_seconds"] = s.preview;
+    j["decode_seconds"] = s.decode;
+    j["total_seconds_median"] = s.total;
+    j["total_seconds_runs"] = s.totals;
+    j["peak_allocated_bytes"] = s.peakAlloc;
+    j["peak_reserved_bytes"] = m.peakReserved;
+    j["allocated_after_load_bytes"] = l.afterLoad.allocatedCurrent;
+    j["cuda_fast_path"] = {{"compiled", m.after.compiled},
+                           {"graph_captures", m.after.captures - m.before.captures},
+                           {"graph_replays", m.after.replays - m.before.replays},
+                           {"eager_runner_calls", m.after.eagerCalls - m.before.eagerCalls},
+                           {"capture_failures", m.after.captureFailures - m.before.captureFailures},
+                           {"last_error", m.after.lastError},
+                           {"channels_last_unet", m.after.channelsLastUnet},
+                           {"channels_last_vae", m.after.channelsLastVae}};
+    std::ofstream out(a.jsonOut);
+    out << j.dump(2) << "\n";
+    if (!out) {
+        std::fprintf(stderr, "koala-bench: cannot write %s\n", a.jsonOut.c_str());
+        return false;
     }
-    if (!paramsOk) {
+    return true;
+}
+
+int run(const Args& a) {
+    const koala::Device dev = koala::resolveDevice(a.device);
+    if (dev == koala::Device::Cuda && !koala::cudaAvailable())
+        bad("--device cuda: no CUDA device in this build/machine");
+    const koala::DType dt = koala::resolveDType(dev, a.dtype);
+    const std::string what = a.model.empty() ? "random " + a.randomConfig : a.model;
+    std::printf("koala-bench: %s on %s, %s, %dx%d, %d steps, guidance %g, memory %s\n", what.c_str(),
+                koala::toString(dev), koala::toString(dt), a.width, a.height, a.steps, double(a.guidance),
+                koala::toString(a.memory));
+    std::printf("koala-bench: %s\n", koala::describeBuild().c_str());
+    std::fflush(stdout);
+
+    const Loaded l = loadModel(a);
+    std::printf("device: %s\n", deviceName(l.model->info()).c_str());
+    std::printf("UNet parameters: %s", withCommas(l.params).c_str());
+    if (l.card) std::printf(" (model card %s: %s)", withCommas(l.card).c_str(), l.paramsOk ? "match" : "MISMATCH");
+    std::printf("\n%s: %.2f s\n", a.model.empty() ? "build (random weights)" : "load", l.seconds);
+    std::fflush(stdout);
+
+    const Measured m = measure(a, *l.model);
+    const Summary s = summarize(a, m);
+    printTable(a, l, m, s);
+    if (!a.jsonOut.empty() && !writeJson(a, l, m, s)) return 2;
+    if (!l.paramsOk) {
         std::fprintf(stderr, "koala-bench: the UNet has %s parameters, the model card says %s\n",
-                     withCommas(params).c_str(), withCommas(card).c_str());
+                     withCommas(l.params).c_str(), withCommas(l.card).c_str());
         return 3;
     }
     return 0;
@@ -405,9 +440,6 @@ int main(int argc, char** argv) {
         return run(a);
     } catch (const koala::Error& e) {
         std::fprintf(stderr, "koala-bench: [%s] %s\n", koala::toString(e.kind()), e.what());
-    } catch (const c10::Error& e) {
-        std::string msg = e.what_without_backtrace();
-        std::fprintf(stderr, "koala-bench: %s\n", msg.substr(0, msg.find('\n')).c_str());
     } catch (const std::exception& e) {
         std::fprintf(stderr, "koala-bench: %s\n", e.what());
     }

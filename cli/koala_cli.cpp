@@ -42,14 +42,9 @@ T parseNumber(const std::string& opt, const std::string& v) {
 }
 
 // A seed is a full uint64 (0 to 18446744073709551615, as torch's generator takes): digits only, never wrapped.
-std::uint64_t parseSeed(const std::string& v) {
-    const bool digits = !v.empty() && v.find_first_not_of("0123456789") == std::string::npos;
-    errno = 0;
-    char* end = nullptr;
-    const unsigned long long x = digits ? std::strtoull(v.c_str(), &end, 10) : 0;
-    if (!digits || errno == ERANGE || end != v.c_str() + v.size())
-        usageError("invalid seed '" + v + "': a whole number from 0 to 18446744073709551615");
-    return x;
+std::uint64_t parseSeedArg(const std::string& v) {
+    if (auto seed = koala::parseSeed(v)) return *seed;
+    usageError("invalid seed '" + v + "': a whole number from 0 to 18446744073709551615");
 }
 
 // `koala-cli --info IMAGE.png [--json]`: what the engine's metadata reader finds in a PNG.
@@ -78,8 +73,10 @@ int printInfo(const std::string& path, bool asJson) {
     if (!has) return 0;
     std::printf("prompt: %s\n", m.prompt.c_str());
     std::printf("negative: %s\n", m.negative ? m.negative->c_str() : "(none)");
-    if (m.seed) std::printf("seed: %llu\n", static_cast<unsigned long long>(*m.seed));
-    else std::printf("seed: (unknown)\n");
+    if (m.seed)
+        std::printf("seed: %llu\n", static_cast<unsigned long long>(*m.seed));
+    else
+        std::printf("seed: (unknown)\n");
     std::printf("steps: %d\nguidance: %g\n", m.steps, m.guidance);
     if (m.guidanceRescale != 0.0) std::printf("guidance rescale: %g\n", m.guidanceRescale);
     const auto a1111 = koala::a1111SamplerOf(m.scheduler);
@@ -119,8 +116,10 @@ int main(int argc, char** argv) {
             const std::string image = argv[++i];
             bool asJson = false;
             for (int k = i + 1; k < argc; ++k) {
-                if (std::strcmp(argv[k], "--json") == 0) asJson = true;
-                else usageError(std::string("unexpected argument after --info: '") + argv[k] + "'");
+                if (std::strcmp(argv[k], "--json") == 0)
+                    asJson = true;
+                else
+                    usageError(std::string("unexpected argument after --info: '") + argv[k] + "'");
             }
             return printInfo(image, asJson);
         }
@@ -131,18 +130,30 @@ int main(int argc, char** argv) {
         if (a.rfind("--", 0) != 0) usageError("unexpected argument '" + a + "'");
         if (i + 1 >= argc) usageError("missing value for " + a);
         std::string v = argv[++i];
-        if (a == "--model") model = v;
-        else if (a == "--prompt") req.prompt = v, havePrompt = true;
-        else if (a == "--prompt-2") req.prompt2 = v;
-        else if (a == "--negative") req.negative = v;
-        else if (a == "--negative-2") req.negative2 = v;
-        else if (a == "--seed") req.seed = parseSeed(v), haveSeed = true;
-        else if (a == "--steps") req.steps = parseNumber<int>(a, v);
-        else if (a == "--guidance") req.guidance = parseNumber<float>(a, v);
-        else if (a == "--guidance-rescale") req.guidanceRescale = parseNumber<float>(a, v);
-        else if (a == "--width") req.width = parseNumber<int>(a, v);
-        else if (a == "--height") req.height = parseNumber<int>(a, v);
-        else if (a == "--num-images") req.numImages = parseNumber<int>(a, v);
+        if (a == "--model")
+            model = v;
+        else if (a == "--prompt")
+            req.prompt = v, havePrompt = true;
+        else if (a == "--prompt-2")
+            req.prompt2 = v;
+        else if (a == "--negative")
+            req.negative = v;
+        else if (a == "--negative-2")
+            req.negative2 = v;
+        else if (a == "--seed")
+            req.seed = parseSeedArg(v), haveSeed = true;
+        else if (a == "--steps")
+            req.steps = parseNumber<int>(a, v);
+        else if (a == "--guidance")
+            req.guidance = parseNumber<float>(a, v);
+        else if (a == "--guidance-rescale")
+            req.guidanceRescale = parseNumber<float>(a, v);
+        else if (a == "--width")
+            req.width = parseNumber<int>(a, v);
+        else if (a == "--height")
+            req.height = parseNumber<int>(a, v);
+        else if (a == "--num-images")
+            req.numImages = parseNumber<int>(a, v);
         else if (a == "--scheduler") {
             if (!koala::fromString(v, req.scheduler)) usageError("unknown scheduler '" + v + "'");
         } else if (a == "--timestep-spacing") {
@@ -153,14 +164,18 @@ int main(int argc, char** argv) {
             if (!koala::fromString(v, lo.dtype)) usageError("unknown dtype '" + v + "' (fp32, fp16 or bf16)");
         } else if (a == "--memory") {
             if (!koala::fromString(v, lo.memory)) usageError("unknown memory mode '" + v + "' (default or low)");
-        } else if (a == "--variant") lo.variant = v;
-        else if (a == "--out") out = v;
-        else if (a == "--save-latents") saveLatents = v;
-        else usageError("unknown option " + a);
+        } else if (a == "--variant")
+            lo.variant = v;
+        else if (a == "--out")
+            out = v;
+        else if (a == "--save-latents")
+            saveLatents = v;
+        else
+            usageError("unknown option " + a);
     }
     if (model.empty()) usageError("--model is required");
     if (!havePrompt) usageError("--prompt is required");
-    if (!haveSeed) req.seed = std::random_device{}() & 0x7fffffffu;
+    if (!haveSeed) req.seed = koala::randomSeed();
     if (out.empty()) out = "koala-" + std::to_string(req.seed) + ".png";
     req.keepLatents = !saveLatents.empty();
     req.previews = false;
@@ -229,10 +244,10 @@ int main(int argc, char** argv) {
             if (!quiet) std::fprintf(stderr, "wrote %s\n", saveLatents.c_str());
         }
         if (!quiet)
-            std::fprintf(stderr, "seed %llu, %s, encode %.3f s, denoise %.3f s (%.3f s/step), decode %.3f s, total %.3f s\n",
-                         (unsigned long long)req.seed, sched.c_str(), res.timings.encodeSeconds,
-                         res.timings.denoiseSeconds, res.timings.stepMedianSeconds, res.timings.decodeSeconds,
-                         res.timings.totalSeconds);
+            std::fprintf(
+                stderr, "seed %llu, %s, encode %.3f s, denoise %.3f s (%.3f s/step), decode %.3f s, total %.3f s\n",
+                (unsigned long long)req.seed, sched.c_str(), res.timings.encodeSeconds, res.timings.denoiseSeconds,
+                res.timings.stepMedianSeconds, res.timings.decodeSeconds, res.timings.totalSeconds);
     } catch (const koala::Error& e) {
         std::fprintf(stderr, "koala-cli: error: %s\n", e.what());
         return 1;

@@ -31,7 +31,7 @@ std::shared_ptr<ClipTextEncoder> loadEncoder(const std::string& pipeline, const 
 std::string ref(const std::string& pipeline) { return kt::fixturePath(pipeline + "/reference.safetensors"); }
 
 at::Tensor ids(const std::string& pipeline, const std::string& key) {
-    return kt::loadTensor(ref(pipeline), key).to(at::kLong);   // stored as float32 in the fixture
+    return kt::loadTensor(ref(pipeline), key).to(at::kLong);  // stored as float32 in the fixture
 }
 
 }  // namespace
@@ -106,7 +106,7 @@ KT_TEST(pooling_position) {
     auto json = koala::io::readJson(dir + "/config.json");
     at::Tensor x = ids(p, "te1.0.input_ids");
     // Put token 400 at position 1: with eos_token_id 400 it is pooled there; with 2, the first 49407 wins.
-    x.index_put_({0, 1}, 400);   // NOLINT
+    x.index_put_({0, 1}, 400);  // NOLINT
     auto full = [&](int eos) {
         json["eos_token_id"] = eos;
         auto cfg = ClipTextConfig::fromConfig(koala::io::Config(json, dir + "/config.json"));
@@ -130,7 +130,7 @@ KT_TEST(to_moves_every_weight) {
     auto enc = loadEncoder(p, "text_encoder_2", true);
     enc->to(at::kCPU, at::kDouble);
     KT_CHECK(enc->dtype() == at::kDouble);
-    auto out = enc->forward(ids(p, "te2.1.input_ids"));   // a float weight left behind would throw here
+    auto out = enc->forward(ids(p, "te2.1.input_ids"));  // a float weight left behind would throw here
     KT_CHECK(out.textEmbeds.scalar_type() == at::kDouble);
     KT_CHECK_REL(out.textEmbeds, kt::loadTensor(ref(p), "te2.1.text_embeds"), 1e-4);
     enc->to(at::kCPU, at::kFloat);

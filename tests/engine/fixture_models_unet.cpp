@@ -22,7 +22,7 @@ void checkPipeline(const std::string& name) {
 
     // Every floating-point tensor of the file is used, with its exact shape.
     KT_CHECK_EQ(unet->parameterCount(), store.parameterCount());
-    KT_CHECK_EQ(unet->shapeName(), std::string("custom"));   // tiny channels: not a named full-size shape
+    KT_CHECK_EQ(unet->shapeName(), std::string("custom"));  // tiny channels: not a named full-size shape
     KT_CHECK(unet->dtype() == at::kFloat);
 
     const at::Tensor sample = kt::loadTensor(ref, "unet.sample");
@@ -112,7 +112,7 @@ KT_TEST(toChannelsLastKeepsResults) {
 
         const auto nchw = unet->convWeights();
         KT_CHECK(!nchw.empty());
-        bool anyNchwOnly = false;   // a 3x3 conv weight is not channels_last before the conversion
+        bool anyNchwOnly = false;  // a 3x3 conv weight is not channels_last before the conversion
         for (const auto& w : nchw) anyNchwOnly = anyNchwOnly || !w.is_contiguous(at::MemoryFormat::ChannelsLast);
         KT_CHECK(anyNchwOnly);
 
@@ -129,8 +129,8 @@ KT_TEST(toChannelsLastKeepsResults) {
         const at::Tensor outCl =
             unet->forward(sample.contiguous(at::MemoryFormat::ChannelsLast), 500, ctx, textEmbeds, timeIds);
         const at::Tensor outNchw = unet->forward(sample, 500, ctx, textEmbeds, timeIds);
-        std::printf("  %s channels_last: rel err %.3g vs before, %.3g (NCHW input)\n", name,
-                    kt::relErr(outCl, before), kt::relErr(outNchw, before));
+        std::printf("  %s channels_last: rel err %.3g vs before, %.3g (NCHW input)\n", name, kt::relErr(outCl, before),
+                    kt::relErr(outNchw, before));
         KT_CHECK(outCl.sizes() == sample.sizes());
         KT_CHECK_REL(outCl, before, 1e-5);
         KT_CHECK_REL(outNchw, before, 1e-5);
@@ -161,8 +161,8 @@ KT_TEST(tensorTimestepMatchesDouble) {
         const at::Tensor s0 = unet->forward(sample, at::scalar_tensor(t, f32), ctx, textEmbeds, timeIds);
         const at::Tensor s1 = unet->forward(sample, at::full({1}, t, f32), ctx, textEmbeds, timeIds);
         const at::Tensor sb = unet->forward(sample, at::full({b}, t, f32), ctx, textEmbeds, timeIds);
-        const at::Tensor s64 = unet->forward(sample, at::scalar_tensor(t, f32.dtype(at::kDouble)), ctx, textEmbeds,
-                                             timeIds);
+        const at::Tensor s64 =
+            unet->forward(sample, at::scalar_tensor(t, f32.dtype(at::kDouble)), ctx, textEmbeds, timeIds);
         KT_CHECK_REL(s0, d, 1e-6);
         KT_CHECK_REL(s1, d, 1e-6);
         KT_CHECK_REL(sb, d, 1e-6);

@@ -114,9 +114,9 @@ KT_TEST(tiled_decode_is_close_to_untiled) {
     for (const char* p : kPipelines) {
         auto vae = loadVae(kt::fixturePath(std::string(p) + "/vae"));
         at::Tensor small = kt::loadTensor(ref(p), "vae.latent") / vae->config().scalingFactor;
-        at::Tensor latent = at::upsample_bilinear2d(small, {16, 24}, false);   // smooth, like a real latent
+        at::Tensor latent = at::upsample_bilinear2d(small, {16, 24}, false);  // smooth, like a real latent
         at::Tensor full = vae->decode(latent);
-        at::Tensor tiled = vae->decode(latent, 14);   // a 2x2 grid of tiles
+        at::Tensor tiled = vae->decode(latent, 14);  // a 2x2 grid of tiles
         KT_CHECK(tiled.sizes() == full.sizes());
         KT_CHECK(tiled.isfinite().all().item<bool>());
         const double e = kt::relErr(tiled, full);
@@ -147,8 +147,9 @@ KT_TEST(legacy_attention_names) {
         return out;
     };
     auto conv = [](const std::string& n, const at::Tensor& t) {
-        return n.find("mid_block.attentions.0.to_") != std::string::npos && t.dim() == 2 ? t.view({t.size(0), t.size(1), 1, 1})
-                                                                                        : t;
+        return n.find("mid_block.attentions.0.to_") != std::string::npos && t.dim() == 2
+                   ? t.view({t.size(0), t.size(1), 1, 1})
+                   : t;
     };
     rewriteVae(p, dir, rename, conv);
     KT_CHECK(kt::tensorNames(dir + "/" + kStem + ".safetensors").size() ==
@@ -181,7 +182,7 @@ KT_TEST(to_moves_every_weight) {
     vae->to(at::kCPU, at::kDouble);
     KT_CHECK(vae->dtype() == at::kDouble);
     at::Tensor latent = kt::loadTensor(ref(p), "vae.latent") / vae->config().scalingFactor;
-    at::Tensor out = vae->decode(latent);   // a float weight left behind would throw here
+    at::Tensor out = vae->decode(latent);  // a float weight left behind would throw here
     KT_CHECK(out.scalar_type() == at::kDouble);
     KT_CHECK_REL(out, kt::loadTensor(ref(p), "vae.decoded"), 1e-4);
     KT_CHECK(vae->decode(latent, 6).scalar_type() == at::kDouble);

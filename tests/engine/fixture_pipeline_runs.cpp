@@ -7,12 +7,12 @@
 
 #include <nlohmann/json.hpp>
 
-#include <cstdio>
-#include <filesystem>
-#include <cstdlib>
-#include <fstream>
 #include <sys/wait.h>
 #include <zlib.h>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
 
 namespace {
 
@@ -40,21 +40,21 @@ KT_TEST(prompt_encoding_matches_diffusers) {
         koala::GenerateRequest r = koala::defaultRequest();
         r.prompt = ref["prompts"][0];
         r.negative = ref["prompts"][1].get<std::string>();
-        auto e = model->impl().encodePrompt(r, true);
+        auto e = koala::ModelAccess::impl(*model).encodePrompt(r, true);
         KT_CHECK_REL(e.prompt, kt::loadTensor(file, "encode.prompt_embeds"), 1e-4);
         KT_CHECK_REL(e.negative, kt::loadTensor(file, "encode.negative_prompt_embeds"), 1e-4);
         KT_CHECK_REL(e.pooled, kt::loadTensor(file, "encode.pooled_prompt_embeds"), 1e-4);
         KT_CHECK_REL(e.negativePooled, kt::loadTensor(file, "encode.negative_pooled_prompt_embeds"), 1e-4);
         // No negative prompt at all: zeros (force_zeros_for_empty_prompt).
         r.negative.reset();
-        auto z = model->impl().encodePrompt(r, true);
+        auto z = koala::ModelAccess::impl(*model).encodePrompt(r, true);
         auto refZ = kt::loadTensor(file, "encode_empty_negative.negative_prompt_embeds");
         KT_CHECK(refZ.abs().max().item<float>() == 0.0f);
         KT_CHECK(z.negative.sizes() == refZ.sizes() && z.negative.abs().max().item<float>() == 0.0f);
         KT_CHECK(z.negativePooled.abs().max().item<float>() == 0.0f);
         // An explicit empty negative prompt is encoded, not zeroed.
         r.negative = std::string();
-        auto empty = model->impl().encodePrompt(r, true);
+        auto empty = koala::ModelAccess::impl(*model).encodePrompt(r, true);
         KT_CHECK(empty.negative.abs().max().item<float>() > 0.0f);
     }
 }
@@ -95,11 +95,11 @@ KT_TEST(unet_and_vae_through_the_model_match) {
     for (const char* pipe : kPipelines) {
         auto model = loadCpu(pipe);
         const std::string file = refFile(pipe);
-        auto& impl = model->impl();
+        auto& impl = koala::ModelAccess::impl(*model);
         for (int t : {999, 500, 1}) {
-            auto out = impl.unet->forward(kt::loadTensor(file, "unet.sample"), t,
-                                          kt::loadTensor(file, "unet.encoder_hidden_states"),
-                                          kt::loadTensor(file, "unet.text_embeds"), kt::loadTensor(file, "unet.time_ids"));
+            auto out = impl.unet->forward(
+                kt::loadTensor(file, "unet.sample"), t, kt::loadTensor(file, "unet.encoder_hidden_states"),
+                kt::loadTensor(file, "unet.text_embeds"), kt::loadTensor(file, "unet.time_ids"));
             KT_CHECK_REL(out, kt::loadTensor(file, "unet.t" + std::to_string(t) + ".out"), 1e-4);
         }
         auto dec = impl.decodeLatents(kt::loadTensor(file, "vae.latent"));
@@ -156,17 +156,17 @@ KT_TEST(models_with_identical_text_encoders_share_them) {
     auto a = koala::Model::load(kt::fixturePath("tiny-koala-700m"), lo);
     auto b = koala::Model::load(kt::fixturePath("tiny-koala-1b"), lo, a);
     KT_CHECK(b->info().sharesTextEncoders);
-    KT_CHECK(a->impl().text->encoder1.get() == b->impl().text->encoder1.get());
-    KT_CHECK(a->impl().text->encoder2.get() == b->impl().text->encoder2.get());
+    KT_CHECK(koala::ModelAccess::impl(*a).text->encoder1.get() == koala::ModelAccess::impl(*b).text->encoder1.get());
+    KT_CHECK(koala::ModelAccess::impl(*a).text->encoder2.get() == koala::ModelAccess::impl(*b).text->encoder2.get());
     // Different tokenizer file formats (vocab.json + merges.txt vs tokenizer.json), same ids.
-    KT_CHECK(a->impl().text->tokenizer1.get() != b->impl().text->tokenizer1.get());
+    KT_CHECK(koala::ModelAccess::impl(*a).text->tokenizer1.get() != koala::ModelAccess::impl(*b).text->tokenizer1.get());
     KT_CHECK_EQ(a->countTokens("a koala astronaut"), b->countTokens("a koala astronaut"));
     auto counter = koala::PromptTokenizer::load(kt::fixturePath("tiny-koala-700m"));
     KT_CHECK_EQ(counter->count("a koala astronaut"), a->countTokens("a koala astronaut"));
     KT_CHECK_EQ(counter->count(""), 0);
     KT_CHECK_THROWS(koala::PromptTokenizer::load("/nonexistent"), koala::ErrorKind::ModelFormat, "does not exist");
-    KT_CHECK(a->impl().vae.get() == b->impl().vae.get());
-    KT_CHECK(a->impl().unet.get() != b->impl().unet.get());
+    KT_CHECK(koala::ModelAccess::impl(*a).vae.get() == koala::ModelAccess::impl(*b).vae.get());
+    KT_CHECK(koala::ModelAccess::impl(*a).unet.get() != koala::ModelAccess::impl(*b).unet.get());
     KT_CHECK_EQ(a->info().name, std::string("tiny-koala-700m"));
     KT_CHECK(a->info().unetParameters > 0);
 }
@@ -235,15 +235,14 @@ KT_TEST(cli_reproduces_every_fixture_run) {
             const std::string id = run["id"];
             const std::string png = kt::tempDir() + "/" + pipe + "-" + id + ".png";
             const std::string lat = kt::tempDir() + "/" + pipe + "-" + id + ".safetensors";
-            std::string args = "--model " + shellQuote(kt::fixturePath(pipe)) + " --prompt " +
-                               shellQuote(run["prompt"].get<std::string>()) + " --seed " +
-                               std::to_string(run["seed"].get<long long>()) + " --steps " +
-                               std::to_string(run["steps"].get<int>()) + " --guidance " +
-                               std::to_string(run["guidance"].get<double>()) + " --scheduler " +
-                               run["sched"].get<std::string>() + " --width " + std::to_string(run["w"].get<int>()) +
-                               " --height " + std::to_string(run["h"].get<int>()) +
-                               " --device cpu --dtype fp32 --out " + shellQuote(png) + " --save-latents " +
-                               shellQuote(lat);
+            std::string args =
+                "--model " + shellQuote(kt::fixturePath(pipe)) + " --prompt " +
+                shellQuote(run["prompt"].get<std::string>()) + " --seed " +
+                std::to_string(run["seed"].get<long long>()) + " --steps " + std::to_string(run["steps"].get<int>()) +
+                " --guidance " + std::to_string(run["guidance"].get<double>()) + " --scheduler " +
+                run["sched"].get<std::string>() + " --width " + std::to_string(run["w"].get<int>()) + " --height " +
+                std::to_string(run["h"].get<int>()) + " --device cpu --dtype fp32 --out " + shellQuote(png) +
+                " --save-latents " + shellQuote(lat);
             if (!run["neg"].is_null()) args += " --negative " + shellQuote(run["neg"].get<std::string>());
             std::string err;
             int rc = runCli(args, err);
@@ -260,7 +259,8 @@ KT_TEST(cli_reproduces_every_fixture_run) {
             KT_CHECK(koala::readPngText(png, text));
             bool hasParams = false, hasKoala = false;
             for (auto& [k, v] : text) {
-                if (k == "parameters") hasParams = v.find("Seed: " + std::to_string(run["seed"].get<long long>())) != std::string::npos;
+                if (k == "parameters")
+                    hasParams = v.find("Seed: " + std::to_string(run["seed"].get<long long>())) != std::string::npos;
                 if (k == "koala") {
                     // The engine's versioned schema, read back by the one reader the studio uses too.
                     auto meta = koala::parseKoalaMetadata(v);
@@ -281,7 +281,8 @@ KT_TEST(cli_bad_input_gives_one_clear_line) {
     KT_CHECK_EQ(runCli("--model /nonexistent/koala --prompt x --device cpu", err), 1);
     KT_CHECK(err.find("does not exist") != std::string::npos);
     KT_CHECK(err.find("c10") == std::string::npos && err.find("Exception raised") == std::string::npos);
-    KT_CHECK_EQ(runCli("--model " + shellQuote(kt::fixturePath("tiny-koala-700m/unet")) + " --prompt x --device cpu", err), 1);
+    KT_CHECK_EQ(
+        runCli("--model " + shellQuote(kt::fixturePath("tiny-koala-700m/unet")) + " --prompt x --device cpu", err), 1);
     KT_CHECK(err.find("not a diffusers model folder") != std::string::npos);
     KT_CHECK_EQ(runCli("--model " + model + " --prompt x --width 100 --device cpu", err), 1);
     KT_CHECK(err.find("multiples of 8") != std::string::npos);

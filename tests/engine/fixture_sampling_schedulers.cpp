@@ -45,7 +45,8 @@ double relDiff(double a, double b) {
 
 void checkPipeline(const std::string& pipe) {
     const std::string ref = kt::fixturePath(pipe + "/reference.safetensors");
-    const auto cfg = SchedulerConfig::fromConfig(io::Config::load(kt::fixturePath(pipe + "/scheduler/scheduler_config.json")));
+    const auto cfg =
+        SchedulerConfig::fromConfig(io::Config::load(kt::fixturePath(pipe + "/scheduler/scheduler_config.json")));
     KT_CHECK(cfg.defaultKind() == SchedulerKind::Euler);
     KT_CHECK(cfg.defaultSpacing() == TimestepSpacing::Leading);
 
@@ -81,15 +82,16 @@ void checkPipeline(const std::string& pipe) {
             KT_CHECK_EQ(sched->sigmas().size(), sig.size());
             if (sched->sigmas().size() == sig.size())
                 for (size_t i = 0; i < sig.size(); ++i)
-                    KT_CHECK_MSG(relDiff(sched->sigmas()[i], sig[i]) < 1e-6,
-                                 pipe << " " << prefix << "sigmas[" << i << "] = " << sched->sigmas()[i]
-                                      << ", expected " << sig[i]);
+                    KT_CHECK_MSG(relDiff(sched->sigmas()[i], sig[i]) < 1e-6, pipe << " " << prefix << "sigmas[" << i
+                                                                                  << "] = " << sched->sigmas()[i]
+                                                                                  << ", expected " << sig[i]);
         } else {
             KT_CHECK(sched->sigmas().empty());
         }
         const double init = toVector(kt::loadTensor(ref, prefix + "init_noise_sigma")).at(0);
-        KT_CHECK_MSG(relDiff(sched->initNoiseSigma(), init) < 1e-6,
-                     pipe << " " << prefix << "init_noise_sigma = " << sched->initNoiseSigma() << ", expected " << init);
+        KT_CHECK_MSG(
+            relDiff(sched->initNoiseSigma(), init) < 1e-6,
+            pipe << " " << prefix << "init_noise_sigma = " << sched->initNoiseSigma() << ", expected " << init);
         ++compared;
     }
     KT_CHECK_EQ(compared, 28);

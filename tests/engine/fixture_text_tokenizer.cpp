@@ -131,8 +131,8 @@ KT_TEST(fixture_cases_both_formats_both_tokenizers) {
                 const std::string text = c["text"].get<std::string>();
                 auto want = c[second ? "ids_tokenizer_2" : "ids_tokenizer"].get<std::vector<int>>();
                 auto got = tok->encodePadded(text, 77);
-                KT_CHECK_MSG(got == want, pipe << "/" << sub << " " << escaped(text) << ": got "
-                                                << ids(got) << " want " << ids(want));
+                KT_CHECK_MSG(got == want, pipe << "/" << sub << " " << escaped(text) << ": got " << ids(got) << " want "
+                                               << ids(want));
                 // ids_unpadded is tokenizer's [bos] + ids + [eos], untruncated; the only prompt with "!" differs
                 // for tokenizer_2, so compare encode() of tokenizer only.
                 if (!second) {
@@ -140,8 +140,8 @@ KT_TEST(fixture_cases_both_formats_both_tokenizers) {
                     KT_CHECK(full.size() >= 2 && full.front() == 49406 && full.back() == 49407);
                     std::vector<int> inner(full.begin() + 1, full.end() - 1);
                     auto enc = tok->encode(text);
-                    KT_CHECK_MSG(enc == inner, pipe << "/" << sub << " encode " << escaped(text)
-                                                    << ": got " << ids(enc) << " want " << ids(inner));
+                    KT_CHECK_MSG(enc == inner, pipe << "/" << sub << " encode " << escaped(text) << ": got " << ids(enc)
+                                                    << " want " << ids(inner));
                 }
                 matched += got == want;
             }
@@ -162,17 +162,28 @@ KT_TEST(control_characters_nul_and_replacement_char_are_kept) {
     const Case cases[] = {
         {std::string("a\0b", 3), {"a", std::string("\0", 1), "b"}},
         {std::string("x\x01\x02y\x7f", 5), {"x", "\x01\x02", "y", "\x7f"}},
-        {"\x1c\x1d\x1e\x1f", {"\x1c\x1d\x1e\x1f"}},            // not \s for onig, unlike Python's str.split
-        {"a\xC2\x85" "b", {"a", "b"}},                          // U+0085 NEL is whitespace
-        {"a\xE2\x80\xA8" "b\xE3\x80\x80" "c", {"a", "b", "c"}},  // U+2028, U+3000
-        {"fire\xEF\xBF\xBD" "works", {"fire", "\xEF\xBF\xBD", "works"}},
-        {"x\xFFy", {"x", "\xEF\xBF\xBD", "y"}},              // invalid byte -> U+FFFD
-        {"x\xE2\x82y", {"x", "\xEF\xBF\xBD", "y"}},          // truncated sequence -> one U+FFFD
-        {"\xCC\x81" "abc", {"\xCC\x81", "abc"}},             // a lone combining mark is [^\s\p{L}\p{N}]
-        {"e\xCC\x81", {"\xC3\xA9"}},                         // NFC composes e + U+0301 to é
-        {"\xC3\x89T\xC3\x89", {"\xC3\xA9t\xC3\xA9"}},        // Unicode lowercase
-        {"\xC4\xB0", {"i", "\xCC\x87"}},                    // İ lowercases to i + U+0307 (Rust to_lowercase), a mark
-        {"\xE2\x91\xA0" "2", {"\xE2\x91\xA0", "2"}},         // ① is \p{N}: one token per number char
+        {"\x1c\x1d\x1e\x1f", {"\x1c\x1d\x1e\x1f"}},  // not \s for onig, unlike Python's str.split
+        {"a\xC2\x85"
+         "b",
+         {"a", "b"}},  // U+0085 NEL is whitespace
+        {"a\xE2\x80\xA8"
+         "b\xE3\x80\x80"
+         "c",
+         {"a", "b", "c"}},  // U+2028, U+3000
+        {"fire\xEF\xBF\xBD"
+         "works",
+         {"fire", "\xEF\xBF\xBD", "works"}},
+        {"x\xFFy", {"x", "\xEF\xBF\xBD", "y"}},      // invalid byte -> U+FFFD
+        {"x\xE2\x82y", {"x", "\xEF\xBF\xBD", "y"}},  // truncated sequence -> one U+FFFD
+        {"\xCC\x81"
+         "abc",
+         {"\xCC\x81", "abc"}},                         // a lone combining mark is [^\s\p{L}\p{N}]
+        {"e\xCC\x81", {"\xC3\xA9"}},                   // NFC composes e + U+0301 to é
+        {"\xC3\x89T\xC3\x89", {"\xC3\xA9t\xC3\xA9"}},  // Unicode lowercase
+        {"\xC4\xB0", {"i", "\xCC\x87"}},               // İ lowercases to i + U+0307 (Rust to_lowercase), a mark
+        {"\xE2\x91\xA0"
+         "2",
+         {"\xE2\x91\xA0", "2"}},  // ① is \p{N}: one token per number char
     };
     for (const auto& c : cases) {
         auto got = v.join(tok->encode(c.text));
@@ -194,8 +205,8 @@ KT_TEST(special_tokens_split_before_normalization) {
     KT_CHECK_EQ(v.join(t1->encode("<|ENDOFTEXT|>")), spelled({"<|", "endoftext", "|>"}));
     KT_CHECK_EQ(v.join(t2->encode("x<|StartOfText|>")), spelled({"x", "<|", "startoftext", "|>"}));
     // Inside a word and next to punctuation the special token is still cut out of the raw text.
-    KT_CHECK_EQ(ids(t1->encode("ab<|endoftext|>cd")), ids(std::vector<int>{t1->encode("ab")[0], 49407,
-                                                                            t1->encode("cd")[0]}));
+    KT_CHECK_EQ(ids(t1->encode("ab<|endoftext|>cd")),
+                ids(std::vector<int>{t1->encode("ab")[0], 49407, t1->encode("cd")[0]}));
     // encodePadded truncates the BPE ids to 75 and pads with the file's pad token.
     std::string longText;
     for (int i = 0; i < 100; ++i) longText += "cat ";
@@ -352,7 +363,9 @@ KT_TEST(two_threads_same_results) {
 
 KT_TEST(speed) {
     using clk = std::chrono::steady_clock;
-    auto ms = [](clk::time_point a, clk::time_point b) { return std::chrono::duration<double, std::milli>(b - a).count(); };
+    auto ms = [](clk::time_point a, clk::time_point b) {
+        return std::chrono::duration<double, std::milli>(b - a).count();
+    };
     for (const char* pipe : kPipelines) {
         auto t0 = clk::now();
         auto tok = ClipTokenizer::load(kt::fixturePath(std::string(pipe) + "/tokenizer"));

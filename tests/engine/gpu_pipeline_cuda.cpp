@@ -89,7 +89,7 @@ KT_TEST(graph_runner_equals_eager_unet_calls) {
     requireCuda();
     for (koala::DType dt : {koala::DType::F32, koala::DType::F16}) {
         auto model = loadCuda("tiny-koala-1b", dt);
-        auto& impl = model->impl();
+        auto& impl = koala::ModelAccess::impl(*model);
         KT_CHECK_MSG(bool(impl.runner), "no UNet runner installed on CUDA (KOALA_CUDA_GRAPHS=0 in the environment?)");
         if (!impl.runner) return;
         const std::string file = refFile("tiny-koala-1b");
@@ -113,9 +113,9 @@ KT_TEST(graph_runner_equals_eager_unet_calls) {
             }
         }
         const auto after = koala::cudaFastPathStats();
-        KT_CHECK_MSG(after.captureFailures == before.captureFailures,
-                     "CUDA graph capture failed: " << after.lastError);
-        KT_CHECK_MSG(after.captures - before.captures == 1, "captures (one graph serves every timestep): " << after.captures - before.captures);
+        KT_CHECK_MSG(after.captureFailures == before.captureFailures, "CUDA graph capture failed: " << after.lastError);
+        KT_CHECK_MSG(after.captures - before.captures == 1,
+                     "captures (one graph serves every timestep): " << after.captures - before.captures);
         KT_CHECK_MSG(after.replays - before.replays == 6, "replays: " << after.replays - before.replays);
 
         // A whole run through the graphs equals the same run with the eager UNet.

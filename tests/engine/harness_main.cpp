@@ -74,8 +74,13 @@ at::Tensor loadTensor(const std::string& file, const std::string& name) {
     if (!j.contains(name)) throw std::runtime_error("no tensor " + name + " in " + file);
     auto& e = j[name];
     std::string dt = e["dtype"];
-    at::ScalarType st = dt == "F32" ? at::kFloat : dt == "F64" ? at::kDouble : dt == "F16" ? at::kHalf
-                      : dt == "BF16" ? at::kBFloat16 : dt == "I64" ? at::kLong : dt == "I32" ? at::kInt : at::kByte;
+    at::ScalarType st = dt == "F32"    ? at::kFloat
+                        : dt == "F64"  ? at::kDouble
+                        : dt == "F16"  ? at::kHalf
+                        : dt == "BF16" ? at::kBFloat16
+                        : dt == "I64"  ? at::kLong
+                        : dt == "I32"  ? at::kInt
+                                       : at::kByte;
     std::vector<int64_t> shape = e["shape"].get<std::vector<int64_t>>();
     std::uint64_t b = e["data_offsets"][0], end = e["data_offsets"][1];
     std::ifstream in(file, std::ios::binary);

@@ -43,8 +43,8 @@ inline at::Tensor fromFloatTensor(const koala::FloatTensor& t) {
 inline int maxLevelDiff(const koala::Image& img, const at::Tensor& ref01) {
     auto ref = ref01.mul(255.0).round().clamp(0, 255).to(at::kInt)[0].permute({1, 2, 0}).contiguous();
     if (ref.size(0) != img.height || ref.size(1) != img.width) return 999;
-    auto ours = at::from_blob(const_cast<std::uint8_t*>(img.rgb.data()), {img.height, img.width, 3}, at::kByte)
-                    .to(at::kInt);
+    auto ours =
+        at::from_blob(const_cast<std::uint8_t*>(img.rgb.data()), {img.height, img.width, 3}, at::kByte).to(at::kInt);
     return (ours - ref).abs().max().item<int>();
 }
 

@@ -2,6 +2,7 @@
 #include "harness.h"
 
 #include <fstream>
+#include <optional>
 
 KT_TEST(enum_names_round_trip) {
     for (auto k : koala::allSchedulers()) {
@@ -32,6 +33,43 @@ KT_TEST(validation_names_the_problem) {
     r = koala::defaultRequest();
     r.numImages = 0;
     KT_CHECK_THROWS(koala::validate(r), koala::ErrorKind::InvalidArgument, "number of images");
+}
+
+KT_TEST(one_table_of_limits) {
+    const koala::Limits& L = koala::kLimits;
+    auto r = koala::defaultRequest();
+    KT_CHECK_EQ(r.steps, L.defaultSteps);
+    KT_CHECK_EQ(r.width, L.defaultSize);
+    KT_CHECK(double(r.guidance) == L.defaultGuidance);
+    r.steps = L.maxSteps;
+    koala::validate(r);
+    r.steps = L.maxSteps + 1;
+    KT_CHECK_THROWS(koala::validate(r), koala::ErrorKind::InvalidArgument, "steps must be between");
+    r = koala::defaultRequest();
+    r.guidance = float(L.maxGuidance) + 1;
+    KT_CHECK_THROWS(koala::validate(r), koala::ErrorKind::InvalidArgument, "guidance must be between 0 and 30");
+    KT_CHECK(koala::validSize(L.minSize) && koala::validSize(L.maxSize) && !koala::validSize(L.maxSize + 8));
+    KT_CHECK(!koala::validSize(100) && koala::validSize(104));
+    // The resolution rules.
+    KT_CHECK(koala::resolveDType(koala::Device::Cuda, koala::DType::Auto) == koala::DType::F16);
+    KT_CHECK(koala::resolveDType(koala::Device::Cpu, koala::DType::Auto) == koala::DType::F32);
+    KT_CHECK(koala::resolveVaeDType(koala::Device::Cuda, koala::DType::F16) == koala::DType::BF16);
+    KT_CHECK(koala::resolveVaeDType(koala::Device::Cuda, koala::DType::F32) == koala::DType::F32);
+    KT_CHECK(koala::resolveVaeDType(koala::Device::Cpu, koala::DType::BF16) == koala::DType::F32);
+}
+
+KT_TEST(seeds_are_full_uint64_and_never_wrapped) {
+    KT_CHECK(koala::parseSeed("0") == std::optional<std::uint64_t>(0));
+    KT_CHECK(koala::parseSeed(" 42 ") == std::optional<std::uint64_t>(42));
+    KT_CHECK(koala::parseSeed("18446744073709551615") == std::optional<std::uint64_t>(UINT64_MAX));
+    KT_CHECK(!koala::parseSeed("18446744073709551616"));
+    KT_CHECK(!koala::parseSeed("9999999999999999999999"));
+    KT_CHECK(!koala::parseSeed("-1"));
+    KT_CHECK(!koala::parseSeed("+5"));
+    KT_CHECK(!koala::parseSeed("12a"));
+    KT_CHECK(!koala::parseSeed(""));
+    KT_CHECK(!koala::parseSeed("1e5"));
+    for (int i = 0; i < 16; ++i) KT_CHECK(koala::randomSeed() <= 0xffffffffull);
 }
 
 KT_TEST(png_text_round_trip_including_utf8) {
@@ -120,9 +158,10 @@ KT_TEST(metadata_a1111_text_round_trip) {
     m.modelName = "odd, name: here";
     m.guidanceRescale = 0.7;
     const std::string text = koala::toA1111Parameters(m);
-    KT_CHECK_EQ(text, std::string("masterpiece, a koala: in a tree\nNegative prompt: blurry\nSteps: 20, Sampler: Euler, "
-                                  "Schedule type: Karras, CFG scale: 7, Seed: 42, Size: 1024x768, "
-                                  "Model: \"odd, name: here\", Guidance rescale: 0.7"));
+    KT_CHECK_EQ(text,
+                std::string("masterpiece, a koala: in a tree\nNegative prompt: blurry\nSteps: 20, Sampler: Euler, "
+                            "Schedule type: Karras, CFG scale: 7, Seed: 42, Size: 1024x768, "
+                            "Model: \"odd, name: here\", Guidance rescale: 0.7"));
     auto back = koala::parseA1111Parameters(text);
     KT_CHECK(back.has_value());
     KT_CHECK_EQ(back->prompt, m.prompt);

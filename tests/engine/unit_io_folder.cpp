@@ -129,8 +129,7 @@ KT_TEST(notAModelFolder) {
     KT_CHECK_THROWS(koala::io::resolveModelFolder(d), ErrorKind::ModelFormat,
                     d + " is not a diffusers model folder: no model_index.json");
     KT_CHECK_THROWS(koala::io::resolveModelFolder(d + "/missing"), ErrorKind::ModelFormat, "does not exist");
-    KT_CHECK_THROWS(koala::io::resolveModelFolder(d + "/model.safetensors"), ErrorKind::ModelFormat,
-                    "is not a folder");
+    KT_CHECK_THROWS(koala::io::resolveModelFolder(d + "/model.safetensors"), ErrorKind::ModelFormat, "is not a folder");
     KT_CHECK_THROWS(koala::io::resolveModelFolder(""), ErrorKind::ModelFormat, "no model folder given");
 }
 
@@ -183,10 +182,12 @@ KT_TEST(configKeysAndErrors) {
 
 KT_TEST(readJsonErrors) {
     const std::string d = freshDir("json");
-    KT_CHECK_THROWS(koala::io::readJson(d + "/absent.json"), ErrorKind::ModelFormat, "missing file " + d + "/absent.json");
+    KT_CHECK_THROWS(koala::io::readJson(d + "/absent.json"), ErrorKind::ModelFormat,
+                    "missing file " + d + "/absent.json");
     { std::ofstream(d + "/bad.json") << "{\"a\": [1, 2"; }
     KT_CHECK_THROWS(koala::io::readJson(d + "/bad.json"), ErrorKind::ModelFormat, d + "/bad.json is not valid JSON");
     KT_CHECK_THROWS(koala::io::readJson(d), ErrorKind::ModelFormat, "is a folder");
     KT_CHECK_EQ(koala::io::joinPath("a/b", "c.json"), std::string("a/b/c.json"));
-    KT_CHECK(koala::io::dirExists(d) && !koala::io::dirExists(d + "/bad.json") && koala::io::fileExists(d + "/bad.json"));
+    KT_CHECK(koala::io::dirExists(d) && !koala::io::dirExists(d + "/bad.json") &&
+             koala::io::fileExists(d + "/bad.json"));
 }

@@ -17,14 +17,14 @@ namespace iotest {
 
 inline const char* dtypeName(at::ScalarType t) {
     switch (t) {
-        case at::kFloat: return "F32";
-        case at::kHalf: return "F16";
-        case at::kBFloat16: return "BF16";
-        case at::kDouble: return "F64";
-        case at::kLong: return "I64";
-        case at::kInt: return "I32";
-        case at::kByte: return "U8";
-        default: throw std::runtime_error("iotest: unsupported dtype");
+    case at::kFloat: return "F32";
+    case at::kHalf: return "F16";
+    case at::kBFloat16: return "BF16";
+    case at::kDouble: return "F64";
+    case at::kLong: return "I64";
+    case at::kInt: return "I32";
+    case at::kByte: return "U8";
+    default: throw std::runtime_error("iotest: unsupported dtype");
     }
 }
 

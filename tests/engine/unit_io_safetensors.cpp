@@ -152,7 +152,8 @@ KT_TEST(unknownDType) {
 KT_TEST(byteCountNotMatchingShape) {
     const std::string p = tmp("count.safetensors");
     iotest::writeRaw(p, R"({"x":{"dtype":"F32","shape":[3],"data_offsets":[0,16]}})", std::string(16, '\0'));
-    KT_CHECK_THROWS(SafetensorsFile::open(p), ErrorKind::ModelFormat, "tensor x: 16 bytes stored but shape [3] of F32 needs 12");
+    KT_CHECK_THROWS(SafetensorsFile::open(p), ErrorKind::ModelFormat,
+                    "tensor x: 16 bytes stored but shape [3] of F32 needs 12");
     iotest::writeRaw(p, R"({"x":{"dtype":"BF16","shape":[2,2],"data_offsets":[0,4]}})", std::string(16, '\0'));
     KT_CHECK_THROWS(SafetensorsFile::open(p), ErrorKind::ModelFormat, "needs 8");
 }

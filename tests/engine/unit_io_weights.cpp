@@ -73,8 +73,7 @@ KT_TEST(zeroCopyForF32OnCpu) {
 KT_TEST(dtypeConversions) {
     const std::string dir = freshDir("convert");
     auto w = at::randn({3, 4});
-    iotest::writeSt(dir + "/m.safetensors",
-                    {{"f32", w}, {"f16", w.to(at::kHalf)}, {"bf16", w.to(at::kBFloat16)}});
+    iotest::writeSt(dir + "/m.safetensors", {{"f32", w}, {"f16", w.to(at::kHalf)}, {"bf16", w.to(at::kBFloat16)}});
     WeightStore s = storeOf(dir + "/m.safetensors");
     s.setTarget(at::kHalf, at::kCPU);
     auto a = s.take("f32", {3, 4});
@@ -113,7 +112,8 @@ KT_TEST(missingAndWrongShapeReportedTogether) {
     KT_CHECK(s.take("conv_in.bias", {32}).defined());
     KT_CHECK(!s.take("text_model.embeddings.position_ids", {1, 77}).defined());  // integer: not a weight
     std::string msg = errorOf([&] { s.finish(); });
-    KT_CHECK_MSG(msg.find("unet (" + file + "): missing tensor down_blocks.0.resnets.0.conv1.weight; "
+    KT_CHECK_MSG(msg.find("unet (" + file +
+                          "): missing tensor down_blocks.0.resnets.0.conv1.weight; "
                           "wrong shape for conv_in.weight: expected [32,4,3,3], file has [32,4,5,5]") == 0,
                  msg);
     KT_CHECK_MSG(msg.find("text_model.embeddings.position_ids has dtype I64") != std::string::npos, msg);
@@ -156,8 +156,9 @@ KT_TEST(legacyAliasAndSqueeze) {
     KT_CHECK(!s.take("decoder.conv_in.weight", {8, 4}).defined());
     KT_CHECK(!s.take("decoder.mid_block.attentions.0.to_q.weight", {8, 4}).defined());
     std::string msg = errorOf([&] { s.finish(); });
-    KT_CHECK_MSG(msg.find("wrong shape for decoder.conv_in.weight: expected [8,4], file has [8,4,3,3]") !=
-                     std::string::npos, msg);
+    KT_CHECK_MSG(
+        msg.find("wrong shape for decoder.conv_in.weight: expected [8,4], file has [8,4,3,3]") != std::string::npos,
+        msg);
     KT_CHECK_MSG(msg.find("(stored as decoder.mid_block.attentions.0.query.weight)") != std::string::npos, msg);
 }
 
@@ -215,6 +216,23 @@ KT_TEST(variantChosenOnlyWhenAsked) {
     KT_CHECK(half.take("w", {4, 4}).equal(w.to(at::kHalf).to(at::kFloat)));
 }
 
+KT_TEST(autoVariantFollowsPrecisionAndWhatExists) {
+    const std::string both = freshDir("auto-both"), plainOnly = freshDir("auto-plain"),
+                      halfOnly = freshDir("auto-half");
+    auto w = at::randn({2, 2});
+    iotest::writeSt(both + "/model.safetensors", {{"w", w}});
+    iotest::writeSt(both + "/model.fp16.safetensors", {{"w", w.to(at::kHalf)}});
+    iotest::writeSt(plainOnly + "/model.safetensors", {{"w", w}});
+    iotest::writeSt(halfOnly + "/model.fp16.safetensors", {{"w", w.to(at::kHalf)}});
+    KT_CHECK_EQ(WeightStore::chooseVariant(both, "model", "auto", true), std::string("fp16"));
+    KT_CHECK_EQ(WeightStore::chooseVariant(both, "model", "auto", false), std::string(""));
+    KT_CHECK_EQ(WeightStore::chooseVariant(plainOnly, "model", "auto", true), std::string(""));
+    KT_CHECK_EQ(WeightStore::chooseVariant(halfOnly, "model", "auto", false), std::string("fp16"));
+    // An explicit choice is kept as it is (and fails in openComponent when absent).
+    KT_CHECK_EQ(WeightStore::chooseVariant(plainOnly, "model", "fp16", true), std::string("fp16"));
+    KT_CHECK_EQ(WeightStore::chooseVariant(halfOnly, "model", "", true), std::string(""));
+}
+
 KT_TEST(shardedVariant) {
     const std::string dir = freshDir("sharded-variant");
     auto a = at::randn({3}).to(at::kHalf);
@@ -245,8 +263,9 @@ KT_TEST(missingVariantAndMissingPlain) {
     const std::string other = freshDir("otherfiles");
     iotest::writeSt(other + "/something_else.safetensors", {{"w", at::zeros({2})}});
     KT_CHECK_THROWS(WeightStore::openComponent(other, "model", "", "text_encoder"), ErrorKind::ModelFormat,
-                    "no weights in " + other + ": expected model.safetensors; .safetensors files there: "
-                    "something_else.safetensors");
+                    "no weights in " + other +
+                        ": expected model.safetensors; .safetensors files there: "
+                        "something_else.safetensors");
     KT_CHECK_THROWS(WeightStore::openComponent(other + "/nope", "model", "", "text_encoder"), ErrorKind::ModelFormat,
                     "does not exist");
 }

@@ -93,7 +93,9 @@ json fullSize(int layersPerBlock, int depth, const char* mid) {
     return j;
 }
 
-models::UnetConfig parse(const json& j) { return models::UnetConfig::fromConfig(io::Config(j, "test/unet/config.json")); }
+models::UnetConfig parse(const json& j) {
+    return models::UnetConfig::fromConfig(io::Config(j, "test/unet/config.json"));
+}
 
 // Random weights on the CPU; forward on two odd latent sizes; output shape and finiteness.
 std::shared_ptr<models::Unet> checkRandomForward(const json& j, std::uint64_t seed) {
@@ -131,8 +133,8 @@ std::int64_t expectedParams(const json& j) {
     };
     auto tr = [&](std::int64_t C, int depth) {
         std::int64_t p = 2 * C + 2 * (c.useLinearProjection ? lin(C, C) : conv(C, C, 1));
-        std::int64_t blk = 3 * 2 * C + 3 * C * C + lin(C, C) + C * C + 2 * X * C + lin(C, C) + lin(C, 8 * C) +
-                           lin(4 * C, C);
+        std::int64_t blk =
+            3 * 2 * C + 3 * C * C + lin(C, C) + C * C + 2 * X * C + lin(C, C) + lin(C, 8 * C) + lin(4 * C, C);
         return p + depth * blk;
     };
     std::int64_t p = conv(4, c0, 3) + lin(c0, T) + lin(T, T) + lin(c.projectionClassEmbeddingsInputDim, T) + lin(T, T);
@@ -146,7 +148,8 @@ std::int64_t expectedParams(const json& j) {
         }
         if (i + 1 < n) p += conv(out, out, 3);
     }
-    if (c.midBlockType == "UNetMidBlock2DCrossAttn") p += 2 * res(ch.back(), ch.back()) + tr(ch.back(), c.transformerLayersMid);
+    if (c.midBlockType == "UNetMidBlock2DCrossAttn")
+        p += 2 * res(ch.back(), ch.back()) + tr(ch.back(), c.transformerLayersMid);
     if (c.midBlockType == "UNetMidBlock2D") p += res(ch.back(), ch.back());
     // Up blocks: simulate the skip stack (channels pushed by the down path) instead of diffusers' channel rule.
     std::vector<std::int64_t> skips{c0};
@@ -185,12 +188,12 @@ KT_TEST(parsesAsymmetricShape) {
     const auto c = parse(tinySsd1b());
     KT_CHECK(c.transformerLayersDown == std::vector<std::vector<int>>({{1, 1}, {1, 2}, {2, 1}}));
     KT_CHECK(c.transformerLayersUp == std::vector<std::vector<int>>({{2, 1, 3}, {1, 0, 2}, {1, 1, 1}}));
-    KT_CHECK_EQ(c.transformerLayersMid, 2);   // tlpb[-1][0]
+    KT_CHECK_EQ(c.transformerLayersMid, 2);  // tlpb[-1][0]
     KT_CHECK_EQ(c.midBlockType, std::string("UNetMidBlock2D"));
     KT_CHECK(!c.useLinearProjection);
     // The KOALA-700M fixture: mid_block_type null.
-    const auto k = models::UnetConfig::fromConfig(
-        io::Config::load(kt::fixturePath("tiny-koala-700m/unet/config.json")));
+    const auto k =
+        models::UnetConfig::fromConfig(io::Config::load(kt::fixturePath("tiny-koala-700m/unet/config.json")));
     KT_CHECK(k.midBlockType.empty());
     KT_CHECK(k.layersPerBlock == std::vector<int>({1, 1, 1}));
 }
@@ -243,7 +246,7 @@ KT_TEST(fullSizeParameterCounts) {
     };
     bool meta = true;
     for (const auto& cs : cases) {
-        KT_CHECK_EQ(expectedParams(cs.cfg), cs.params);   // the independent count agrees with the model cards
+        KT_CHECK_EQ(expectedParams(cs.cfg), cs.params);  // the independent count agrees with the model cards
         std::shared_ptr<models::Unet> unet;
         if (meta) {
             try {
@@ -253,7 +256,7 @@ KT_TEST(fullSizeParameterCounts) {
             } catch (const koala::Error&) {
                 throw;
             } catch (const std::exception&) {
-                meta = false;   // the store cannot draw on meta: fall back to real fp16 tensors
+                meta = false;  // the store cannot draw on meta: fall back to real fp16 tensors
             }
         }
         if (!unet) {
@@ -316,7 +319,7 @@ KT_TEST(unsupportedValuesNameTheKey) {
     expectError("act_fn", "gelu");
     expectError("down_block_types", json::parse(R"(["DownBlock2D", "SimpleCrossAttnDownBlock2D", "DownBlock2D"])"));
     expectError("block_out_channels", json::parse("[16, 32]"));
-    expectError("attention_head_dim", json::parse("[1, 3, 3]"));   // 3 heads do not divide 32 channels
+    expectError("attention_head_dim", json::parse("[1, 3, 3]"));  // 3 heads do not divide 32 channels
     expectError("transformer_layers_per_block", json::parse("[1, 2]"));
     expectError("downsample_padding", 0);
     // Per-layer lists without the reverse list: diffusers refuses this too.
@@ -350,8 +353,8 @@ KT_TEST(missingTensorIsNamed) {
     }
     KT_CHECK(found);
     writeSafetensors(dir + "/diffusion_pytorch_model.safetensors", kept);
-    const auto cfg = models::UnetConfig::fromConfig(
-        io::Config::load(kt::fixturePath("tiny-koala-1b/unet/config.json")));
+    const auto cfg =
+        models::UnetConfig::fromConfig(io::Config::load(kt::fixturePath("tiny-koala-1b/unet/config.json")));
     auto store = io::WeightStore::openComponent(dir, "diffusion_pytorch_model", "", "unet");
     store.setTarget(at::kFloat, at::kCPU);
     KT_CHECK_THROWS(models::Unet::load(cfg, store), ErrorKind::ModelFormat, dropped);

@@ -152,13 +152,13 @@ KT_TEST(random_pipeline_runs_end_to_end_and_is_deterministic) {
 KT_TEST(random_models_refuse_bad_options) {
     koala::RandomModelOptions o;
     o.arch = "koala-700m";
-    o.supportDir = kt::tempDir();   // no tokenizer folders
+    o.supportDir = kt::tempDir();  // no tokenizer folders
     KT_CHECK_THROWS(koala::buildRandomModel(o), koala::ErrorKind::InvalidArgument, "tokenizer");
     o.arch = "koala-3b";
     o.supportDir = kt::fixturePath("tiny-koala-700m");
     KT_CHECK_THROWS(koala::buildRandomModel(o), koala::ErrorKind::InvalidArgument, "koala-3b");
     o.arch = kt::fixturePath("tiny-koala-700m");
-    o.dtype = at::kHalf;   // fp16 on the CPU
+    o.dtype = at::kHalf;  // fp16 on the CPU
     KT_CHECK_THROWS(koala::buildRandomModel(o), koala::ErrorKind::InvalidArgument, "fp16");
 }
 

@@ -30,14 +30,18 @@ nlohmann::json shippedConfig() {
                           {"use_karras_sigmas", false}};
 }
 
-SchedulerConfig parse(const nlohmann::json& j) { return SchedulerConfig::fromConfig(io::Config(j, "scheduler_config.json")); }
+SchedulerConfig parse(const nlohmann::json& j) {
+    return SchedulerConfig::fromConfig(io::Config(j, "scheduler_config.json"));
+}
 
 at::Tensor randomLatents(std::uint64_t seed, at::IntArrayRef shape = {1, 4, 3, 5}) {
     at::Generator g = makeCpuGenerator(seed);
     return randnCpu(g, shape);
 }
 
-double maxAbs(const at::Tensor& a, const at::Tensor& b) { return (a.to(at::kDouble) - b.to(at::kDouble)).abs().max().item<double>(); }
+double maxAbs(const at::Tensor& a, const at::Tensor& b) {
+    return (a.to(at::kDouble) - b.to(at::kDouble)).abs().max().item<double>();
+}
 
 }  // namespace
 
@@ -200,7 +204,8 @@ KT_TEST(dpmSolverSecondOrderAndFinalStep) {
             }
         }
         x = s->step(eps, i, x, nullptr);
-        KT_CHECK_MSG(maxAbs(x, want) < 1e-4 * (1 + want.abs().max().item<double>()), "step " << i << " diff " << maxAbs(x, want));
+        KT_CHECK_MSG(maxAbs(x, want) < 1e-4 * (1 + want.abs().max().item<double>()),
+                     "step " << i << " diff " << maxAbs(x, want));
         prevX0 = x0;
     }
 }

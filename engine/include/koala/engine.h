@@ -105,30 +105,53 @@ struct FloatTensor {
     std::vector<float> data;
 };
 
+// ---- the one table of limits and defaults --------------------------------------------------------------------
+// Every range a request, a preset, a spin box, koala-cli or koala-bench accepts comes from here; nothing else
+// writes these numbers down. A seed is any uint64 (torch's CPU generator takes the full range).
+struct Limits {
+    int minSteps = 1, maxSteps = 1000, defaultSteps = 25;
+    double minGuidance = 0.0, maxGuidance = 30.0, defaultGuidance = 5.0;  // <= 1 turns guidance off
+    double minGuidanceRescale = 0.0, maxGuidanceRescale = 1.0, defaultGuidanceRescale = 0.0;
+    int minSize = 64, maxSize = 4096, sizeMultiple = 8, defaultSize = 1024;
+    int minImages = 1, maxImages = 64, defaultImages = 1;
+    std::uint64_t minSeed = 0, maxSeed = UINT64_MAX;
+};
+constexpr Limits kLimits{};
+// The random-seed rule: a seed drawn from the OS entropy source in 0..2^32-1, as AUTOMATIC1111 draws them (short
+// enough to read and type; any uint64 is accepted when given).
+std::uint64_t randomSeed();
+// Parses a seed typed or passed by a person: decimal digits only (surrounding spaces allowed), 0..2^64-1. Returns
+// nothing for a negative number, one beyond 2^64-1, an empty string or anything that is not digits.
+std::optional<std::uint64_t> parseSeed(std::string_view text);
+// Whether a width or height is one the engine runs (a multiple of kLimits.sizeMultiple within the range).
+bool validSize(int pixels);
+
 struct LoadOptions {
-    Device device = Device::Auto;        // Auto: CUDA when available, else CPU
-    DType dtype = DType::Auto;           // Auto: fp16 on CUDA, fp32 on CPU
-    std::string variant;                 // "" = plain weights; "fp16" = *.fp16.safetensors
+    Device device = Device::Auto;  // Auto: CUDA when available, else CPU
+    DType dtype = DType::Auto;     // Auto: fp16 on CUDA, fp32 on CPU
+    // "" = plain weights; "fp16" = *.fp16.safetensors (an error when absent); "auto" = the fp16 files when the
+    // folder has them and the load is in half precision (fp16/bf16), else the plain ones.
+    std::string variant;
     MemoryMode memory = MemoryMode::Default;
 };
 LoadOptions defaultLoadOptions();
 
 struct GenerateRequest {
     std::string prompt;
-    std::optional<std::string> prompt2;          // for text_encoder_2; absent = prompt
-    std::optional<std::string> negative;         // absent = no negative prompt (zeros); "" = encode ""
-    std::optional<std::string> negative2;        // absent = negative
+    std::optional<std::string> prompt2;    // for text_encoder_2; absent = prompt
+    std::optional<std::string> negative;   // absent = no negative prompt (zeros); "" = encode ""
+    std::optional<std::string> negative2;  // absent = negative
     std::uint64_t seed = 0;
-    int steps = 25;
-    float guidance = 5.0f;                       // <= 1 turns classifier-free guidance off
+    int steps = kLimits.defaultSteps;
+    float guidance = float(kLimits.defaultGuidance);  // <= 1 turns classifier-free guidance off
     float guidanceRescale = 0.0f;
     SchedulerKind scheduler = SchedulerKind::Default;
     TimestepSpacing spacing = TimestepSpacing::Default;
-    int width = 1024;                            // multiples of 8
-    int height = 1024;
-    int numImages = 1;                           // images per prompt (batch)
-    bool previews = true;                        // compute Callbacks::preview images
-    bool keepLatents = false;                    // fill GenerateResult::initialNoise / finalLatents
+    int width = kLimits.defaultSize;  // multiples of 8
+    int height = kLimits.defaultSize;
+    int numImages = kLimits.defaultImages;  // images per prompt (batch)
+    bool previews = true;                   // compute Callbacks::preview images
+    bool keepLatents = false;               // fill GenerateResult::initialNoise / finalLatents
 };
 // The one place that fills the defaults.
 GenerateRequest defaultRequest();
@@ -138,9 +161,9 @@ std::string toLogString(const GenerateRequest& r);
 void validate(const GenerateRequest& r);
 
 struct Progress {
-    int step = 0;           // 1-based step just finished
+    int step = 0;  // 1-based step just finished
     int total = 0;
-    double elapsedSeconds = 0;   // since the denoising loop started
+    double elapsedSeconds = 0;  // since the denoising loop started
     double itPerSecond = 0;
 };
 
@@ -153,34 +176,35 @@ struct Callbacks {
 };
 
 struct Timings {
-    double loadSeconds = 0;         // filled by the caller that loaded the model, if it wants
-    double encodeSeconds = 0;       // tokenization + text encoders
-    double denoiseSeconds = 0;      // the whole scheduler loop
-    double stepMedianSeconds = 0;   // median UNet step (including guidance and the scheduler update)
-    double previewSeconds = 0;      // total spent on previews
-    double decodeSeconds = 0;       // VAE decode + conversion to 8 bits
+    double loadSeconds = 0;        // filled by the caller that loaded the model, if it wants
+    double encodeSeconds = 0;      // tokenization + text encoders
+    double denoiseSeconds = 0;     // the whole scheduler loop
+    double stepMedianSeconds = 0;  // median UNet step (including guidance and the scheduler update)
+    double previewSeconds = 0;     // total spent on previews
+    double decodeSeconds = 0;      // VAE decode + conversion to 8 bits
     double totalSeconds = 0;
     std::int64_t peakDeviceBytes = 0;  // peak GPU memory allocated during the run (0 on CPU)
 };
 
 struct GenerateResult {
     std::vector<Image> images;
-    FloatTensor initialNoise;   // only with keepLatents
-    FloatTensor finalLatents;   // only with keepLatents
+    FloatTensor initialNoise;  // only with keepLatents
+    FloatTensor finalLatents;  // only with keepLatents
     Timings timings;
     std::string schedulerName;  // the scheduler actually used (resolved from Default)
     std::string spacingName;
 };
 
 struct ModelInfo {
-    std::string path;               // the resolved model folder
-    std::string name;               // folder or repo name ("koala-700m-llava-cap")
-    std::string unetShape;          // "koala-700m", "koala-1b", "sdxl-base", "ssd-1b", "vega" or "custom"
+    std::string path;       // the resolved model folder
+    std::string name;       // folder or repo name ("koala-700m-llava-cap")
+    std::string unetShape;  // "koala-700m", "koala-1b", "sdxl-base", "ssd-1b", "vega" or "custom"
     std::int64_t unetParameters = 0;
-    std::string weightDType;        // dtype of the UNet weights on disk ("fp16", "fp32", "bf16")
-    std::string device;             // "cpu", "cuda"
-    std::string computeDType;       // "fp32", "fp16", "bf16"
-    std::string defaultScheduler;   // toString(SchedulerKind) of the scheduler_config.json
+    std::string weightDType;       // dtype of the UNet weights on disk ("fp16", "fp32", "bf16")
+    std::string device;            // "cpu", "cuda"
+    std::string computeDType;      // "fp32", "fp16", "bf16"
+    std::string vaeDType;          // the VAE's compute dtype (resolveVaeDType)
+    std::string defaultScheduler;  // toString(SchedulerKind) of the scheduler_config.json
     std::string defaultSpacing;
     bool sharesTextEncoders = false;  // text encoders / VAE shared with another loaded Model
 };
@@ -199,14 +223,17 @@ bool cudaAvailable();
 // returned as it is); a dtype of Auto → fp16 on CUDA, fp32 on the CPU.
 Device resolveDevice(Device requested);
 DType resolveDType(Device resolvedDevice, DType requested);
+// The VAE's compute dtype for a load: bf16 on CUDA when the rest runs in half precision (fp32 retry on non-finite
+// output), else fp32 (SDXL's VAE overflows in fp16, its config's force_upcast).
+DType resolveVaeDType(Device resolvedDevice, DType resolvedDType);
 
 // What this binary was built against, for --version, the About box and bug reports.
 struct BuildInfo {
-    std::string engineVersion;    // "0.1.0"
-    std::string torchVersion;     // LibTorch's version at configure time: "1.13.0", "2.11.0"
-    std::string torchSource;      // "Debian" (libtorch-dev), "PyPI" (PyTorch's wheel) or "custom"
-    bool cudaCompiled = false;    // the CUDA paths are built and libtorch_cuda is linked
-    std::string cudaVersion;      // the CUDA toolkit the build used ("13.0"); "" without CUDA
+    std::string engineVersion;  // "0.1.0"
+    std::string torchVersion;   // LibTorch's version at configure time: "1.13.0", "2.11.0"
+    std::string torchSource;    // "Debian" (libtorch-dev), "PyPI" (PyTorch's wheel) or "custom"
+    bool cudaCompiled = false;  // the CUDA paths are built and libtorch_cuda is linked
+    std::string cudaVersion;    // the CUDA toolkit the build used ("13.0"); "" without CUDA
 };
 BuildInfo buildInfo();
 // One line: "LibTorch 2.11.0+cu130 (PyPI), CUDA 13.0 compiled in" or "LibTorch 1.13.0 (Debian), CPU only".
@@ -214,16 +241,17 @@ std::string describeBuild();
 
 // The device Device::Auto resolves to on this machine.
 struct DeviceInfo {
-    Device device = Device::Cpu;     // Cpu or Cuda
-    std::string name;                // "NVIDIA H200"; "CPU" for the CPU
+    Device device = Device::Cpu;        // Cpu or Cuda
+    std::string name;                   // "NVIDIA H200"; "CPU" for the CPU
     std::int64_t totalMemoryBytes = 0;  // GPU memory (0 on the CPU)
-    int count = 0;                   // CUDA devices visible (0 on the CPU)
+    int count = 0;                      // CUDA devices visible (0 on the CPU)
 };
 DeviceInfo defaultDevice();
 // "CUDA: NVIDIA H200" or "CPU".
 std::string describeDevice(const DeviceInfo& d);
 
 class ModelImpl;
+struct ModelAccess;  // engine-internal
 
 // The first tokenizer of a model folder, loaded alone (tens of milliseconds, no weights), for the prompt editors'
 // 77-token counter. Thread-safe.
@@ -256,9 +284,8 @@ public:
     // Number of tokens (without start/end) the prompt takes in the first tokenizer, for the 77-token counter.
     int countTokens(const std::string& text) const;
 
-    ModelImpl& impl() { return *m_impl; }  // internal: for engine tests and tools
-
 private:
+    friend struct ModelAccess;
     explicit Model(std::unique_ptr<ModelImpl> impl);
     std::unique_ptr<ModelImpl> m_impl;
 };
@@ -286,17 +313,17 @@ struct ImageMetadata {
     std::string prompt;
     std::optional<std::string> negative;  // absent = no negative prompt
     std::optional<std::uint64_t> seed;    // absent = unknown (or random, in a request)
-    int steps = 25;
-    double guidance = 5.0;
+    int steps = kLimits.defaultSteps;
+    double guidance = kLimits.defaultGuidance;
     double guidanceRescale = 0.0;
-    std::string scheduler = "default";    // toString(SchedulerKind): the scheduler actually used when known
+    std::string scheduler = "default";  // toString(SchedulerKind): the scheduler actually used when known
     std::string spacing = "default";
-    int width = 1024;
-    int height = 1024;
+    int width = kLimits.defaultSize;
+    int height = kLimits.defaultSize;
     int count = 1;
-    std::string modelPath;                // model folder, when known
-    std::string modelName;                // "koala-700m-llava-cap"
-    std::string generator;                // "koala-cli", "KOALA Studio", ...
+    std::string modelPath;  // model folder, when known
+    std::string modelName;  // "koala-700m-llava-cap"
+    std::string generator;  // "koala-cli", "KOALA Studio", ...
 };
 
 // AUTOMATIC1111's sampler and schedule type for one of our scheduler names ({"", ""} for "default"/unknown), and
@@ -323,9 +350,9 @@ enum class MetadataSource { None, Koala, A1111, ComfyUI };
 const char* toString(MetadataSource s);  // "none", "koala", "a1111", "comfyui"
 struct MetadataReadResult {
     MetadataSource source = MetadataSource::None;
-    ImageMetadata metadata;      // filled for Koala and A1111
-    std::string note;            // why a chunk was not used, or what a ComfyUI PNG holds
-    std::string koalaJson;       // the raw "koala" chunk when it was used (writer-specific keys)
+    ImageMetadata metadata;  // filled for Koala and A1111
+    std::string note;        // why a chunk was not used, or what a ComfyUI PNG holds
+    std::string koalaJson;   // the raw "koala" chunk when it was used (writer-specific keys)
 };
 // Reads a PNG's metadata as described above; a ComfyUI PNG ("prompt"/"workflow" chunks, no parameters) is named
 // as such. Throws Error(Io) when the file cannot be read as a PNG.

@@ -1,11 +1,11 @@
 #include "core/atomic_file.h"
 #include "core/common.h"
 
+#include <fcntl.h>
+#include <unistd.h>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <fcntl.h>
-#include <unistd.h>
 
 namespace koala {
 

@@ -1,6 +1,6 @@
 // PNG writing/reading with text chunks (zlib, no Qt, so koala-cli can use it) and the latent preview.
-#include "core/common.h"
 #include "core/atomic_file.h"
+#include "core/common.h"
 
 #include <zlib.h>
 
@@ -57,7 +57,8 @@ bool inflateAll(const std::string& in, std::string& out) {
 
 }  // namespace
 
-void writePng(const std::string& path, const Image& image, const std::vector<std::pair<std::string, std::string>>& text) {
+void writePng(const std::string& path, const Image& image,
+              const std::vector<std::pair<std::string, std::string>>& text) {
     if (image.width <= 0 || image.height <= 0 || image.rgb.size() != std::size_t(image.width) * image.height * 3)
         fail(ErrorKind::InvalidArgument, "cannot write " + path + ": the image buffer does not match its size");
     std::string png("\x89PNG\r\n\x1a\n", 8);
@@ -111,7 +112,8 @@ bool readPngText(const std::string& path, std::vector<std::pair<std::string, std
             std::string v = body.substr(nul + 1);
             std::string utf8;  // tEXt is Latin-1
             for (unsigned char c : v) {
-                if (c < 0x80) utf8.push_back(char(c));
+                if (c < 0x80)
+                    utf8.push_back(char(c));
                 else {
                     utf8.push_back(char(0xC0 | (c >> 6)));
                     utf8.push_back(char(0x80 | (c & 0x3F)));
@@ -143,9 +145,10 @@ bool readPngText(const std::string& path, std::vector<std::pair<std::string, std
 
 Image latentPreview(const float* latents, int height, int width) {
     // SDXL latent → RGB factors (as published with ComfyUI's latent formats); output in [-1, 1].
-    static const float kFactors[4][3] = {
-        {0.3651f, 0.4232f, 0.4341f}, {-0.2533f, -0.0042f, 0.1068f}, {0.1076f, 0.1111f, -0.0362f},
-        {-0.3165f, -0.2492f, -0.2188f}};
+    static const float kFactors[4][3] = {{0.3651f, 0.4232f, 0.4341f},
+                                         {-0.2533f, -0.0042f, 0.1068f},
+                                         {0.1076f, 0.1111f, -0.0362f},
+                                         {-0.3165f, -0.2492f, -0.2188f}};
     static const float kBias[3] = {0.1084f, -0.0175f, -0.0011f};
     Image img;
     img.width = width;

@@ -132,9 +132,12 @@ json paramsObject(const ImageMetadata& m) {
     p["prompt"] = m.prompt;
     p["negative_prompt"] = m.negative ? json(*m.negative) : json(nullptr);
     // JSON readers that use doubles (Qt's among them) lose seeds above 2^53: those are written as strings.
-    if (!m.seed) p["seed"] = -1;
-    else if (*m.seed > (std::uint64_t(1) << 53)) p["seed"] = std::to_string(*m.seed);
-    else p["seed"] = *m.seed;
+    if (!m.seed)
+        p["seed"] = -1;
+    else if (*m.seed > (std::uint64_t(1) << 53))
+        p["seed"] = std::to_string(*m.seed);
+    else
+        p["seed"] = *m.seed;
     p["steps"] = m.steps;
     p["guidance"] = m.guidance;
     p["guidance_rescale"] = m.guidanceRescale;
@@ -214,9 +217,12 @@ std::optional<ImageMetadata> parseA1111Parameters(const std::string& text) {
     m.guidance = d.guidance;
     static const std::string tag = "Negative prompt:";
     std::size_t tagStart = std::string::npos;
-    if (startsWith(head, tag)) tagStart = 0;
-    else if (auto nl = head.find("\n" + tag); nl != std::string::npos) tagStart = nl + 1;
-    else if (auto sp = head.find(" " + tag); sp != std::string::npos) tagStart = sp + 1;
+    if (startsWith(head, tag))
+        tagStart = 0;
+    else if (auto nl = head.find("\n" + tag); nl != std::string::npos)
+        tagStart = nl + 1;
+    else if (auto sp = head.find(" " + tag); sp != std::string::npos)
+        tagStart = sp + 1;
     if (tagStart != std::string::npos) {
         m.prompt = trim(head.substr(0, tagStart));
         m.negative = trim(head.substr(tagStart + tag.size()));
@@ -233,7 +239,8 @@ std::optional<ImageMetadata> parseA1111Parameters(const std::string& text) {
     const std::string size = lookup(values, "Size");
     const auto xpos = size.find('x');
     long long w = 0, h = 0;
-    if (xpos != std::string::npos && xpos > 0 && parseInt(size.substr(0, xpos), w) && parseInt(size.substr(xpos + 1), h)) {
+    if (xpos != std::string::npos && xpos > 0 && parseInt(size.substr(0, xpos), w) &&
+        parseInt(size.substr(xpos + 1), h)) {
         m.width = int(w);
         m.height = int(h);
     }
@@ -287,11 +294,14 @@ std::optional<ImageMetadata> parseKoalaMetadata(const std::string& text) {
     auto seed = p.find("seed");
     if (seed != p.end()) {
         std::uint64_t s = 0;
-        if (seed->is_number_unsigned()) m.seed = seed->get<std::uint64_t>();
-        else if (seed->is_number_integer() && seed->get<long long>() >= 0) m.seed = std::uint64_t(seed->get<long long>());
+        if (seed->is_number_unsigned())
+            m.seed = seed->get<std::uint64_t>();
+        else if (seed->is_number_integer() && seed->get<long long>() >= 0)
+            m.seed = std::uint64_t(seed->get<long long>());
         else if (seed->is_number_float() && seed->get<double>() >= 0 && seed->get<double>() <= 9007199254740992.0)
             m.seed = std::uint64_t(seed->get<double>());
-        else if (seed->is_string() && parseSeed(seed->get<std::string>(), s)) m.seed = s;
+        else if (seed->is_string() && parseSeed(seed->get<std::string>(), s))
+            m.seed = s;
     }
     num("steps", m.steps);
     num("guidance", m.guidance);
@@ -345,13 +355,15 @@ MetadataReadResult interpretMetadata(const std::vector<std::pair<std::string, st
             return r;
         }
         const json j = json::parse(*k, nullptr, false);
-        if (!j.is_object()) r.note = "the koala chunk is damaged (not JSON)";
+        if (!j.is_object())
+            r.note = "the koala chunk is damaged (not JSON)";
         else if (!j.contains("version") || !j["version"].is_number_integer())
             r.note = "the koala chunk has no version (an older or foreign writer)";
         else if (j["version"].get<long long>() != kMetadataVersion)
             r.note = "the koala chunk has version " + j["version"].dump() + ", this build reads version " +
                      std::to_string(kMetadataVersion);
-        else r.note = "the koala chunk has no usable params";
+        else
+            r.note = "the koala chunk has no usable params";
     }
     if (const std::string* p = find("parameters")) {
         if (auto m = parseA1111Parameters(*p)) {

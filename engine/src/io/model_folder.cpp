@@ -64,13 +64,15 @@ std::string resolveModelFolder(const std::string& path) {
     if (!p.has_filename() && p.has_parent_path()) p = p.parent_path();
     if (!fs::exists(p, ec)) fail(ErrorKind::ModelFormat, "model folder " + path + " does not exist");
     if (!fs::is_directory(p, ec))
-        fail(ErrorKind::ModelFormat, path + " is not a folder (expected a diffusers model folder with model_index.json)");
+        fail(ErrorKind::ModelFormat,
+             path + " is not a folder (expected a diffusers model folder with model_index.json)");
     if (fs::is_regular_file(p / "model_index.json", ec)) return p.string();
     if (fs::is_directory(p / "snapshots", ec)) {
         std::string snap = snapshotFromRepo(p);
         if (!snap.empty()) return fs::path(snap).lexically_normal().string();
-        fail(ErrorKind::ModelFormat, path + " is a Hugging Face cache folder but none of its snapshots holds a "
-                                            "complete model (no model_index.json); download it again");
+        fail(ErrorKind::ModelFormat, path +
+                                         " is a Hugging Face cache folder but none of its snapshots holds a "
+                                         "complete model (no model_index.json); download it again");
     }
     fail(ErrorKind::ModelFormat, path + " is not a diffusers model folder: no model_index.json");
 }
@@ -101,7 +103,7 @@ namespace {
 }
 }  // namespace
 
-#define KOALA_REQUIRE_KEY(key)                                                                                   \
+#define KOALA_REQUIRE_KEY(key) \
     if (!has(key)) fail(ErrorKind::ModelFormat, m_file + ": missing config key '" + key + "'");
 
 long long Config::getInt(const std::string& key) const {

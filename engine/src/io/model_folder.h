@@ -25,7 +25,7 @@ public:
 
     const nlohmann::json& json() const { return m_json; }
     const std::string& file() const { return m_file; }
-    bool has(const std::string& key) const;        // present and not null
+    bool has(const std::string& key) const;  // present and not null
     // Required keys: throw koala::Error(ModelFormat) "<file>: missing config key 'k'" or "... 'k' must be an integer".
     long long getInt(const std::string& key) const;
     double getDouble(const std::string& key) const;

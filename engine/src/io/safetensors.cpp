@@ -29,8 +29,8 @@ constexpr std::uint64_t kMaxHeaderBytes = 100ull * 1024 * 1024;
 
 bool parseDType(const std::string& s, StDType& out) {
     static const std::pair<const char*, StDType> table[] = {
-        {"F64", StDType::F64}, {"F32", StDType::F32}, {"F16", StDType::F16}, {"BF16", StDType::BF16},
-        {"I64", StDType::I64}, {"I32", StDType::I32}, {"I16", StDType::I16}, {"I8", StDType::I8},
+        {"F64", StDType::F64}, {"F32", StDType::F32},  {"F16", StDType::F16}, {"BF16", StDType::BF16},
+        {"I64", StDType::I64}, {"I32", StDType::I32},  {"I16", StDType::I16}, {"I8", StDType::I8},
         {"U8", StDType::U8},   {"BOOL", StDType::BOOL}};
     for (const auto& e : table)
         if (s == e.first) {
@@ -63,32 +63,32 @@ std::string shapeString(const std::vector<std::int64_t>& shape) {
 
 const char* stDTypeName(StDType t) {
     switch (t) {
-        case StDType::F64: return "F64";
-        case StDType::F32: return "F32";
-        case StDType::F16: return "F16";
-        case StDType::BF16: return "BF16";
-        case StDType::I64: return "I64";
-        case StDType::I32: return "I32";
-        case StDType::I16: return "I16";
-        case StDType::I8: return "I8";
-        case StDType::U8: return "U8";
-        case StDType::BOOL: return "BOOL";
+    case StDType::F64: return "F64";
+    case StDType::F32: return "F32";
+    case StDType::F16: return "F16";
+    case StDType::BF16: return "BF16";
+    case StDType::I64: return "I64";
+    case StDType::I32: return "I32";
+    case StDType::I16: return "I16";
+    case StDType::I8: return "I8";
+    case StDType::U8: return "U8";
+    case StDType::BOOL: return "BOOL";
     }
     return "?";
 }
 
 std::size_t stDTypeSize(StDType t) {
     switch (t) {
-        case StDType::F64:
-        case StDType::I64: return 8;
-        case StDType::F32:
-        case StDType::I32: return 4;
-        case StDType::F16:
-        case StDType::BF16:
-        case StDType::I16: return 2;
-        case StDType::I8:
-        case StDType::U8:
-        case StDType::BOOL: return 1;
+    case StDType::F64:
+    case StDType::I64: return 8;
+    case StDType::F32:
+    case StDType::I32: return 4;
+    case StDType::F16:
+    case StDType::BF16:
+    case StDType::I16: return 2;
+    case StDType::I8:
+    case StDType::U8:
+    case StDType::BOOL: return 1;
     }
     return 1;
 }

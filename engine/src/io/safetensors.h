@@ -12,14 +12,14 @@
 namespace koala::io {
 
 enum class StDType { F64, F32, F16, BF16, I64, I32, I16, I8, U8, BOOL };
-const char* stDTypeName(StDType t);   // "F32", ...
+const char* stDTypeName(StDType t);  // "F32", ...
 std::size_t stDTypeSize(StDType t);
 
 struct TensorView {
     std::string name;
     StDType dtype = StDType::F32;
     std::vector<std::int64_t> shape;
-    const std::uint8_t* data = nullptr;   // inside the mapping
+    const std::uint8_t* data = nullptr;  // inside the mapping
     std::size_t nbytes = 0;
     std::int64_t numel() const;
 };

@@ -37,16 +37,16 @@ bool isFloat(StDType t) { return t == StDType::F64 || t == StDType::F32 || t == 
 
 at::ScalarType scalarType(StDType t) {
     switch (t) {
-        case StDType::F64: return at::kDouble;
-        case StDType::F32: return at::kFloat;
-        case StDType::F16: return at::kHalf;
-        case StDType::BF16: return at::kBFloat16;
-        case StDType::I64: return at::kLong;
-        case StDType::I32: return at::kInt;
-        case StDType::I16: return at::kShort;
-        case StDType::I8: return at::kChar;
-        case StDType::U8: return at::kByte;
-        case StDType::BOOL: return at::kBool;
+    case StDType::F64: return at::kDouble;
+    case StDType::F32: return at::kFloat;
+    case StDType::F16: return at::kHalf;
+    case StDType::BF16: return at::kBFloat16;
+    case StDType::I64: return at::kLong;
+    case StDType::I32: return at::kInt;
+    case StDType::I16: return at::kShort;
+    case StDType::I8: return at::kChar;
+    case StDType::U8: return at::kByte;
+    case StDType::BOOL: return at::kBool;
     }
     return at::kFloat;
 }
@@ -109,8 +109,7 @@ WeightStore WeightStore::random(std::string component, std::uint64_t seed) {
 WeightStore WeightStore::openComponent(const std::string& dir, const std::string& stem, const std::string& variant,
                                        const std::string& component) {
     std::error_code ec;
-    if (!fs::is_directory(dir, ec))
-        fail(ErrorKind::ModelFormat, component + ": folder " + dir + " does not exist");
+    if (!fs::is_directory(dir, ec)) fail(ErrorKind::ModelFormat, component + ": folder " + dir + " does not exist");
     auto in = [&](const std::string& name) { return (fs::path(dir) / name).string(); };
 
     const std::string single = variant.empty() ? stem + ".safetensors" : stem + "." + variant + ".safetensors";
@@ -168,9 +167,9 @@ WeightStore WeightStore::openComponent(const std::string& dir, const std::string
     const std::string where = component + ": ";
     if (!variant.empty()) {
         bool plain = isFile(in(stem + ".safetensors")) || isFile(in(stem + ".safetensors.index.json"));
-        fail(ErrorKind::ModelFormat,
-             where + "no '" + variant + "' variant in " + dir + " (expected " + single + "); the folder holds: " +
-                 joinList(present) + (plain ? "; load it without --variant" : ""));
+        fail(ErrorKind::ModelFormat, where + "no '" + variant + "' variant in " + dir + " (expected " + single +
+                                         "); the folder holds: " + joinList(present) +
+                                         (plain ? "; load it without --variant" : ""));
     }
     std::vector<std::string> variants;
     for (const auto& n : present)
@@ -186,13 +185,29 @@ WeightStore WeightStore::openComponent(const std::string& dir, const std::string
     }
     for (const auto& n : present)
         if (endsWith(n, ".bin"))
-            fail(ErrorKind::ModelFormat, where + dir + " holds " + n +
-                                             ": PyTorch .bin weights are not supported; convert them to safetensors");
+            fail(ErrorKind::ModelFormat,
+                 where + dir + " holds " + n + ": PyTorch .bin weights are not supported; convert them to safetensors");
     std::vector<std::string> st;
     for (const auto& n : present)
         if (endsWith(n, ".safetensors")) st.push_back(n);
     fail(ErrorKind::ModelFormat,
          where + "no weights in " + dir + ": expected " + single + "; .safetensors files there: " + joinList(st));
+}
+
+std::string WeightStore::chooseVariant(const std::string& dir, const std::string& stem, const std::string& requested,
+                                       bool halfPrecision) {
+    if (requested != "auto") return requested;
+    auto has = [&](const std::string& variant) {
+        auto in = [&](const std::string& name) { return (fs::path(dir) / name).string(); };
+        if (variant.empty()) return isFile(in(stem + ".safetensors")) || isFile(in(stem + ".safetensors.index.json"));
+        return isFile(in(stem + "." + variant + ".safetensors")) ||
+               isFile(in(stem + "." + variant + ".safetensors.index.json")) ||
+               isFile(in(stem + ".safetensors." + variant + ".index.json")) ||
+               isFile(in(stem + ".safetensors.index." + variant + ".json"));
+    };
+    const bool plain = has(""), half = has("fp16");
+    if (plain && half) return halfPrecision ? "fp16" : "";
+    return half ? "fp16" : "";  // neither: "" gives openComponent's message about what the folder holds
 }
 
 void WeightStore::setAliases(std::function<std::vector<std::string>(const std::string&)> aliases) {
@@ -255,7 +270,8 @@ at::Tensor WeightStore::take(const std::string& name, const std::vector<std::int
         return owned.to(m_device, m_dtype);
     }
     if (src == m_dtype && m_device.is_cpu())
-        return at::from_blob(data, shape, [owner](void*) {}, srcOptions);
+        return at::from_blob(
+            data, shape, [owner](void*) {}, srcOptions);
     // One copy that converts dtype and moves to the device; the non-owning view does not outlive this call.
     return at::from_blob(data, shape, srcOptions).to(m_device, m_dtype);
 }

@@ -24,6 +24,11 @@ public:
     // only if `variantFallback` (diffusers errors out; we do the same by default). Throws koala::Error.
     static WeightStore openComponent(const std::string& dir, const std::string& stem, const std::string& variant,
                                      const std::string& component);
+    // The variant to open for LoadOptions::variant: "auto" picks, per component folder, the fp16 files when they are
+    // there and `halfPrecision` (else the plain files), the plain files when they are there otherwise, and whichever
+    // exists when only one does; any other value is returned as it is.
+    static std::string chooseVariant(const std::string& dir, const std::string& stem, const std::string& requested,
+                                     bool halfPrecision);
 
     // A store without files, for building full-size architectures without weights (the benchmark): take() returns
     // a fresh random tensor of the requested shape in the target dtype/device and never records a problem.
@@ -54,11 +59,11 @@ public:
     void finish() const;
 
     const std::string& component() const { return m_component; }
-    std::string describe() const;                // file names, for messages
-    std::vector<std::string> files() const;      // absolute paths of the shard files
-    StDType dominantDType() const;               // dtype of most floating-point bytes on disk
-    std::int64_t parameterCount() const;         // sum of numel over all floating-point tensors (position_ids
-                                                 // and other integer buffers are not parameters)
+    std::string describe() const;            // file names, for messages
+    std::vector<std::string> files() const;  // absolute paths of the shard files
+    StDType dominantDType() const;           // dtype of most floating-point bytes on disk
+    std::int64_t parameterCount() const;     // sum of numel over all floating-point tensors (position_ids
+                                             // and other integer buffers are not parameters)
 
 private:
     const TensorView* lookup(const std::string& name) const;
@@ -69,7 +74,7 @@ private:
     at::ScalarType m_dtype = at::kFloat;
     at::Device m_device = at::kCPU;
     std::vector<std::string> m_problems;
-    std::string m_source;            // what describe() names: the file or the shard index (empty: the files)
+    std::string m_source;  // what describe() names: the file or the shard index (empty: the files)
     bool m_random = false;
     std::uint64_t m_seed = 0;
     std::int64_t m_randomParams = 0;

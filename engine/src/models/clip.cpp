@@ -23,10 +23,10 @@ bool isClipActivation(const std::string& name) {
 // softmax never sees an all-masked row (no NaN even when fp16 scores + min round to -inf).
 double finfoMin(at::ScalarType t) {
     switch (t) {
-        case at::kHalf: return -65504.0;
-        case at::kBFloat16: return -3.3895313892515355e38;
-        case at::kDouble: return std::numeric_limits<double>::lowest();
-        default: return double(std::numeric_limits<float>::lowest());
+    case at::kHalf: return -65504.0;
+    case at::kBFloat16: return -3.3895313892515355e38;
+    case at::kDouble: return std::numeric_limits<double>::lowest();
+    default: return double(std::numeric_limits<float>::lowest());
     }
 }
 
@@ -62,20 +62,32 @@ struct ClipTextEncoder::Weights {
         LayerNormW ln1, ln2;
         LinearW q, k, v, out, fc1, fc2;
     };
-    at::Tensor tokenEmbedding;      // [vocab, D]
-    at::Tensor positionEmbedding;   // [maxPositions, D]
+    at::Tensor tokenEmbedding;     // [vocab, D]
+    at::Tensor positionEmbedding;  // [maxPositions, D]
     std::vector<Layer> layers;
     LayerNormW finalLn;
-    LinearW projection;             // weight undefined without projection
+    LinearW projection;  // weight undefined without projection
 
     void forEach(const std::function<void(at::Tensor&)>& fn) {
-        auto lin = [&](LinearW& l) { fn(l.weight); fn(l.bias); };
-        auto ln = [&](LayerNormW& l) { fn(l.weight); fn(l.bias); };
+        auto lin = [&](LinearW& l) {
+            fn(l.weight);
+            fn(l.bias);
+        };
+        auto ln = [&](LayerNormW& l) {
+            fn(l.weight);
+            fn(l.bias);
+        };
         fn(tokenEmbedding);
         fn(positionEmbedding);
         for (auto& l : layers) {
-            ln(l.ln1); ln(l.ln2);
-            lin(l.q); lin(l.k); lin(l.v); lin(l.out); lin(l.fc1); lin(l.fc2);
+            ln(l.ln1);
+            ln(l.ln2);
+            lin(l.q);
+            lin(l.k);
+            lin(l.v);
+            lin(l.out);
+            lin(l.fc1);
+            lin(l.fc2);
         }
         ln(finalLn);
         lin(projection);
@@ -93,8 +105,8 @@ std::shared_ptr<ClipTextEncoder> ClipTextEncoder::load(const ClipTextConfig& cfg
     const std::int64_t d = cfg.hiddenSize, f = cfg.intermediateSize;
     // CLIPTextModel saved by transformers 5 drops the "text_model." prefix (both fixture text_encoder files do);
     // CLIPTextModelWithProjection and older saves keep it. Missing-tensor messages use the prefixed names.
-    const bool bare = !w.has("text_model.embeddings.token_embedding.weight") &&
-                      w.has("embeddings.token_embedding.weight");
+    const bool bare =
+        !w.has("text_model.embeddings.token_embedding.weight") && w.has("embeddings.token_embedding.weight");
     const std::string p = bare ? "" : "text_model.";
     m.tokenEmbedding = w.take(p + "embeddings.token_embedding.weight", {cfg.vocabSize, d});
     m.positionEmbedding = w.take(p + "embeddings.position_embedding.weight", {cfg.maxPositions, d});
@@ -173,8 +185,7 @@ ClipTextOutput ClipTextEncoder::forward(const at::Tensor& idsIn, int clipSkip) c
     out.lastHiddenState = m.finalLn(h);
 
     // transformers: eos_token_id == 2 is the legacy config, where the EOS is the largest id (first maximum).
-    at::Tensor idx = m_cfg.eosTokenId == 2 ? ids.argmax(-1)
-                                           : ids.eq(m_cfg.eosTokenId).to(at::kInt).argmax(-1);
+    at::Tensor idx = m_cfg.eosTokenId == 2 ? ids.argmax(-1) : ids.eq(m_cfg.eosTokenId).to(at::kInt).argmax(-1);
     at::Tensor rows = at::arange(batch, at::TensorOptions().dtype(at::kLong).device(dev));
     out.pooled = out.lastHiddenState.reshape({batch * len, m_cfg.hiddenSize}).index_select(0, rows * len + idx);
     if (hasProjection()) out.textEmbeds = m.projection(out.pooled);

@@ -6,15 +6,18 @@
 #include <memory>
 #include <string>
 
-namespace koala::io { class Config; class WeightStore; }
+namespace koala::io {
+class Config;
+class WeightStore;
+}  // namespace koala::io
 
 namespace koala::models {
 
 struct ClipTextConfig {
-    int hiddenSize = 768, numLayers = 12, numHeads = 12, intermediateSize = 3072, maxPositions = 77,
-        vocabSize = 49408, projectionDim = 768, eosTokenId = 2;
+    int hiddenSize = 768, numLayers = 12, numHeads = 12, intermediateSize = 3072, maxPositions = 77, vocabSize = 49408,
+        projectionDim = 768, eosTokenId = 2;
     double layerNormEps = 1e-5;
-    std::string hiddenAct = "quick_gelu";   // quick_gelu | gelu | gelu_new (tanh approx)
+    std::string hiddenAct = "quick_gelu";                     // quick_gelu | gelu | gelu_new (tanh approx)
     static ClipTextConfig fromConfig(const io::Config& cfg);  // errors name the key
 };
 
@@ -41,7 +44,7 @@ public:
     // Move every weight to another device/dtype (memory mode "low" parks the encoders on the CPU).
     void to(at::Device device, at::ScalarType dtype);
 
-    struct Weights;   // defined in clip.cpp
+    struct Weights;  // defined in clip.cpp
     ~ClipTextEncoder();
 
 private:

@@ -69,8 +69,8 @@ at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor&
 }
 
 bool isKnownActivation(const std::string& name) {
-    return name == "silu" || name == "swish" || name == "gelu" || name == "gelu_new" ||
-           name == "gelu_pytorch_tanh" || name == "quick_gelu";
+    return name == "silu" || name == "swish" || name == "gelu" || name == "gelu_new" || name == "gelu_pytorch_tanh" ||
+           name == "quick_gelu";
 }
 
 at::Tensor activation(const at::Tensor& x, const std::string& name) {

@@ -6,7 +6,9 @@
 
 #include <string>
 
-namespace koala::io { class WeightStore; }
+namespace koala::io {
+class WeightStore;
+}
 
 namespace koala::models {
 
@@ -44,9 +46,7 @@ struct GroupNormW {
 struct LayerNormW {
     at::Tensor weight, bias;
     double eps = 1e-5;
-    at::Tensor operator()(const at::Tensor& x) const {
-        return at::layer_norm(x, {weight.size(0)}, weight, bias, eps);
-    }
+    at::Tensor operator()(const at::Tensor& x) const { return at::layer_norm(x, {weight.size(0)}, weight, bias, eps); }
     static LayerNormW take(io::WeightStore& w, const std::string& prefix, std::int64_t dim, double eps);
     std::int64_t numel() const { return weight.numel() + bias.numel(); }
 };
@@ -66,8 +66,8 @@ bool isKnownActivation(const std::string& name);
 struct ResnetW {
     GroupNormW norm1, norm2;
     Conv2dW conv1, conv2;
-    LinearW timeEmbProj;   // undefined weight when the block has no time embedding (VAE)
-    Conv2dW shortcut;      // undefined weight when in == out
+    LinearW timeEmbProj;  // undefined weight when the block has no time embedding (VAE)
+    Conv2dW shortcut;     // undefined weight when in == out
     // x [B,in,H,W], temb [B,T] (SiLU is applied here) or undefined.
     at::Tensor operator()(const at::Tensor& x, const at::Tensor& temb) const;
     // Takes "<prefix>.norm1/conv1/time_emb_proj/norm2/conv2/conv_shortcut". tembDim 0 = no time_emb_proj.

@@ -7,8 +7,8 @@
 #include "io/weights.h"
 #include "models/ops.h"
 
-#include <c10/core/GradMode.h>
 #include <ATen/ATen.h>
+#include <c10/core/GradMode.h>
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -50,8 +50,7 @@ std::vector<int> intOrList(const io::Config& cfg, const std::string& key, std::s
     const json* v = value(cfg.json(), key);
     if (!v) return std::vector<int>(n, def);
     if (v->is_array()) {
-        if (v->size() != n)
-            cfg.unsupported(key, "expected " + std::to_string(n) + " entries, one per down block");
+        if (v->size() != n) cfg.unsupported(key, "expected " + std::to_string(n) + " entries, one per down block");
         std::vector<int> out;
         for (const auto& e : *v) out.push_back(intOf(cfg, key, e));
         return out;
@@ -119,8 +118,8 @@ void requireNumber(const io::Config& cfg, const std::string& key, double expecte
     cfg.unsupported(key, os.str());
 }
 
-std::vector<std::string> blockTypes(const io::Config& cfg, const std::string& key,
-                                    const std::vector<std::string>& def, const char* plain, const char* cross) {
+std::vector<std::string> blockTypes(const io::Config& cfg, const std::string& key, const std::vector<std::string>& def,
+                                    const char* plain, const char* cross) {
     const json* v = value(cfg.json(), key);
     if (!v) return def;
     if (!v->is_array() || v->empty()) cfg.unsupported(key, "expected a non-empty list of block types");
@@ -141,11 +140,11 @@ UnetConfig UnetConfig::fromConfig(const io::Config& cfg) {
     UnetConfig c;
 
     // Defaults are diffusers' (UNet2DConditionModel.__init__), not SDXL's: a key a config omits means that.
-    c.downBlockTypes = blockTypes(cfg, "down_block_types", {kCrossDown, kCrossDown, kCrossDown, kDown}, kDown, kCrossDown);
+    c.downBlockTypes =
+        blockTypes(cfg, "down_block_types", {kCrossDown, kCrossDown, kCrossDown, kDown}, kDown, kCrossDown);
     c.upBlockTypes = blockTypes(cfg, "up_block_types", {kUp, kCrossUp, kCrossUp, kCrossUp}, kUp, kCrossUp);
     const std::size_t n = c.downBlockTypes.size();
-    if (c.upBlockTypes.size() != n)
-        cfg.unsupported("up_block_types", "must have as many entries as down_block_types");
+    if (c.upBlockTypes.size() != n) cfg.unsupported("up_block_types", "must have as many entries as down_block_types");
 
     c.blockOutChannels = {320, 640, 1280, 1280};
     if (const json* v = value(j, "block_out_channels")) {
@@ -164,15 +163,18 @@ UnetConfig UnetConfig::fromConfig(const io::Config& cfg) {
     c.outChannels = static_cast<int>(cfg.getInt("out_channels", 4));
     if (const json* v = value(j, "sample_size")) {
         // informational only (the default latent size); [h, w] lists exist in some configs
-        if (v->is_array() && !v->empty()) c.sampleSize = intOf(cfg, "sample_size", (*v)[0]);
-        else c.sampleSize = intOf(cfg, "sample_size", *v);
+        if (v->is_array() && !v->empty())
+            c.sampleSize = intOf(cfg, "sample_size", (*v)[0]);
+        else
+            c.sampleSize = intOf(cfg, "sample_size", *v);
     }
 
     // mid block: null (KOALA-700M) skips it entirely.
     c.midBlockType = kMidCross;
     if (j.contains("mid_block_type")) {
         const json& v = j.at("mid_block_type");
-        if (v.is_null()) c.midBlockType = "";
+        if (v.is_null())
+            c.midBlockType = "";
         else if (v.is_string() && (v.get<std::string>() == kMidCross || v.get<std::string>() == kMidPlain))
             c.midBlockType = v.get<std::string>();
         else
@@ -215,8 +217,7 @@ UnetConfig UnetConfig::fromConfig(const io::Config& cfg) {
     std::vector<json> tl(n, tlpb ? *tlpb : tlpbDefault);
     bool nested = false;
     if (tlpb && tlpb->is_array()) {
-        if (tlpb->size() != n)
-            cfg.unsupported("transformer_layers_per_block", "must have one entry per down block");
+        if (tlpb->size() != n) cfg.unsupported("transformer_layers_per_block", "must have one entry per down block");
         for (std::size_t i = 0; i < n; ++i) {
             tl[i] = (*tlpb)[i];
             nested = nested || tl[i].is_array();
@@ -239,8 +240,10 @@ UnetConfig UnetConfig::fromConfig(const io::Config& cfg) {
     c.transformerLayersUp.clear();
     for (std::size_t i = 0; i < n; ++i) {
         int layers = c.layersPerBlock[n - 1 - i] + 1;
-        if (rtl) c.transformerLayersUp.push_back(depthsOf(cfg, "reverse_transformer_layers_per_block", (*rtl)[i], layers));
-        else c.transformerLayersUp.push_back(depthsOf(cfg, "transformer_layers_per_block", tl[n - 1 - i], layers));
+        if (rtl)
+            c.transformerLayersUp.push_back(depthsOf(cfg, "reverse_transformer_layers_per_block", (*rtl)[i], layers));
+        else
+            c.transformerLayersUp.push_back(depthsOf(cfg, "transformer_layers_per_block", tl[n - 1 - i], layers));
     }
 
     c.useLinearProjection = cfg.getBool("use_linear_projection", false);
@@ -322,7 +325,7 @@ struct AttnW {
 struct TransformerBlockW {
     LayerNormW norm1, norm2, norm3;
     AttnW attn1, attn2;
-    LinearW ffIn, ffOut;   // GEGLU proj C→8C, then 4C→C
+    LinearW ffIn, ffOut;  // GEGLU proj C→8C, then 4C→C
 
     // x is owned by the caller's transformer (a fresh tensor), so the residual adds may run in place.
     at::Tensor operator()(at::Tensor x, const at::Tensor& ctx) const {
@@ -331,16 +334,16 @@ struct TransformerBlockW {
         x.add_(attn2(norm2(x), ctx));
         at::Tensor p = ffIn(norm3(x));
         auto ag = p.chunk(2, -1);
-        x.add_(ffOut(ag[0] * at::gelu(ag[1])));   // exact (erf) GELU, as diffusers' GEGLU
+        x.add_(ffOut(ag[0] * at::gelu(ag[1])));  // exact (erf) GELU, as diffusers' GEGLU
         return x;
     }
 };
 
 // Transformer2DModel, continuous input.
 struct Transformer2dW {
-    GroupNormW norm;                       // eps 1e-6
-    LinearW projInL, projOutL;             // use_linear_projection
-    Conv2dW projInC, projOutC;             // 1×1 convs otherwise
+    GroupNormW norm;            // eps 1e-6
+    LinearW projInL, projOutL;  // use_linear_projection
+    Conv2dW projInC, projOutC;  // 1×1 convs otherwise
     bool linear = true;
     std::vector<TransformerBlockW> blocks;
 
@@ -362,14 +365,14 @@ struct Transformer2dW {
 
 struct DownBlockW {
     std::vector<ResnetW> resnets;
-    std::vector<Transformer2dW> attns;   // empty for DownBlock2D
-    Conv2dW down;                        // undefined weight for the last block
+    std::vector<Transformer2dW> attns;  // empty for DownBlock2D
+    Conv2dW down;                       // undefined weight for the last block
 };
 
 struct UpBlockW {
     std::vector<ResnetW> resnets;
     std::vector<Transformer2dW> attns;
-    Conv2dW up;                          // undefined weight for the last block
+    Conv2dW up;  // undefined weight for the last block
 };
 
 // Sinusoidal timestep embedding (embeddings.py get_timestep_embedding), in float32 whatever the model dtype.
@@ -453,8 +456,10 @@ struct Loader {
         Transformer2dW t;
         t.norm = groupNorm(p + ".norm", ch, c.normNumGroups, 1e-6);
         t.linear = c.useLinearProjection;
-        if (t.linear) t.projInL = linear(p + ".proj_in", ch, ch);
-        else t.projInC = conv(p + ".proj_in", ch, ch, 1);
+        if (t.linear)
+            t.projInL = linear(p + ".proj_in", ch, ch);
+        else
+            t.projInC = conv(p + ".proj_in", ch, ch, 1);
         for (int j = 0; j < depth; ++j) {
             const std::string b = p + ".transformer_blocks." + std::to_string(j);
             TransformerBlockW blk;
@@ -467,8 +472,10 @@ struct Loader {
             blk.ffOut = linear(b + ".ff.net.2", 4 * ch, ch);
             t.blocks.push_back(std::move(blk));
         }
-        if (t.linear) t.projOutL = linear(p + ".proj_out", ch, ch);
-        else t.projOutC = conv(p + ".proj_out", ch, ch, 1);
+        if (t.linear)
+            t.projOutL = linear(p + ".proj_out", ch, ch);
+        else
+            t.projOutC = conv(p + ".proj_out", ch, ch, 1);
         return t;
     }
 };
@@ -516,8 +523,8 @@ std::shared_ptr<Unet> Unet::load(const UnetConfig& cfg, io::WeightStore& weights
     const std::int64_t midCh = ch[n - 1];
     if (cfg.midBlockType == kMidCross) {
         W.midResnets.push_back(L.resnet("mid_block.resnets.0", midCh, midCh, tembDim, cfg));
-        W.midAttns.push_back(L.transformer("mid_block.attentions.0", midCh, cfg.numHeadsDown[n - 1],
-                                           cfg.transformerLayersMid, cfg));
+        W.midAttns.push_back(
+            L.transformer("mid_block.attentions.0", midCh, cfg.numHeadsDown[n - 1], cfg.transformerLayersMid, cfg));
         W.midResnets.push_back(L.resnet("mid_block.resnets.1", midCh, midCh, tembDim, cfg));
     } else if (cfg.midBlockType == kMidPlain) {
         // diffusers builds UNetMidBlock2D(num_layers=0, add_attention=False) here: a single resnet.
@@ -530,7 +537,7 @@ std::shared_ptr<Unet> Unet::load(const UnetConfig& cfg, io::WeightStore& weights
     for (std::size_t i = 0; i < n; ++i) {
         const std::int64_t prevOut = outCh;
         outCh = ch[n - 1 - i];
-        const std::int64_t inCh = ch[n - 1 - std::min(i + 1, n - 1)];   // reversed[min(i+1, n-1)]
+        const std::int64_t inCh = ch[n - 1 - std::min(i + 1, n - 1)];  // reversed[min(i+1, n-1)]
         const int layers = cfg.layersPerBlock[n - 1 - i] + 1;
         const std::string p = "up_blocks." + std::to_string(i);
         const bool cross = cfg.upBlockTypes[i] == kCrossUp;
@@ -606,8 +613,8 @@ std::vector<at::Tensor> Unet::convWeights() const {
 at::Tensor Unet::forward(const at::Tensor& sample, double timestep, const at::Tensor& context,
                          const at::Tensor& textEmbeds, const at::Tensor& timeIds) const {
     // diffusers: torch.tensor([t]) broadcast over the batch, then .float() in get_timestep_embedding.
-    return forward(sample, at::scalar_tensor(timestep, at::TensorOptions().dtype(at::kFloat).device(device())),
-                   context, textEmbeds, timeIds);
+    return forward(sample, at::scalar_tensor(timestep, at::TensorOptions().dtype(at::kFloat).device(device())), context,
+                   textEmbeds, timeIds);
 }
 
 at::Tensor Unet::forward(const at::Tensor& sample, const at::Tensor& timestep, const at::Tensor& context,
@@ -634,18 +641,17 @@ at::Tensor Unet::forward(const at::Tensor& sample, const at::Tensor& timestep, c
         (timestep.dim() == 1 && timestep.size(0) != 1 && timestep.size(0) != batch))
         fail(ErrorKind::InvalidArgument, "unet: timestep must be a scalar, [1] or [B] tensor");
     at::Tensor t = timestep.to(dev, at::kFloat).reshape({-1}).expand({batch});
-    at::Tensor emb = W.time2(at::silu(W.time1(timestepEmbedding(t, c.blockOutChannels[0], c.flipSinToCos,
-                                                                  c.freqShift).to(dt))));
+    at::Tensor emb =
+        W.time2(at::silu(W.time1(timestepEmbedding(t, c.blockOutChannels[0], c.flipSinToCos, c.freqShift).to(dt))));
     if (c.additionEmbedType == "text_time") {
         if (!textEmbeds.defined() || !timeIds.defined() || textEmbeds.dim() != 2 || timeIds.dim() != 2 ||
             textEmbeds.size(0) != batch || timeIds.size(0) != batch ||
             textEmbeds.size(1) + timeIds.size(1) * c.additionTimeEmbedDim != c.projectionClassEmbeddingsInputDim)
-            fail(ErrorKind::InvalidArgument,
-                 "unet: text_embeds [B,P] and time_ids [B,N] must give P + N*" +
-                     std::to_string(c.additionTimeEmbedDim) + " = " +
-                     std::to_string(c.projectionClassEmbeddingsInputDim));
-        at::Tensor te = timestepEmbedding(timeIds.to(dev, at::kFloat).flatten(), c.additionTimeEmbedDim,
-                                          c.flipSinToCos, c.freqShift)
+            fail(ErrorKind::InvalidArgument, "unet: text_embeds [B,P] and time_ids [B,N] must give P + N*" +
+                                                 std::to_string(c.additionTimeEmbedDim) + " = " +
+                                                 std::to_string(c.projectionClassEmbeddingsInputDim));
+        at::Tensor te = timestepEmbedding(timeIds.to(dev, at::kFloat).flatten(), c.additionTimeEmbedDim, c.flipSinToCos,
+                                          c.freqShift)
                             .reshape({batch, -1});
         // diffusers concatenates text_embeds with the float32 time embeds (type promotion) and casts afterwards.
         at::Tensor add = at::cat({textEmbeds.to(dev, at::kFloat), te}, -1).to(dt);
@@ -685,7 +691,7 @@ at::Tensor Unet::forward(const at::Tensor& sample, const at::Tensor& timestep, c
         for (std::size_t l = 0; l < blk.resnets.size(); ++l) {
             at::Tensor skip = std::move(skips.back());
             skips.pop_back();
-            x = blk.resnets[l](at::cat({x, skip}, 1), emb);   // x first, then the skip
+            x = blk.resnets[l](at::cat({x, skip}, 1), emb);  // x first, then the skip
             if (!blk.attns.empty()) x = blk.attns[l](x, ctx);
         }
         if (blk.up.weight.defined()) {
@@ -726,11 +732,9 @@ std::string Unet::shapeNameOf(const UnetConfig& c) {
     if (lpb(2) && down({2, 2}, {10, 10}) && c.midBlockType == kMidCross && c.transformerLayersMid == 10 &&
         up({{10, 10, 10}, {2, 2, 2}}))
         return "sdxl-base";
-    if (lpb(1) && down({2}, {6}) && c.midBlockType == kMidCross && c.transformerLayersMid == 6 &&
-        up({{6, 6}, {2, 2}}))
+    if (lpb(1) && down({2}, {6}) && c.midBlockType == kMidCross && c.transformerLayersMid == 6 && up({{6, 6}, {2, 2}}))
         return "koala-1b";
-    if (lpb(1) && down({2}, {5}) && c.midBlockType.empty() && up({{5, 5}, {2, 2}}))
-        return "koala-700m";
+    if (lpb(1) && down({2}, {5}) && c.midBlockType.empty() && up({{5, 5}, {2, 2}})) return "koala-700m";
     // Segmind's distilled SDXLs keep SDXL's layers_per_block, drop the mid attention (resnet-only UNetMidBlock2D)
     // and have shallower encoders (SSD-1B [2,2]/[4,4], Vega [1,1]/[2,2]); their decoders are asymmetric, so the
     // up depths are not part of the signature.

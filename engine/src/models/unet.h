@@ -7,7 +7,10 @@
 #include <string>
 #include <vector>
 
-namespace koala::io { class Config; class WeightStore; }
+namespace koala::io {
+class Config;
+class WeightStore;
+}  // namespace koala::io
 
 namespace koala::models {
 
@@ -15,15 +18,15 @@ struct UnetConfig {
     int inChannels = 4, outChannels = 4;
     std::vector<int> blockOutChannels{320, 640, 1280};
     std::vector<std::string> downBlockTypes, upBlockTypes;
-    std::string midBlockType = "UNetMidBlock2DCrossAttn";   // "" = none
+    std::string midBlockType = "UNetMidBlock2DCrossAttn";  // "" = none
     std::vector<int> layersPerBlock;                       // per down block
     std::vector<std::vector<int>> transformerLayersDown;   // [block][layer]
     std::vector<std::vector<int>> transformerLayersUp;     // [up block][layer] (layers_per_block+1 entries)
     int transformerLayersMid = 1;
-    std::vector<int> numHeadsDown;                         // heads per down block (attention_head_dim semantics)
+    std::vector<int> numHeadsDown;  // heads per down block (attention_head_dim semantics)
     int crossAttentionDim = 2048;
     bool useLinearProjection = true;
-    std::string additionEmbedType = "text_time";           // "" = none
+    std::string additionEmbedType = "text_time";  // "" = none
     int additionTimeEmbedDim = 256;
     int projectionClassEmbeddingsInputDim = 2816;
     bool flipSinToCos = true;
@@ -33,8 +36,8 @@ struct UnetConfig {
     int sampleSize = 128;
     bool centerInputSample = false;
     int convInKernel = 3, convOutKernel = 3;
-    int timeEmbedDim = 0;                                  // time_embedding_dim; 0 = 4 * blockOutChannels[0]
-    bool upcastAttention = false;                          // informational: SDPA ignores it in diffusers too
+    int timeEmbedDim = 0;          // time_embedding_dim; 0 = 4 * blockOutChannels[0]
+    bool upcastAttention = false;  // informational: SDPA ignores it in diffusers too
     // Parses config.json; every unsupported value is an error that names the key.
     static UnetConfig fromConfig(const io::Config& cfg);
 };
@@ -65,7 +68,7 @@ public:
     std::int64_t parameterCount() const;
     // "sdxl-base", "koala-1b", "koala-700m", "ssd-1b", "vega" or "custom" (from the block structure).
     std::string shapeName() const;
-    static std::string shapeNameOf(const UnetConfig& cfg);   // the same, from the config alone
+    static std::string shapeNameOf(const UnetConfig& cfg);  // the same, from the config alone
     at::Device device() const;
     at::ScalarType dtype() const;
 

@@ -56,8 +56,7 @@ VaeConfig VaeConfig::fromConfig(const io::Config& cfg) {
     for (const char* key : {"latents_mean", "latents_std", "shift_factor"})
         if (cfg.has(key)) cfg.unsupported(key, "only VAEs without latent normalisation are supported");
     if (cfg.has("act_fn") && cfg.getString("act_fn") != "silu") cfg.unsupported("act_fn", "expected silu");
-    if (cfg.has("norm_type") && cfg.getString("norm_type") != "group")
-        cfg.unsupported("norm_type", "expected group");
+    if (cfg.has("norm_type") && cfg.getString("norm_type") != "group") cfg.unsupported("norm_type", "expected group");
 
     if (c.blockOutChannels.empty()) cfg.unsupported("block_out_channels", "must not be empty");
     if (cfg.has("up_block_types")) {
@@ -85,27 +84,45 @@ struct VaeDecoder::Weights {
     };
     struct UpBlock {
         std::vector<ResnetW> resnets;
-        Conv2dW upsample;   // weight undefined for the last block
+        Conv2dW upsample;  // weight undefined for the last block
     };
     Conv2dW postQuantConv;  // weight undefined when use_post_quant_conv is false
     Conv2dW convIn;
     ResnetW midResnet0, midResnet1;
-    MidAttention midAttn;   // norm.weight undefined when mid_block_add_attention is false
+    MidAttention midAttn;  // norm.weight undefined when mid_block_add_attention is false
     std::vector<UpBlock> upBlocks;
     GroupNormW convNormOut;
     Conv2dW convOut;
 
     void forEach(const std::function<void(at::Tensor&)>& fn) {
-        auto conv = [&](Conv2dW& c) { fn(c.weight); fn(c.bias); };
-        auto gn = [&](GroupNormW& g) { fn(g.weight); fn(g.bias); };
-        auto lin = [&](LinearW& l) { fn(l.weight); fn(l.bias); };
+        auto conv = [&](Conv2dW& c) {
+            fn(c.weight);
+            fn(c.bias);
+        };
+        auto gn = [&](GroupNormW& g) {
+            fn(g.weight);
+            fn(g.bias);
+        };
+        auto lin = [&](LinearW& l) {
+            fn(l.weight);
+            fn(l.bias);
+        };
         auto res = [&](ResnetW& r) {
-            gn(r.norm1); gn(r.norm2); conv(r.conv1); conv(r.conv2); lin(r.timeEmbProj); conv(r.shortcut);
+            gn(r.norm1);
+            gn(r.norm2);
+            conv(r.conv1);
+            conv(r.conv2);
+            lin(r.timeEmbProj);
+            conv(r.shortcut);
         };
         conv(postQuantConv);
         conv(convIn);
         res(midResnet0);
-        gn(midAttn.norm); lin(midAttn.q); lin(midAttn.k); lin(midAttn.v); lin(midAttn.out);
+        gn(midAttn.norm);
+        lin(midAttn.q);
+        lin(midAttn.k);
+        lin(midAttn.v);
+        lin(midAttn.out);
         res(midResnet1);
         for (auto& b : upBlocks) {
             for (auto& r : b.resnets) res(r);
@@ -282,15 +299,15 @@ at::Tensor VaeDecoder::decode(const at::Tensor& zIn, int tileLatent) const {
     if (!m.convIn.weight.defined())
         fail(ErrorKind::Internal, "VAE used before its weights were loaded (check WeightStore::finish)");
     if (zIn.dim() != 4 || zIn.size(1) != m_cfg.latentChannels)
-        fail(ErrorKind::InvalidArgument, "VAE decode expects latents [B," + std::to_string(m_cfg.latentChannels) +
-                                             ",h,w]");
+        fail(ErrorKind::InvalidArgument,
+             "VAE decode expects latents [B," + std::to_string(m_cfg.latentChannels) + ",h,w]");
     if (tileLatent < 0) fail(ErrorKind::InvalidArgument, "VAE tile size must not be negative");
     const at::Tensor z = zIn.to(device(), dtype());
     const std::int64_t h = z.size(2), w = z.size(3);
     if (tileLatent == 0 || (h <= tileLatent && w <= tileLatent)) return decodeWhole(m, z);
 
     const std::int64_t tile = std::max(tileLatent, 4);
-    const std::int64_t overlap = std::max<std::int64_t>(1, tile / 4);   // diffusers' tile_overlap_factor 0.25
+    const std::int64_t overlap = std::max<std::int64_t>(1, tile / 4);  // diffusers' tile_overlap_factor 0.25
     const std::int64_t scale = std::int64_t(1) << (m_cfg.blockOutChannels.size() - 1);
     const auto rows = tileStarts(h, tile, overlap), cols = tileStarts(w, tile, overlap);
 
@@ -302,7 +319,8 @@ at::Tensor VaeDecoder::decode(const at::Tensor& zIn, int tileLatent) const {
         const at::Tensor wy = axisWeight(rows, i, tile, h, scale).to(z.device());
         for (std::size_t j = 0; j < cols.size(); ++j) {
             const at::Tensor wx = axisWeight(cols, j, tile, w, scale).to(z.device());
-            at::Tensor zt = z.slice(2, rows[i], std::min(rows[i] + tile, h)).slice(3, cols[j], std::min(cols[j] + tile, w));
+            at::Tensor zt =
+                z.slice(2, rows[i], std::min(rows[i] + tile, h)).slice(3, cols[j], std::min(cols[j] + tile, w));
             at::Tensor dt = decodeWhole(m, zt).to(at::kFloat);
             at::Tensor wt = (wy.view({-1, 1}) * wx.view({1, -1})).view({1, 1, wy.size(0), wx.size(0)});
             const std::int64_t y0 = rows[i] * scale, x0 = cols[j] * scale;

@@ -6,7 +6,10 @@
 #include <memory>
 #include <vector>
 
-namespace koala::io { class Config; class WeightStore; }
+namespace koala::io {
+class Config;
+class WeightStore;
+}  // namespace koala::io
 
 namespace koala::models {
 
@@ -17,7 +20,8 @@ struct VaeConfig {
     bool forceUpcast = true;
     bool usePostQuantConv = true;
     bool midBlockAddAttention = true;
-    static VaeConfig fromConfig(const io::Config& cfg);   // unsupported values (latents_mean, shift_factor...) name the key
+    static VaeConfig fromConfig(
+        const io::Config& cfg);  // unsupported values (latents_mean, shift_factor...) name the key
 };
 
 class VaeDecoder {
@@ -32,7 +36,7 @@ public:
     const VaeConfig& config() const { return m_cfg; }
     at::Device device() const;
     at::ScalarType dtype() const;
-    void to(at::Device device, at::ScalarType dtype);   // keeps the weights' memory format
+    void to(at::Device device, at::ScalarType dtype);  // keeps the weights' memory format
     // Stores every 4-D convolution weight as channels_last (replacing the stored tensors, no copies kept). Decoded
     // values are unchanged; the decoded sample then comes out channels_last. Not thread-safe against a decode.
     void toChannelsLast();

@@ -81,8 +81,7 @@ public:
         // Graphs before the pool-backed outputs, as in reset().
         try {
             reset();
-        } catch (...) {
-        }
+        } catch (...) {}
     }
 
     at::Tensor operator()(const at::Tensor& x, double t, const at::Tensor& ctx, const at::Tensor& textEmbeds,
@@ -136,8 +135,8 @@ private:
 
     at::Tensor graphed(const at::Tensor& x, double t, const at::Tensor& ctx, const at::Tensor& textEmbeds,
                        const at::Tensor& timeIds) {
-        const ShapeKey key{dims(x), dims(ctx), dims(textEmbeds), dims(timeIds), int(x.scalar_type()),
-                           int(x.device().index())};
+        const ShapeKey key{
+            dims(x), dims(ctx), dims(textEmbeds), dims(timeIds), int(x.scalar_type()), int(x.device().index())};
         // A new resolution / batch / dtype: drop the old graph and its pool, allocate new static inputs.
         if (!m_haveShape || key != m_key) {
             reset();
@@ -155,17 +154,17 @@ private:
         fill(m_sctx, ctx);
         fill(m_stext, textEmbeds);
         fill(m_sids, timeIds);
-        m_st.fill_(t);   // a kernel argument: no host buffer to keep alive; float32(t) as the double overload
+        m_st.fill_(t);  // a kernel argument: no host buffer to keep alive; float32(t) as the double overload
 
         if (!m_graph) capture();
-        m_graph->replay();   // on the current stream, after the copies above
+        m_graph->replay();  // on the current stream, after the copies above
         ++g_replays;
         return m_out.clone();
     }
 
     void capture() {
         const c10::DeviceIndex dev = m_sx.device().index();
-        c10::cuda::device_synchronize();   // the static inputs are filled
+        c10::cuda::device_synchronize();  // the static inputs are filled
         if (m_lowMemory) c10::cuda::CUDACachingAllocator::emptyCache();
         // One capture stream for the runner's lifetime (as torch.cuda.graph does): its cuBLAS handle and workspace
         // are created by the warm-up, not inside a capture.
@@ -196,12 +195,11 @@ private:
                     // End the stream capture so that the stream is usable again; the graph is discarded.
                     try {
                         graph->capture_end();
-                    } catch (...) {
-                    }
+                    } catch (...) {}
                 }
                 out = at::Tensor();
                 graph.reset();
-                (void)cudaGetLastError();   // clear a non-sticky error left by the invalidated capture
+                (void)cudaGetLastError();  // clear a non-sticky error left by the invalidated capture
                 throw;
             }
         }
@@ -215,8 +213,7 @@ private:
         m_failed = true;
         try {
             reset();
-        } catch (...) {
-        }
+        } catch (...) {}
         recordFailure(why);
         static std::once_flag logged;
         std::call_once(logged, [&] {
@@ -238,7 +235,7 @@ private:
     std::optional<c10::cuda::CUDAStream> m_stream;
     at::Tensor m_sx, m_st /* 0-d float32 timestep */, m_sctx, m_stext, m_sids;
     std::unique_ptr<at::cuda::CUDAGraph> m_graph;
-    at::Tensor m_out;   // lives in the graph's pool
+    at::Tensor m_out;  // lives in the graph's pool
 };
 
 #endif  // KOALA_WITH_CUDA

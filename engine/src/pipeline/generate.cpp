@@ -38,8 +38,15 @@ FloatTensor toFloatTensor(const at::Tensor& t) {
 
 std::vector<Image> toImages(const at::Tensor& images01) {
     // (x·255).round() rounds half to even, as numpy does in VaeImageProcessor.numpy_to_pil.
-    auto u8 = images01.detach().to(at::kCPU).to(at::kFloat).mul(255.0).round().clamp(0, 255).to(at::kByte)
-                  .permute({0, 2, 3, 1}).contiguous();
+    auto u8 = images01.detach()
+                  .to(at::kCPU)
+                  .to(at::kFloat)
+                  .mul(255.0)
+                  .round()
+                  .clamp(0, 255)
+                  .to(at::kByte)
+                  .permute({0, 2, 3, 1})
+                  .contiguous();
     std::vector<Image> out;
     for (std::int64_t b = 0; b < u8.size(0); ++b) {
         Image img;
@@ -131,13 +138,13 @@ GenerateResult ModelImpl::generate(const GenerateRequest& r, const Callbacks& cb
     ctx = ctx.to(dtype);
     pooled = pooled.to(dtype);
     // add_time_ids = [orig_h, orig_w, crop_top, crop_left, target_h, target_w]; negative ids equal positive ones.
-    auto timeIds = at::tensor(std::vector<double>{double(r.height), double(r.width), 0, 0, double(r.height),
-                                                  double(r.width)},
-                              at::kDouble)
-                       .to(dtype)
-                       .unsqueeze(0)
-                       .repeat({cfg ? 2 * n : n, 1})
-                       .to(device);
+    auto timeIds =
+        at::tensor(std::vector<double>{double(r.height), double(r.width), 0, 0, double(r.height), double(r.width)},
+                   at::kDouble)
+            .to(dtype)
+            .unsqueeze(0)
+            .repeat({cfg ? 2 * n : n, 1})
+            .to(device);
     synchronizeDevice(device);
     result.timings.encodeSeconds = secondsSince(tEnc);
     checkCancel(cancel);
@@ -179,8 +186,7 @@ GenerateResult ModelImpl::generate(const GenerateRequest& r, const Callbacks& cb
             const auto tPrev = Clock::now();
             auto host = latents.detach().to(at::kCPU).contiguous();
             std::vector<Image> previews;
-            for (int b = 0; b < n; ++b)
-                previews.push_back(latentPreview(host[b].data_ptr<float>(), int(lh), int(lw)));
+            for (int b = 0; b < n; ++b) previews.push_back(latentPreview(host[b].data_ptr<float>(), int(lh), int(lw)));
             result.timings.previewSeconds += secondsSince(tPrev);
             cb.preview(i + 1, previews);
         }

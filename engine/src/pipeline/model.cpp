@@ -2,11 +2,11 @@
 // koala::Model / inspectModel / resolveModelFolder API. LibTorch errors are turned into koala::Error here.
 #include "pipeline/model_impl.h"
 
+#include "pipeline/boundary.h"
+
 #include "core/common.h"
 #include "io/model_folder.h"
 #include "io/weights.h"
-
-#include <c10/util/Exception.h>
 
 #include <cstring>
 #include <filesystem>
@@ -52,7 +52,7 @@ bool sameFiles(const std::vector<std::string>& a, const std::vector<std::string>
     return true;
 }
 
-const char* dtypeName(io::StDType t) {
+const char* stDTypeLabel(io::StDType t) {
     switch (t) {
     case io::StDType::F16: return "fp16";
     case io::StDType::BF16: return "bf16";
@@ -61,17 +61,14 @@ const char* dtypeName(io::StDType t) {
     }
 }
 
-at::ScalarType toScalar(DType d) {
-    switch (d) {
-    case DType::F16: return at::kHalf;
-    case DType::BF16: return at::kBFloat16;
-    default: return at::kFloat;
-    }
+// A component's weights with LoadOptions::variant resolved for that folder ("auto": io::WeightStore::chooseVariant).
+io::WeightStore openWeights(const std::string& dir, const std::string& stem, const std::string& variant, bool half,
+                            const std::string& component) {
+    return io::WeightStore::openComponent(dir, stem, io::WeightStore::chooseVariant(dir, stem, variant, half),
+                                          component);
 }
 
-const char* scalarName(at::ScalarType t) {
-    return t == at::kHalf ? "fp16" : t == at::kBFloat16 ? "bf16" : "fp32";
-}
+bool isHalf(at::ScalarType t) { return t == at::kHalf || t == at::kBFloat16; }
 
 std::shared_ptr<TextStack> loadText(const std::string& folder, const std::string& variant, at::Device device,
                                     at::ScalarType dtype, const TextStack* shareEncoders) {
@@ -89,7 +86,7 @@ std::shared_ptr<TextStack> loadText(const std::string& folder, const std::string
         const std::string comp = i == 0 ? "text_encoder" : "text_encoder_2";
         const std::string dir = io::joinPath(folder, comp);
         auto cfg = io::Config::load(io::joinPath(dir, "config.json"));
-        auto store = io::WeightStore::openComponent(dir, "model", variant, comp);
+        auto store = openWeights(dir, "model", variant, isHalf(dtype), comp);
         store.setTarget(dtype, device);
         auto enc = models::ClipTextEncoder::load(models::ClipTextConfig::fromConfig(cfg), store, i == 1);
         store.finish();
@@ -101,17 +98,29 @@ std::shared_ptr<TextStack> loadText(const std::string& folder, const std::string
 }
 
 // The files loadText() records for the encoders (configs + weights), without loading anything.
-std::vector<std::string> encoderFilesOf(const std::string& folder, const std::string& variant) {
+std::vector<std::string> encoderFilesOf(const std::string& folder, const std::string& variant, bool half) {
     std::vector<std::string> files;
     for (const char* comp : {"text_encoder", "text_encoder_2"}) {
         const std::string dir = io::joinPath(folder, comp);
         files.push_back(io::joinPath(dir, "config.json"));
-        for (auto& f : io::WeightStore::openComponent(dir, "model", variant, comp).files()) files.push_back(f);
+        for (auto& f : openWeights(dir, "model", variant, half, comp).files()) files.push_back(f);
     }
     return files;
 }
 
 }  // namespace
+
+at::ScalarType toScalarType(DType d) {
+    switch (d) {
+    case DType::F16: return at::kHalf;
+    case DType::BF16: return at::kBFloat16;
+    default: return at::kFloat;
+    }
+}
+
+DType dtypeOf(at::ScalarType t) { return t == at::kHalf ? DType::F16 : t == at::kBFloat16 ? DType::BF16 : DType::F32; }
+
+const char* dtypeName(at::ScalarType t) { return t == at::kHalf ? "fp16" : t == at::kBFloat16 ? "bf16" : "fp32"; }
 
 std::unique_ptr<ModelImpl> ModelImpl::load(const std::string& path, const LoadOptions& options,
                                            const ModelImpl* shareWith) {
@@ -121,24 +130,25 @@ std::unique_ptr<ModelImpl> ModelImpl::load(const std::string& path, const LoadOp
 
     const Device dev = resolveDevice(options.device);
     if (dev == Device::Cuda && !cudaAvailable())
-        fail(ErrorKind::InvalidArgument, "CUDA was requested but no CUDA device is available in this build/machine; "
-                                         "use --device cpu");
+        fail(ErrorKind::InvalidArgument,
+             "CUDA was requested but no CUDA device is available in this build/machine; "
+             "use --device cpu");
     m->device = dev == Device::Cuda ? at::Device(at::kCUDA, 0) : at::Device(at::kCPU);
     const DType dt = resolveDType(dev, options.dtype);
     if (dt == DType::F16 && dev == Device::Cpu)
         fail(ErrorKind::InvalidArgument, "fp16 compute needs a CUDA device; on the CPU use fp32 or bf16");
-    m->dtype = toScalar(dt);
-    // The SDXL VAE overflows in fp16; bf16 keeps fp32's range at half the cost. The CPU runs it in fp32.
-    m->vaeDType = dev == Device::Cuda ? (dt == DType::F32 ? at::kFloat : at::kBFloat16) : at::kFloat;
+    m->dtype = toScalarType(dt);
+    m->vaeDType = toScalarType(resolveVaeDType(dev, dt));
     m->memory = options.memory;
 
     auto index = io::Config::load(io::joinPath(folder, "model_index.json"));
     m->forceZerosForEmptyPrompt = index.getBool("force_zeros_for_empty_prompt", true);
     for (const char* comp : {"unet", "vae", "text_encoder", "text_encoder_2", "tokenizer", "tokenizer_2", "scheduler"})
         if (!io::dirExists(io::joinPath(folder, comp)))
-            fail(ErrorKind::ModelFormat, folder + ": the '" + comp + "' folder is missing (an SDXL-family pipeline "
-                                                                   "needs unet, vae, both text encoders, both "
-                                                                   "tokenizers and the scheduler)");
+            fail(ErrorKind::ModelFormat, folder + ": the '" + comp +
+                                             "' folder is missing (an SDXL-family pipeline "
+                                             "needs unet, vae, both text encoders, both "
+                                             "tokenizers and the scheduler)");
 
     m->schedulerConfig = sampling::SchedulerConfig::fromConfig(
         io::Config::load(io::joinPath(folder, "scheduler/scheduler_config.json")));
@@ -147,13 +157,13 @@ std::unique_ptr<ModelImpl> ModelImpl::load(const std::string& path, const LoadOp
     const at::Device textDevice = options.memory == MemoryMode::Low ? at::Device(at::kCPU) : m->device;
     const bool shareText = shareWith && shareWith->text && shareWith->device == m->device &&
                            shareWith->dtype == m->dtype && shareWith->memory == m->memory &&
-                           sameFiles(shareWith->text->files, encoderFilesOf(folder, options.variant));
+                           sameFiles(shareWith->text->files, encoderFilesOf(folder, options.variant, isHalf(m->dtype)));
     m->text = loadText(folder, options.variant, textDevice, m->dtype, shareText ? shareWith->text.get() : nullptr);
     m->info.sharesTextEncoders = shareText;
 
     const std::string vaeDir = io::joinPath(folder, "vae");
     auto vaeCfg = io::Config::load(io::joinPath(vaeDir, "config.json"));
-    auto vaeStore = io::WeightStore::openComponent(vaeDir, "diffusion_pytorch_model", options.variant, "vae");
+    auto vaeStore = openWeights(vaeDir, "diffusion_pytorch_model", options.variant, isHalf(m->dtype), "vae");
     std::vector<std::string> vaeFiles{vaeCfg.file()};
     for (auto& f : vaeStore.files()) vaeFiles.push_back(f);
     if (shareWith && shareWith->vae && shareWith->device == m->device && shareWith->vaeDType == m->vaeDType &&
@@ -169,22 +179,23 @@ std::unique_ptr<ModelImpl> ModelImpl::load(const std::string& path, const LoadOp
 
     const std::string unetDir = io::joinPath(folder, "unet");
     auto unetCfg = models::UnetConfig::fromConfig(io::Config::load(io::joinPath(unetDir, "config.json")));
-    auto unetStore = io::WeightStore::openComponent(unetDir, "diffusion_pytorch_model", options.variant, "unet");
+    auto unetStore = openWeights(unetDir, "diffusion_pytorch_model", options.variant, isHalf(m->dtype), "unet");
     unetStore.setTarget(m->dtype, m->device);
     m->unet = models::Unet::load(unetCfg, unetStore);
     unetStore.finish();
 
-    m->runMutex = shareWith && (shareText || m->vae == shareWith->vae) ? shareWith->runMutex
-                                                                                         : std::make_shared<std::mutex>();
+    m->runMutex =
+        shareWith && (shareText || m->vae == shareWith->vae) ? shareWith->runMutex : std::make_shared<std::mutex>();
     installCudaFastPath(*m);
     ModelInfo& info = m->info;
     info.path = folder;
     info.name = modelNameOf(folder);
     info.unetShape = models::Unet::shapeNameOf(unetCfg);
     info.unetParameters = unetStore.parameterCount();
-    info.weightDType = dtypeName(unetStore.dominantDType());
+    info.weightDType = stDTypeLabel(unetStore.dominantDType());
     info.device = m->device.is_cuda() ? "cuda" : "cpu";
-    info.computeDType = scalarName(m->dtype);
+    info.computeDType = dtypeName(m->dtype);
+    info.vaeDType = dtypeName(m->vaeDType);
     info.defaultScheduler = toString(m->schedulerConfig.defaultKind());
     info.defaultSpacing = toString(m->schedulerConfig.defaultSpacing());
     return m;
@@ -200,42 +211,18 @@ std::unique_ptr<ModelImpl> ModelImpl::fromParts(std::shared_ptr<TextStack> text,
     m->schedulerConfig = std::move(sched);
     m->device = device;
     m->dtype = dtype;
-    m->vaeDType = device.is_cuda() && dtype != at::kFloat ? at::kBFloat16 : at::kFloat;
+    m->vaeDType = toScalarType(resolveVaeDType(device.is_cuda() ? Device::Cuda : Device::Cpu, dtypeOf(dtype)));
     m->runMutex = std::make_shared<std::mutex>();
     m->info.name = "random";
     m->info.unetShape = m->unet->shapeName();
     m->info.unetParameters = m->unet->parameterCount();
     m->info.device = device.is_cuda() ? "cuda" : "cpu";
-    m->info.computeDType = scalarName(dtype);
+    m->info.computeDType = dtypeName(dtype);
+    m->info.vaeDType = dtypeName(m->vaeDType);
     m->info.defaultScheduler = toString(m->schedulerConfig.defaultKind());
     m->info.defaultSpacing = toString(m->schedulerConfig.defaultSpacing());
     return m;
 }
-
-// ---- boundary: every LibTorch / std exception becomes a koala::Error -------------------------------------------
-namespace {
-
-template <typename F>
-auto guarded(const char* what, F&& f) -> decltype(f()) {
-    try {
-        return f();
-    } catch (const Error&) {
-        throw;
-    } catch (const c10::Error& e) {
-        std::string msg = e.what_without_backtrace();
-        if (auto nl = msg.find('\n'); nl != std::string::npos) msg = msg.substr(0, nl);
-        if (msg.find("out of memory") != std::string::npos)
-            fail(ErrorKind::OutOfMemory, std::string(what) + ": the GPU ran out of memory (" + msg +
-                                             "); try a smaller size, fewer images, or memory mode 'low'");
-        fail(ErrorKind::Internal, std::string(what) + ": " + msg);
-    } catch (const std::bad_alloc&) {
-        fail(ErrorKind::OutOfMemory, std::string(what) + ": out of host memory");
-    } catch (const std::exception& e) {
-        fail(ErrorKind::Internal, std::string(what) + ": " + e.what());
-    }
-}
-
-}  // namespace
 
 bool cudaAvailable() {
     try {
@@ -250,11 +237,6 @@ Device resolveDevice(Device requested) {
     return cudaAvailable() ? Device::Cuda : Device::Cpu;
 }
 
-DType resolveDType(Device resolvedDevice, DType requested) {
-    if (requested != DType::Auto) return requested;
-    return resolvedDevice == Device::Cuda ? DType::F16 : DType::F32;
-}
-
 std::string resolveModelFolder(const std::string& path) {
     return guarded("resolving the model folder", [&] { return io::resolveModelFolder(path); });
 }
@@ -267,9 +249,9 @@ ModelInfo inspectModel(const std::string& path, const std::string& variant) {
         const std::string unetDir = io::joinPath(info.path, "unet");
         auto cfg = models::UnetConfig::fromConfig(io::Config::load(io::joinPath(unetDir, "config.json")));
         info.unetShape = models::Unet::shapeNameOf(cfg);
-        auto store = io::WeightStore::openComponent(unetDir, "diffusion_pytorch_model", variant, "unet");
+        auto store = openWeights(unetDir, "diffusion_pytorch_model", variant, variant == "auto", "unet");
         info.unetParameters = store.parameterCount();
-        info.weightDType = dtypeName(store.dominantDType());
+        info.weightDType = stDTypeLabel(store.dominantDType());
         auto sched = sampling::SchedulerConfig::fromConfig(
             io::Config::load(io::joinPath(info.path, "scheduler/scheduler_config.json")));
         info.defaultScheduler = toString(sched.defaultKind());

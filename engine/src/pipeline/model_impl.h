@@ -22,7 +22,7 @@ namespace koala {
 struct TextStack {
     std::shared_ptr<text::ClipTokenizer> tokenizer1, tokenizer2;
     std::shared_ptr<models::ClipTextEncoder> encoder1, encoder2;
-    std::vector<std::string> files;   // weight + config + tokenizer files, compared byte for byte when sharing
+    std::vector<std::string> files;  // weight + config + tokenizer files, compared byte for byte when sharing
 };
 
 struct VaeStack {
@@ -32,8 +32,8 @@ struct VaeStack {
 
 // Prompt embeddings as encode_prompt returns them (batch of 1, before repeating for num_images).
 struct PromptEmbeds {
-    at::Tensor prompt, pooled;             // [1,77,ctx], [1,pooled]
-    at::Tensor negative, negativePooled;   // undefined when classifier-free guidance is off
+    at::Tensor prompt, pooled;            // [1,77,ctx], [1,pooled]
+    at::Tensor negative, negativePooled;  // undefined when classifier-free guidance is off
 };
 
 class ModelImpl {
@@ -45,8 +45,8 @@ public:
     ModelInfo info;
     std::string folder;
     at::Device device = at::kCPU;
-    at::ScalarType dtype = at::kFloat;      // UNet / text encoder compute dtype
-    at::ScalarType vaeDType = at::kFloat;   // VAE compute dtype (bf16 on CUDA by default, fp32 retry)
+    at::ScalarType dtype = at::kFloat;     // UNet / text encoder compute dtype
+    at::ScalarType vaeDType = at::kFloat;  // VAE compute dtype (bf16 on CUDA by default, fp32 retry)
     MemoryMode memory = MemoryMode::Default;
     bool forceZerosForEmptyPrompt = true;
 
@@ -54,8 +54,8 @@ public:
     std::shared_ptr<VaeStack> vae;
     std::shared_ptr<models::Unet> unet;
     sampling::SchedulerConfig schedulerConfig;
-    std::shared_ptr<std::mutex> runMutex;   // one generation at a time per family of sharing Models
-    UnetRunner runner;                      // empty = unet->forward
+    std::shared_ptr<std::mutex> runMutex;  // one generation at a time per family of sharing Models
+    UnetRunner runner;                     // empty = unet->forward
 
     // Loading. `shareWith` may be null.
     static std::unique_ptr<ModelImpl> load(const std::string& path, const LoadOptions& options,
@@ -67,13 +67,27 @@ public:
                                                 at::Device device, at::ScalarType dtype);
 
     PromptEmbeds encodePrompt(const GenerateRequest& request, bool guidance);
-    at::Tensor decodeLatents(const at::Tensor& latents);             // → [B,3,H,W] float32 in [0,1]
+    at::Tensor decodeLatents(const at::Tensor& latents);  // → [B,3,H,W] float32 in [0,1]
     GenerateResult generate(const GenerateRequest& request, const Callbacks& callbacks, CancelToken* cancel);
+};
+
+// dtype names and conversions (model.cpp): the one mapping between the public DType and LibTorch's.
+at::ScalarType toScalarType(DType d);  // Auto → fp32
+DType dtypeOf(at::ScalarType t);
+const char* dtypeName(at::ScalarType t);  // "fp16", "bf16", "fp32"
+
+// Internal access to a public Model (the engine's tests and tools only; Model::impl() is not public).
+struct ModelAccess {
+    static ModelImpl& impl(Model& m) { return *m.m_impl; }
+    static const ModelImpl& impl(const Model& m) { return *m.m_impl; }
+    static std::shared_ptr<Model> wrap(std::unique_ptr<ModelImpl> impl) {
+        return std::shared_ptr<Model>(new Model(std::move(impl)));
+    }
 };
 
 // Cast/copy helpers shared by the pipeline and the tools.
 FloatTensor toFloatTensor(const at::Tensor& t);
-std::vector<Image> toImages(const at::Tensor& images01);   // [B,3,H,W] in [0,1] → 8-bit RGB (round half to even)
+std::vector<Image> toImages(const at::Tensor& images01);  // [B,3,H,W] in [0,1] → 8-bit RGB (round half to even)
 
 // CUDA fast path (pipeline/cuda_fast_path.cpp): cuDNN benchmark mode, channels_last weights, a CUDA-graph-captured
 // UNet runner installed into `m.runner`. Called by ModelImpl::load for CUDA models; a no-op on the CPU and in builds

@@ -109,7 +109,7 @@ std::int64_t modelCardUnetParameters(const std::string& arch) {
 }
 
 models::ClipTextConfig clipLConfig() {
-    models::ClipTextConfig c;   // CLIP ViT-L/14 text tower
+    models::ClipTextConfig c;  // CLIP ViT-L/14 text tower
     c.hiddenSize = 768;
     c.numLayers = 12;
     c.numHeads = 12;
@@ -124,7 +124,7 @@ models::ClipTextConfig clipLConfig() {
 }
 
 models::ClipTextConfig clipBigGConfig() {
-    models::ClipTextConfig c;   // OpenCLIP ViT-bigG/14 text tower, with projection
+    models::ClipTextConfig c;  // OpenCLIP ViT-bigG/14 text tower, with projection
     c.hiddenSize = 1280;
     c.numLayers = 32;
     c.numHeads = 20;
@@ -172,7 +172,8 @@ std::unique_ptr<ModelImpl> buildRandomModel(const RandomModelOptions& o) {
         !io::dirExists(io::joinPath(support, "tokenizer_2")))
         fail(ErrorKind::InvalidArgument,
              "random model: need a folder with tokenizer/ and tokenizer_2/ (e.g. tests/data/fixtures/tiny-koala-700m), "
-             "got '" + support + "'");
+             "got '" +
+                 support + "'");
     if (o.dtype == at::kHalf && !o.device.is_cuda())
         fail(ErrorKind::InvalidArgument, "fp16 compute needs a CUDA device; on the CPU use fp32 or bf16");
 
@@ -194,12 +195,13 @@ std::unique_ptr<ModelImpl> buildRandomModel(const RandomModelOptions& o) {
     }
 
     // VAE in the dtype ModelImpl::fromParts chooses (bf16 on CUDA for half compute, else fp32).
-    const at::ScalarType vaeDType = o.device.is_cuda() && o.dtype != at::kFloat ? at::kBFloat16 : at::kFloat;
+    const at::ScalarType vaeDType =
+        toScalarType(resolveVaeDType(o.device.is_cuda() ? Device::Cuda : Device::Cpu, dtypeOf(o.dtype)));
     auto vae = std::make_shared<VaeStack>();
     {
-        models::VaeConfig cfg = builtIn ? sdxlVaeConfig()
-                                        : models::VaeConfig::fromConfig(
-                                              io::Config::load(io::joinPath(o.arch, "vae/config.json")));
+        models::VaeConfig cfg =
+            builtIn ? sdxlVaeConfig()
+                    : models::VaeConfig::fromConfig(io::Config::load(io::joinPath(o.arch, "vae/config.json")));
         auto store = io::WeightStore::random("vae", o.seed * 16 + 4);
         store.setTarget(vaeDType, o.device);
         vae->decoder = models::VaeDecoder::load(cfg, store);
@@ -216,9 +218,10 @@ std::unique_ptr<ModelImpl> buildRandomModel(const RandomModelOptions& o) {
     m->memory = o.memory;
     m->folder = builtIn ? std::string() : o.arch;
     m->info.name = "random-" + (builtIn ? o.arch : std::string("custom"));
-    m->info.weightDType = o.dtype == at::kHalf ? "fp16" : o.dtype == at::kBFloat16 ? "bf16" : "fp32";
+    m->info.weightDType = dtypeName(o.dtype);
     const std::string index = io::joinPath(support, "model_index.json");
-    if (io::fileExists(index)) m->forceZerosForEmptyPrompt = io::Config::load(index).getBool("force_zeros_for_empty_prompt", true);
+    if (io::fileExists(index))
+        m->forceZerosForEmptyPrompt = io::Config::load(index).getBool("force_zeros_for_empty_prompt", true);
     return m;
 }
 

@@ -1,8 +1,9 @@
 // Full-size SDXL-family architectures with random weights (internal): what koala-bench measures without
 // downloading a model, and what the tests use to check the architectures' parameter counts. Also the
-// introspection of the CUDA fast path (pipeline/cuda_fast_path.cpp) that the benchmark and the GPU tests read.
+// public side of this (koala/bench.h) is implemented in pipeline/bench.cpp.
 #pragma once
 
+#include "koala/bench.h"
 #include "pipeline/model_impl.h"
 
 #include <nlohmann/json.hpp>
@@ -14,13 +15,8 @@
 
 namespace koala {
 
-// The built-in architectures: "koala-700m", "koala-1b", "sdxl-base" (docs/sdxl-pipeline.md sections 0 and 9).
-std::vector<std::string> randomArchitectures();
-bool isRandomArchitecture(const std::string& name);
 // The diffusers unet/config.json of a built-in architecture. Throws Error(InvalidArgument) for another name.
 nlohmann::json randomUnetConfigJson(const std::string& arch);
-// The UNet parameter count the model card gives (782,822,724 / 1,161,184,324 / 2,567,463,684); 0 if unknown.
-std::int64_t modelCardUnetParameters(const std::string& arch);
 // The real SDXL text encoders and VAE: CLIP ViT-L/14 (768, 12 layers, quick_gelu), OpenCLIP bigG (1280, 32 layers,
 // gelu, projection 1280), the SDXL VAE ([128,256,512,512], 2 layers, scaling 0.13025).
 models::ClipTextConfig clipLConfig();
@@ -40,7 +36,7 @@ struct RandomModelOptions {
     // ships the real 49,408-token CLIP vocabulary). Empty: `arch` itself when it is a folder.
     std::string supportDir;
     at::Device device = at::kCPU;
-    at::ScalarType dtype = at::kFloat;   // UNet and text encoders; the VAE follows ModelImpl's rule
+    at::ScalarType dtype = at::kFloat;  // UNet and text encoders; the VAE follows ModelImpl's rule
     MemoryMode memory = MemoryMode::Default;
     std::uint64_t seed = 1;
 };
@@ -49,19 +45,5 @@ struct RandomModelOptions {
 // through ModelImpl::fromParts. Low memory mode parks the text encoders on the CPU, as ModelImpl::load does. Does
 // not install the CUDA fast path (call installCudaFastPath()). Throws koala::Error.
 std::unique_ptr<ModelImpl> buildRandomModel(const RandomModelOptions& options);
-
-// ---- CUDA fast path introspection (defined in cuda_fast_path.cpp) ------------------------------------------------
-struct CudaFastPathStats {
-    bool compiled = false;           // this build has the CUDA paths (KOALA_WITH_CUDA)
-    std::int64_t captures = 0;       // UNet graphs captured (one per timestep and input shape)
-    std::int64_t replays = 0;        // UNet calls served by a graph replay
-    std::int64_t eagerCalls = 0;     // UNet calls run eagerly by the installed runner (graphs off or failed)
-    std::int64_t captureFailures = 0;
-    std::string lastError;           // why the last capture failed
-    bool channelsLastUnet = false;   // the UNet's conv weights were converted to channels_last
-    bool channelsLastVae = false;
-};
-// Process-wide counters since the start (take differences around a run).
-CudaFastPathStats cudaFastPathStats();
 
 }  // namespace koala

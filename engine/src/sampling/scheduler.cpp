@@ -62,9 +62,9 @@ double npRound(double v) { return std::nearbyint(v); }
 double npInterp(double x, const std::vector<float>& fp) {
     const size_t n = fp.size();
     if (std::isnan(x)) return x;
-    if (x <= 0) return fp[0];                                  // left = fp[0] (x == 0 included)
-    if (x >= static_cast<double>(n - 1)) return fp[n - 1];     // right = fp[-1]
-    const size_t j = static_cast<size_t>(std::floor(x));       // xp[j] <= x < xp[j+1]
+    if (x <= 0) return fp[0];                               // left = fp[0] (x == 0 included)
+    if (x >= static_cast<double>(n - 1)) return fp[n - 1];  // right = fp[-1]
+    const size_t j = static_cast<size_t>(std::floor(x));    // xp[j] <= x < xp[j+1]
     if (x == static_cast<double>(j)) return fp[j];
     const double slope = (static_cast<double>(fp[j + 1]) - fp[j]) / 1.0;
     double r = slope * (x - static_cast<double>(j)) + fp[j];
@@ -227,9 +227,7 @@ std::vector<double> spacedTimesteps(const std::string& spacing, int numTrain, in
 
 float sqrtF(float v) { return std::sqrt(v); }
 
-std::string classDefaultSpacing(const std::string& cls) {
-    return cls == "DDIMScheduler" ? "leading" : "linspace";
-}
+std::string classDefaultSpacing(const std::string& cls) { return cls == "DDIMScheduler" ? "leading" : "linspace"; }
 
 // Resolved values of the keys whose defaults depend on the class (from_config semantics).
 struct Resolved {
@@ -270,7 +268,8 @@ public:
         m_kind = ancestral ? SchedulerKind::EulerAncestral : karras ? SchedulerKind::EulerKarras : SchedulerKind::Euler;
         m_spacing = spacingFromName(m_res.spacing);
         if (!ancestral && cfg.predictionType == "v_prediction" && cfg.timestepType == "continuous")
-            fail(ErrorKind::ModelFormat, "scheduler_config.json: unsupported timestep_type 'continuous' with v_prediction");
+            fail(ErrorKind::ModelFormat,
+                 "scheduler_config.json: unsupported timestep_type 'continuous' with v_prediction");
     }
 
     void setTimesteps(int numSteps) override {
@@ -566,7 +565,8 @@ SchedulerConfig SchedulerConfig::fromConfig(const io::Config& cfg) {
     if (c.stepsOffsetInFile) c.stepsOffset = static_cast<int>(cfg.getInt("steps_offset"));
     c.useKarrasSigmas = cfg.getBool("use_karras_sigmas", false);
     c.rescaleBetasZeroSnr = cfg.getBool("rescale_betas_zero_snr", false);
-    if (c.rescaleBetasZeroSnr) cfg.unsupported("rescale_betas_zero_snr", "zero-terminal-SNR schedules are not supported");
+    if (c.rescaleBetasZeroSnr)
+        cfg.unsupported("rescale_betas_zero_snr", "zero-terminal-SNR schedules are not supported");
     c.finalSigmasTypeInFile = cfg.has("final_sigmas_type");
     if (c.finalSigmasTypeInFile) {
         c.finalSigmasType = cfg.getString("final_sigmas_type");
@@ -608,13 +608,13 @@ TimestepSpacing SchedulerConfig::defaultSpacing() const {
 std::unique_ptr<Scheduler> Scheduler::create(SchedulerKind kind, TimestepSpacing spacing, const SchedulerConfig& cfg) {
     if (kind == SchedulerKind::Default) kind = cfg.defaultKind();
     switch (kind) {
-        case SchedulerKind::Euler: return std::make_unique<EulerScheduler>(cfg, false, false, spacing);
-        case SchedulerKind::EulerKarras: return std::make_unique<EulerScheduler>(cfg, false, true, spacing);
-        case SchedulerKind::EulerAncestral: return std::make_unique<EulerScheduler>(cfg, true, false, spacing);
-        case SchedulerKind::DpmPP2M: return std::make_unique<DpmSolverScheduler>(cfg, false, spacing);
-        case SchedulerKind::DpmPP2MKarras: return std::make_unique<DpmSolverScheduler>(cfg, true, spacing);
-        case SchedulerKind::Ddim: return std::make_unique<DdimScheduler>(cfg, spacing);
-        case SchedulerKind::Default: break;
+    case SchedulerKind::Euler: return std::make_unique<EulerScheduler>(cfg, false, false, spacing);
+    case SchedulerKind::EulerKarras: return std::make_unique<EulerScheduler>(cfg, false, true, spacing);
+    case SchedulerKind::EulerAncestral: return std::make_unique<EulerScheduler>(cfg, true, false, spacing);
+    case SchedulerKind::DpmPP2M: return std::make_unique<DpmSolverScheduler>(cfg, false, spacing);
+    case SchedulerKind::DpmPP2MKarras: return std::make_unique<DpmSolverScheduler>(cfg, true, spacing);
+    case SchedulerKind::Ddim: return std::make_unique<DdimScheduler>(cfg, spacing);
+    case SchedulerKind::Default: break;
     }
     fail(ErrorKind::Internal, "unknown scheduler kind");
 }

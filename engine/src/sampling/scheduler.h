@@ -10,7 +10,9 @@
 #include <string>
 #include <vector>
 
-namespace koala::io { class Config; }
+namespace koala::io {
+class Config;
+}
 
 namespace koala::sampling {
 
@@ -23,7 +25,7 @@ struct SchedulerConfig {
     double betaEnd = 0.012;
     std::string betaSchedule = "scaled_linear";
     std::string predictionType = "epsilon";
-    std::string timestepSpacing = "leading";   // as written in the file (or the class default)
+    std::string timestepSpacing = "leading";  // as written in the file (or the class default)
     bool timestepSpacingInFile = false;
     int stepsOffset = 1;
     bool stepsOffsetInFile = false;
@@ -35,13 +37,13 @@ struct SchedulerConfig {
     bool clipSample = false;
     bool setAlphaToOne = true;
     // Added: keys whose class defaults differ from the values above, or that only some classes have.
-    bool clipSampleInFile = false;      // DDIM's default is clip_sample = true
-    bool setAlphaToOneInFile = false;   // DDIM's default is set_alpha_to_one = true
+    bool clipSampleInFile = false;     // DDIM's default is clip_sample = true
+    bool setAlphaToOneInFile = false;  // DDIM's default is set_alpha_to_one = true
     double clipSampleRange = 1.0;
-    bool lowerOrderFinal = true;        // DPMSolverMultistep keys (class defaults)
+    bool lowerOrderFinal = true;  // DPMSolverMultistep keys (class defaults)
     bool eulerAtFinal = false;
     std::string timestepType = "discrete";
-    std::optional<double> sigmaMin;     // Karras range overrides (null in shipped files)
+    std::optional<double> sigmaMin;  // Karras range overrides (null in shipped files)
     std::optional<double> sigmaMax;
     // Parse scheduler_config.json. Unsupported values (beta_schedule, prediction_type) throw koala::Error naming
     // the key.

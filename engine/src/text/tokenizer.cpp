@@ -13,9 +13,10 @@
 
 #include "core/common.h"
 
-#include <nlohmann/json.hpp>
 #include <utf8proc.h>
+#include <nlohmann/json.hpp>
 
+#include <sys/stat.h>
 #include <algorithm>
 #include <array>
 #include <cstdint>
@@ -25,7 +26,6 @@
 #include <queue>
 #include <sstream>
 #include <string_view>
-#include <sys/stat.h>
 #include <unordered_map>
 #include <utility>
 
@@ -142,20 +142,16 @@ CharClass baseClass(std::int32_t cp) {
     switch (utf8proc_category(cp)) {
     case UTF8PROC_CATEGORY_ZS:
     case UTF8PROC_CATEGORY_ZL:
-    case UTF8PROC_CATEGORY_ZP:
-        return CharClass::Space;
+    case UTF8PROC_CATEGORY_ZP: return CharClass::Space;
     case UTF8PROC_CATEGORY_LU:
     case UTF8PROC_CATEGORY_LL:
     case UTF8PROC_CATEGORY_LT:
     case UTF8PROC_CATEGORY_LM:
-    case UTF8PROC_CATEGORY_LO:
-        return CharClass::Letter;
+    case UTF8PROC_CATEGORY_LO: return CharClass::Letter;
     case UTF8PROC_CATEGORY_ND:
     case UTF8PROC_CATEGORY_NL:
-    case UTF8PROC_CATEGORY_NO:
-        return CharClass::Number;
-    default:
-        return CharClass::Other;
+    case UTF8PROC_CATEGORY_NO: return CharClass::Number;
+    default: return CharClass::Other;
     }
 }
 
@@ -216,11 +212,13 @@ Codepoints normalize(const std::string& utf8) {
             nfc.resize(static_cast<std::size_t>(n));
             n = utf8proc_decompose(src, len, nfc.data(), n, opts);
         }
-        if (n < 0) fail(ErrorKind::InvalidArgument, std::string("tokenizer: cannot normalize the prompt (") +
-                                                         utf8proc_errmsg(n) + ")");
+        if (n < 0)
+            fail(ErrorKind::InvalidArgument,
+                 std::string("tokenizer: cannot normalize the prompt (") + utf8proc_errmsg(n) + ")");
         n = utf8proc_normalize_utf32(nfc.data(), n, opts);
-        if (n < 0) fail(ErrorKind::InvalidArgument, std::string("tokenizer: cannot normalize the prompt (") +
-                                                         utf8proc_errmsg(n) + ")");
+        if (n < 0)
+            fail(ErrorKind::InvalidArgument,
+                 std::string("tokenizer: cannot normalize the prompt (") + utf8proc_errmsg(n) + ")");
         nfc.resize(static_cast<std::size_t>(n));
     }
     Codepoints out;
@@ -274,7 +272,18 @@ struct BpeFileData {
 // "a b" strings or ["a", "b"] pairs, added_tokens, padding.pad_token) and skips everything else.
 class BpeSax : public nlohmann::json_sax<nlohmann::json> {
 public:
-    enum class Ctx { Other, VocabRoot, Root, Model, ModelVocab, ModelMerges, MergePair, AddedTokens, AddedToken, Padding };
+    enum class Ctx {
+        Other,
+        VocabRoot,
+        Root,
+        Model,
+        ModelVocab,
+        ModelMerges,
+        MergePair,
+        AddedTokens,
+        AddedToken,
+        Padding
+    };
 
     BpeSax(BpeFileData& d, bool vocabOnly, std::string file) : m_d(d), m_vocabOnly(vocabOnly), m_file(std::move(file)) {
         m_d.vocab.reserve(50000);
@@ -303,8 +312,7 @@ public:
         Frame& f = m_stack.back();
         switch (f.ctx) {
         case Ctx::ModelVocab:
-        case Ctx::VocabRoot:
-            return error("token id of '" + f.key + "' is not an integer");
+        case Ctx::VocabRoot: return error("token id of '" + f.key + "' is not an integer");
         case Ctx::ModelMerges: {
             auto sp = v.find(' ');
             if (sp == std::string::npos || sp == 0 || sp + 1 == v.size() || v.find(' ', sp + 1) != std::string::npos)
@@ -313,14 +321,19 @@ public:
             return true;
         }
         case Ctx::MergePair:
-            if (f.index == 0) m_d.merges.emplace_back(v, std::string());
-            else if (f.index == 1) m_d.merges.back().second = v;
+            if (f.index == 0)
+                m_d.merges.emplace_back(v, std::string());
+            else if (f.index == 1)
+                m_d.merges.back().second = v;
             ++f.index;
             return true;
         case Ctx::Model:
-            if (f.key == "type") m_d.modelType = v;
-            else if (f.key == "end_of_word_suffix") m_d.eowSuffix = v, m_d.hasEowSuffix = true;
-            else if (f.key == "unk_token") m_d.unkToken = v;
+            if (f.key == "type")
+                m_d.modelType = v;
+            else if (f.key == "end_of_word_suffix")
+                m_d.eowSuffix = v, m_d.hasEowSuffix = true;
+            else if (f.key == "unk_token")
+                m_d.unkToken = v;
             return true;
         case Ctx::AddedToken:
             if (f.key == "content") m_d.added.back().content = v;
@@ -328,8 +341,7 @@ public:
         case Ctx::Padding:
             if (f.key == "pad_token") m_d.padToken = v;
             return true;
-        default:
-            return true;
+        default: return true;
         }
     }
     bool binary(binary_t&) override { return true; }
@@ -339,9 +351,12 @@ public:
             c = m_vocabOnly ? Ctx::VocabRoot : Ctx::Root;
         } else {
             const Frame& p = m_stack.back();
-            if (p.ctx == Ctx::Root && p.key == "model") c = Ctx::Model;
-            else if (p.ctx == Ctx::Root && p.key == "padding") c = Ctx::Padding;
-            else if (p.ctx == Ctx::Model && p.key == "vocab") c = Ctx::ModelVocab;
+            if (p.ctx == Ctx::Root && p.key == "model")
+                c = Ctx::Model;
+            else if (p.ctx == Ctx::Root && p.key == "padding")
+                c = Ctx::Padding;
+            else if (p.ctx == Ctx::Model && p.key == "vocab")
+                c = Ctx::ModelVocab;
             else if (p.ctx == Ctx::AddedTokens) {
                 c = Ctx::AddedToken;
                 m_d.added.emplace_back();
@@ -368,9 +383,12 @@ public:
         Ctx c = Ctx::Other;
         if (m_stack.empty()) return error("expected a JSON object");
         const Frame& p = m_stack.back();
-        if (p.ctx == Ctx::Root && p.key == "added_tokens") c = Ctx::AddedTokens;
-        else if (p.ctx == Ctx::Model && p.key == "merges") c = Ctx::ModelMerges;
-        else if (p.ctx == Ctx::ModelMerges) c = Ctx::MergePair;
+        if (p.ctx == Ctx::Root && p.key == "added_tokens")
+            c = Ctx::AddedTokens;
+        else if (p.ctx == Ctx::Model && p.key == "merges")
+            c = Ctx::ModelMerges;
+        else if (p.ctx == Ctx::ModelMerges)
+            c = Ctx::MergePair;
         else if (p.ctx == Ctx::ModelVocab || p.ctx == Ctx::VocabRoot)
             return error("token id of '" + p.key + "' is not an integer");
         m_stack.push_back({c, {}, 0});
@@ -498,8 +516,10 @@ public:
         m_slots.assign(tableSize(entries.size()), -1);
         for (std::size_t i = 0; i < entries.size(); ++i) {
             std::size_t s = slotOf(entries[i].first);
-            if (m_slots[s] >= 0) entries[static_cast<std::size_t>(m_slots[s])].second = entries[i].second;
-            else m_slots[s] = static_cast<std::int32_t>(i);
+            if (m_slots[s] >= 0)
+                entries[static_cast<std::size_t>(m_slots[s])].second = entries[i].second;
+            else
+                m_slots[s] = static_cast<std::int32_t>(i);
         }
     }
     int find(std::string_view key) const {
@@ -560,7 +580,7 @@ private:
 
 struct ClipTokenizer::Impl {
     struct Special {
-        std::string content;   // as written in the files
+        std::string content;       // as written in the files
         Codepoints normalizedCps;  // for normalized=true: the content after normalize(), matched on normalized text
         int id = -1;
         bool normalized = false;
@@ -746,8 +766,9 @@ std::vector<int> ClipTokenizer::encode(const std::string& text) const { return m
 
 std::vector<int> ClipTokenizer::encodePadded(const std::string& text, int maxLength) const {
     if (maxLength < 2)
-        fail(ErrorKind::InvalidArgument, "tokenizer: max length " + std::to_string(maxLength) + " leaves no room for "
-                                         "the start and end tokens");
+        fail(ErrorKind::InvalidArgument, "tokenizer: max length " + std::to_string(maxLength) +
+                                             " leaves no room for "
+                                             "the start and end tokens");
     std::vector<int> ids = encode(text);
     std::vector<int> out;
     out.reserve(static_cast<std::size_t>(maxLength));
@@ -774,12 +795,13 @@ std::shared_ptr<ClipTokenizer> ClipTokenizer::load(const std::string& dir) {
         if (!d.modelType.empty() && d.modelType != "BPE")
             fail(ErrorKind::ModelFormat, tokJson + ": model.type is '" + d.modelType + "', expected 'BPE'");
         if (d.hasEowSuffix && d.eowSuffix != "</w>")
-            fail(ErrorKind::ModelFormat, tokJson + ": model.end_of_word_suffix is '" + d.eowSuffix +
-                                             "', expected '</w>' (a CLIP tokenizer)");
+            fail(ErrorKind::ModelFormat,
+                 tokJson + ": model.end_of_word_suffix is '" + d.eowSuffix + "', expected '</w>' (a CLIP tokenizer)");
     } else {
         if (!isFile(vocabJson))
-            fail(ErrorKind::ModelFormat, vocabJson + ": missing (a tokenizer folder needs vocab.json + merges.txt "
-                                                     "or tokenizer.json)");
+            fail(ErrorKind::ModelFormat, vocabJson +
+                                             ": missing (a tokenizer folder needs vocab.json + merges.txt "
+                                             "or tokenizer.json)");
         if (!isFile(mergesTxt)) fail(ErrorKind::ModelFormat, mergesTxt + ": missing (vocab.json needs merges.txt)");
         parseBpeJson(vocabJson, true, d);
         parseMergesTxt(mergesTxt, d);
@@ -872,8 +894,7 @@ std::shared_ptr<ClipTokenizer> ClipTokenizer::load(const std::string& dir) {
             int id = -1;
             try {
                 id = std::stoi(it.key());
-            } catch (const std::exception&) {
-            }
+            } catch (const std::exception&) {}
             if (id < 0 || !tokenEntry(it.value(), c, norm, hasNorm))
                 fail(ErrorKind::ModelFormat, configJson + ": added_tokens_decoder entry '" + it.key() + "' is invalid");
             addSpecial(c, id, hasNorm && norm);
@@ -894,8 +915,8 @@ std::shared_ptr<ClipTokenizer> ClipTokenizer::load(const std::string& dir) {
             if (s.content == name) return s.id;
         int id = lookup(name);
         if (id < 0)
-            fail(ErrorKind::ModelFormat, (file.empty() ? vocabFile : file) + ": " + what + " '" + name +
-                                             "' is not in the vocabulary");
+            fail(ErrorKind::ModelFormat,
+                 (file.empty() ? vocabFile : file) + ": " + what + " '" + name + "' is not in the vocabulary");
         return id;
     };
     tok->m_bos = resolve(bosName, bosFile, "bos_token");
