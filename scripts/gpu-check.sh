@@ -1,7 +1,8 @@
 #!/bin/bash
-# GPU check: build the engine, koala-bench and the engine tests against the CUDA LibTorch of the GPU machine, run
-# the fixture and GPU tests, then benchmark the full-size architectures (random weights) and print one table
-# against the targets of docs/performance.md. Meant for the device tool (no Qt, no network, ~9 minutes):
+# GPU check: preflight, build the engine, koala-bench and the engine tests against the CUDA LibTorch of the GPU
+# machine, benchmark the full-size architectures (random weights) FIRST, each given only the time that is left and
+# the summary rewritten after each one (a run cut at the device's limit keeps its numbers), then run the fixture and
+# GPU tests inside what remains. Targets: docs/performance.md. Meant for the device tool (no Qt, no network):
 #
 #   scripts/gpu-check.sh                 # on the GPU machine; results in $OUT (default ./gpu-check-out)
 #   scripts/gpu-check.sh --dry-run       # print what would run
@@ -10,7 +11,7 @@
 # Environment (all optional): OUT, BUILD_DIR (build-gpu), JOBS (nproc), TORCH_PREFIX (from python3's torch),
 # DEPS (.device-deps, unpacked by ../shared/tools/device-deps.sh), KOALA_CHECK_SIZE (1024), KOALA_CHECK_STEPS (25),
 # KOALA_CHECK_RUNS (5), KOALA_CHECK_CONFIGS ("arch:dtype:memory ..."), KOALA_CHECK_BUDGET (seconds for the whole
-# script, 540: benchmarks that would start later are skipped), KOALA_CHECK_SKIP_TESTS=1.
+# script, 540; each benchmark gets what is left minus KOALA_CHECK_TEST_RESERVE, 90), KOALA_CHECK_SKIP_TESTS=1.
 # Output files in $OUT (the device tool returns at most 8): gpu-check.log, ctest.log, bench.json, summary.md.
 set -uo pipefail
 
@@ -78,6 +79,35 @@ elif [ "$SMOKE" = 0 ]; then
     say "gpu-check: WARNING: no $DEPS/usr (nlohmann-json, utf8proc): run ../shared/tools/device-deps.sh .device-deps"
     say "           on the development machine and name .device-deps in the device tool's carry"
 fi
+# ---- preflight (before any build minute is spent) ------------------------------------------------------------------
+preflight_fail=0
+if [ "$SMOKE" = 0 ] && [ "$DRY" = 0 ]; then
+    tv=$(python3 -c 'import torch; print(torch.__version__, torch.version.cuda, torch.cuda.is_available())' 2>&1) ||
+        { say "gpu-check: PREFLIGHT: python3 cannot import torch: $tv"; preflight_fail=1; }
+    read -r TORCH_V TORCH_CUDA TORCH_GPU <<<"$tv"
+    say "gpu-check: preflight: torch $TORCH_V, CUDA $TORCH_CUDA, GPU visible to torch: $TORCH_GPU"
+    [ "$TORCH_GPU" = True ] || { say "gpu-check: PREFLIGHT: torch sees no GPU"; preflight_fail=1; }
+    NVCC=$(command -v nvcc || ls /usr/local/cuda/bin/nvcc 2>/dev/null || true)
+    if [ -z "$NVCC" ]; then
+        say "gpu-check: PREFLIGHT: no nvcc (Caffe2's cuda.cmake needs the toolkit torch was built for)"; preflight_fail=1
+    else
+        NV=$("$NVCC" --version | sed -n 's/.*release \([0-9][0-9]*\.[0-9][0-9]*\).*/\1/p')
+        say "gpu-check: preflight: nvcc $NVCC ($NV)"
+        [ "$NV" = "$TORCH_CUDA" ] || { say "gpu-check: PREFLIGHT: nvcc $NV != torch's CUDA $TORCH_CUDA"; preflight_fail=1; }
+        export PATH="$(dirname "$NVCC"):$PATH" CUDACXX="$NVCC"
+    fi
+    for h in nlohmann/json.hpp utf8proc.h zlib.h; do
+        if ! ls "$DEPS/usr/include/$h" /usr/include/"$h" >/dev/null 2>&1; then
+            say "gpu-check: PREFLIGHT: header $h missing (carry .device-deps)"; preflight_fail=1
+        fi
+    done
+    [ -f "$TORCH_PREFIX/share/cmake/Torch/TorchConfig.cmake" ] ||
+        { say "gpu-check: PREFLIGHT: no TorchConfig.cmake under $TORCH_PREFIX"; preflight_fail=1; }
+    [ "$preflight_fail" = 0 ] || { say "gpu-check: preflight failed after $(elapsed) s"; exit 2; }
+    # Hopper (H100/H200): no probe compile-and-run of the GPU architecture at configure time.
+    export TORCH_CUDA_ARCH_LIST=${TORCH_CUDA_ARCH_LIST:-9.0}
+fi
+
 if command -v ninja >/dev/null 2>&1; then GEN=Ninja; else GEN="Unix Makefiles"; fi
 
 say "gpu-check: device $DEVICE, build $BUILD_DIR ($GEN, -j$JOBS), LibTorch prefix $TORCH_PREFIX"
@@ -90,50 +120,19 @@ run cmake -S "$ROOT" -B "$BUILD_DIR" -G "$GEN" -DKOALA_BUILD_GUI=OFF -DCMAKE_BUI
 if [ "$DEVICE" = cuda ] && [ "$DRY" = 0 ] && ! grep -q "CUDA LibTorch" "$LOG"; then
     say "gpu-check: WARNING: CMake did not report a CUDA LibTorch (KOALA_WITH_CUDA off): CUDA paths are not built"
 fi
-# Only what the check needs: the benchmark and the engine tests that `ctest -L` selects (fixture_* and gpu_*).
-TARGETS=(koala-bench)
+# Only what the check needs: the benchmark, then the engine tests that `ctest -L` selects (fixture_* and gpu_*).
+TARGETS=(koala-cli)
 for f in tests/engine/fixture_*.cpp tests/engine/gpu_*.cpp; do
     n=$(basename "$f" .cpp)
     case "$TEST_LABELS" in *fixtures*) TARGETS+=("test_$n") ;; *) [[ $n == gpu_* ]] && TARGETS+=("test_$n") ;; esac
 done
-run cmake --build "$BUILD_DIR" --target "${TARGETS[@]}" -j "$JOBS" || { say "gpu-check: build failed"; exit 2; }
-say "gpu-check: built in $(elapsed) s"
+# koala-bench first: the benchmarks run before the tests are even built.
+run cmake --build "$BUILD_DIR" --target koala-bench -j "$JOBS" || { say "gpu-check: build failed"; exit 2; }
+say "gpu-check: koala-bench built in $(elapsed) s"
 
-# ---- tests ---------------------------------------------------------------------------------------------------------
-TEST_STATUS=skipped
-if [ "${KOALA_CHECK_SKIP_TESTS:-0}" != 1 ]; then
-    say "+ ctest -L \"$TEST_LABELS\" (log: ctest.log)"
-    if [ "$DRY" = 0 ]; then
-        (cd "$BUILD_DIR" && ctest -L "$TEST_LABELS" --output-on-failure -j 2 --timeout 400) >"$OUT/ctest.log" 2>&1
-        rc=$?
-        tail -n 25 "$OUT/ctest.log" | tee -a "$LOG"
-        if [ $rc = 0 ]; then TEST_STATUS=passed; else TEST_STATUS="FAILED (ctest exit $rc)"; fi
-    fi
-    say "gpu-check: tests $TEST_STATUS after $(elapsed) s"
-fi
-
-# ---- benchmarks ----------------------------------------------------------------------------------------------------
-BENCH=$BUILD_DIR/koala-bench
-[ -x "$BENCH" ] || BENCH=$BUILD_DIR/cli/koala-bench
-JSON_DIR=$BUILD_DIR/gpu-check-json
-mkdir -p "$JSON_DIR"
-rm -f "$JSON_DIR"/*.json
-for c in $CONFIGS; do
-    IFS=: read -r arch dtype mem <<<"$c"
-    name=$(basename "$arch")-$dtype-$mem
-    if [ "$DRY" = 0 ] && [ "$(elapsed)" -gt "$BUDGET" ]; then
-        say "gpu-check: SKIPPED $name: the time budget ($BUDGET s) is spent"
-        continue
-    fi
-    run timeout 240 "$BENCH" --random-config "$arch" --tokenizer "$ROOT/tests/data/fixtures/tiny-koala-700m" \
-        --steps "$STEPS" --width "$SIZE" --height "$SIZE" --guidance 5 --runs "$RUNS" --dtype "$dtype" \
-        --device "$DEVICE" --memory "$mem" --scheduler euler --json "$JSON_DIR/$name.json" ||
-        say "gpu-check: koala-bench $name FAILED"
-done
-
-# ---- table ---------------------------------------------------------------------------------------------------------
-[ "$DRY" = 1 ] && { say "gpu-check: dry run done"; exit 0; }
-python3 - "$JSON_DIR" "$OUT/bench.json" "$OUT/summary.md" "$TEST_STATUS" "$SIZE" "$STEPS" <<'PY' 2>&1 | tee -a "$LOG"
+# The summary table from whatever JSON exists so far (called after every benchmark and at the end).
+write_summary() {
+    python3 - "$JSON_DIR" "$OUT/bench.json" "$OUT/summary.md" "$1" "$SIZE" "$STEPS" <<'PY' 2>&1 >"$OUT/summary.stdout"
 import glob, json, os, sys
 jdir, out_json, out_md, tests, size, steps = sys.argv[1:7]
 runs = []
@@ -178,6 +177,57 @@ with open(out_md, "w") as fh:
     fh.write(text)
 print(text)
 PY
+}
+
+TEST_STATUS="not run yet"
+TEST_RESERVE=${KOALA_CHECK_TEST_RESERVE:-90}  # seconds kept for the fixture and GPU tests after the benchmarks
+# ---- benchmarks ----------------------------------------------------------------------------------------------------
+BENCH=$BUILD_DIR/koala-bench
+[ -x "$BENCH" ] || BENCH=$BUILD_DIR/cli/koala-bench
+JSON_DIR=$BUILD_DIR/gpu-check-json
+mkdir -p "$JSON_DIR"
+rm -f "$JSON_DIR"/*.json
+for c in $CONFIGS; do
+    IFS=: read -r arch dtype mem <<<"$c"
+    name=$(basename "$arch")-$dtype-$mem
+    left=$(( BUDGET - $(elapsed) - TEST_RESERVE ))
+    if [ "$DRY" = 0 ] && [ "$left" -lt 45 ]; then
+        say "gpu-check: SKIPPED $name: only $left s of the budget ($BUDGET s, $TEST_RESERVE s kept for the tests) left"
+        continue
+    fi
+    run timeout "$left" "$BENCH" --random-config "$arch" --tokenizer "$ROOT/tests/data/fixtures/tiny-koala-700m" \
+        --steps "$STEPS" --width "$SIZE" --height "$SIZE" --guidance 5 --runs "$RUNS" --dtype "$dtype" \
+        --device "$DEVICE" --memory "$mem" --scheduler euler --json "$JSON_DIR/$name.json" ||
+        say "gpu-check: koala-bench $name FAILED"
+    [ "$DRY" = 0 ] && write_summary "not run yet"
+done
+
+# ---- tests ---------------------------------------------------------------------------------------------------------
+TEST_STATUS=skipped
+if [ "${KOALA_CHECK_SKIP_TESTS:-0}" != 1 ]; then
+    if ! run cmake --build "$BUILD_DIR" --target "${TARGETS[@]}" -j "$JOBS"; then
+        TEST_STATUS="FAILED (tests did not build)"
+    fi
+    say "gpu-check: tests built after $(elapsed) s"
+    say "+ ctest -L \"$TEST_LABELS\" (log: ctest.log)"
+    if [ "$DRY" = 0 ]; then
+        # The tests' own TIMEOUT properties override ctest --timeout: the whole ctest runs under `timeout`.
+        tleft=$(( BUDGET - $(elapsed) ))
+        [ "$tleft" -gt 30 ] || tleft=30
+        (cd "$BUILD_DIR" && timeout "$tleft" ctest -L "$TEST_LABELS" --output-on-failure -j 2) >"$OUT/ctest.log" 2>&1
+        rc=$?
+        tail -n 25 "$OUT/ctest.log" | tee -a "$LOG"
+        if [ $rc = 0 ]; then TEST_STATUS=passed; else TEST_STATUS="FAILED (ctest exit $rc)"; fi
+    fi
+    say "gpu-check: tests $TEST_STATUS after $(elapsed) s"
+fi
+
+
+
+# ---- table ---------------------------------------------------------------------------------------------------------
+[ "$DRY" = 1 ] && { say "gpu-check: dry run done"; exit 0; }
+write_summary "$TEST_STATUS"
+cat "$OUT/summary.md" | tee -a "$LOG"
 say "gpu-check: done in $(elapsed) s"
 case "$TEST_STATUS" in FAILED*) exit 1 ;; esac
 exit 0
