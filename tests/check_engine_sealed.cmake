@@ -1,0 +1,18 @@
+# The engine's boundary: nothing outside engine/ and tests/ includes an engine-internal header (engine/src is
+# private; koala/engine.h and koala/bench.h are the public face). Run as: cmake -DROOT=<source> -P this-file.
+set(_internal "core|io|text|sampling|models|pipeline|hub_internal")
+set(_bad "")
+foreach(_dir cli app ui hub)
+  file(GLOB_RECURSE _files "${ROOT}/${_dir}/*.cpp" "${ROOT}/${_dir}/*.h")
+  foreach(_f ${_files})
+    file(STRINGS "${_f}" _lines REGEX "^[ \t]*#[ \t]*include[ \t]*\"(${_internal})/")
+    if(_lines)
+      list(APPEND _bad "${_f}: ${_lines}")
+    endif()
+  endforeach()
+endforeach()
+if(_bad)
+  string(REPLACE ";" "\n  " _msg "${_bad}")
+  message(FATAL_ERROR "engine-internal headers included outside engine/ and tests/:\n  ${_msg}")
+endif()
+message(STATUS "engine sealed: no engine-internal include outside engine/ and tests/")
