@@ -15,130 +15,71 @@ const char* const kState = "window/state";
 }  // namespace
 
 AppSettings::AppSettings()
-    : m_settings(std::make_unique<QSettings>(QStringLiteral("KOALA"), QStringLiteral("KOALA Studio")))
-{
-}
+    : m_settings(std::make_unique<QSettings>(QStringLiteral("KOALA"), QStringLiteral("KOALA Studio"))) {}
 
 AppSettings::AppSettings(const QString& iniFile)
-    : m_settings(std::make_unique<QSettings>(iniFile, QSettings::IniFormat))
-{
-}
+    : m_settings(std::make_unique<QSettings>(iniFile, QSettings::IniFormat)) {}
 
-QString AppSettings::device() const
-{
-    return m_settings->value(kDevice, QStringLiteral("auto")).toString();
-}
+QString AppSettings::device() const { return m_settings->value(kDevice, QStringLiteral("auto")).toString(); }
 
-void AppSettings::setDevice(const QString& device)
-{
-    m_settings->setValue(kDevice, device);
-}
+void AppSettings::setDevice(const QString& device) { m_settings->setValue(kDevice, device); }
 
-QString AppSettings::precision() const
-{
-    return m_settings->value(kPrecision, QStringLiteral("auto")).toString();
-}
+QString AppSettings::precision() const { return m_settings->value(kPrecision, QStringLiteral("auto")).toString(); }
 
-void AppSettings::setPrecision(const QString& precision)
-{
-    m_settings->setValue(kPrecision, precision);
-}
+void AppSettings::setPrecision(const QString& precision) { m_settings->setValue(kPrecision, precision); }
 
-QString AppSettings::memoryMode() const
-{
-    return m_settings->value(kMemoryMode, QStringLiteral("default")).toString();
-}
+QString AppSettings::memoryMode() const { return m_settings->value(kMemoryMode, QStringLiteral("default")).toString(); }
 
-void AppSettings::setMemoryMode(const QString& mode)
-{
-    m_settings->setValue(kMemoryMode, mode);
-}
+void AppSettings::setMemoryMode(const QString& mode) { m_settings->setValue(kMemoryMode, mode); }
 
-QString AppSettings::outputFolder() const
-{
+QString AppSettings::outputFolder() const {
     const QString folder = m_settings->value(kOutputFolder).toString();
     return folder.isEmpty() ? defaultOutputFolder() : folder;
 }
 
-void AppSettings::setOutputFolder(const QString& folder)
-{
-    m_settings->setValue(kOutputFolder, folder);
-}
+void AppSettings::setOutputFolder(const QString& folder) { m_settings->setValue(kOutputFolder, folder); }
 
-QString AppSettings::defaultOutputFolder()
-{
+QString AppSettings::defaultOutputFolder() {
     QString pictures = QStandardPaths::writableLocation(QStandardPaths::PicturesLocation);
-    if (pictures.isEmpty())
-        pictures = QStandardPaths::writableLocation(QStandardPaths::HomeLocation);
+    if (pictures.isEmpty()) pictures = QStandardPaths::writableLocation(QStandardPaths::HomeLocation);
     return pictures + QStringLiteral("/KOALA Studio");
 }
 
-QStringList AppSettings::extraModelFolders() const
-{
-    return m_settings->value(kModelFolders).toStringList();
-}
+QStringList AppSettings::extraModelFolders() const { return m_settings->value(kModelFolders).toStringList(); }
 
-void AppSettings::setExtraModelFolders(const QStringList& folders)
-{
-    m_settings->setValue(kModelFolders, folders);
-}
+void AppSettings::setExtraModelFolders(const QStringList& folders) { m_settings->setValue(kModelFolders, folders); }
 
-GenerationParams AppSettings::lastParams() const
-{
+GenerationParams AppSettings::lastParams() const {
     // Stored as JSON text: one readable value instead of a dozen keys, and the same format as the PNG metadata.
     const QByteArray json = m_settings->value(kLastParams).toByteArray();
     const QJsonDocument doc = QJsonDocument::fromJson(json);
-    if (!doc.isObject())
-        return GenerationParams::defaults();
+    if (!doc.isObject()) return GenerationParams::defaults();
     return GenerationParams::fromJson(doc.object());
 }
 
-void AppSettings::setLastParams(const GenerationParams& params)
-{
+void AppSettings::setLastParams(const GenerationParams& params) {
     m_settings->setValue(kLastParams, QString::fromUtf8(QJsonDocument(params.toJson()).toJson(QJsonDocument::Compact)));
 }
 
-QByteArray AppSettings::windowGeometry() const
-{
-    return m_settings->value(kGeometry).toByteArray();
-}
+QByteArray AppSettings::windowGeometry() const { return m_settings->value(kGeometry).toByteArray(); }
 
-void AppSettings::setWindowGeometry(const QByteArray& geometry)
-{
-    m_settings->setValue(kGeometry, geometry);
-}
+void AppSettings::setWindowGeometry(const QByteArray& geometry) { m_settings->setValue(kGeometry, geometry); }
 
-QByteArray AppSettings::windowState() const
-{
-    return m_settings->value(kState).toByteArray();
-}
+QByteArray AppSettings::windowState() const { return m_settings->value(kState).toByteArray(); }
 
-void AppSettings::setWindowState(const QByteArray& state)
-{
-    m_settings->setValue(kState, state);
-}
+void AppSettings::setWindowState(const QByteArray& state) { m_settings->setValue(kState, state); }
 
-koala::LoadOptions AppSettings::loadOptions() const
-{
+koala::LoadOptions AppSettings::loadOptions() const {
     koala::LoadOptions o = koala::defaultLoadOptions();
     koala::Device d;
-    if (koala::fromString(device().toStdString(), d))
-        o.device = d;
+    if (koala::fromString(device().toStdString(), d)) o.device = d;
     koala::DType t;
-    if (koala::fromString(precision().toStdString(), t))
-        o.dtype = t;
+    if (koala::fromString(precision().toStdString(), t)) o.dtype = t;
     koala::MemoryMode m;
-    if (koala::fromString(memoryMode().toStdString(), m))
-        o.memory = m;
+    if (koala::fromString(memoryMode().toStdString(), m)) o.memory = m;
     return o;
 }
 
-void AppSettings::sync()
-{
-    m_settings->sync();
-}
+void AppSettings::sync() { m_settings->sync(); }
 
-QString AppSettings::fileName() const
-{
-    return m_settings->fileName();
-}
+QString AppSettings::fileName() const { return m_settings->fileName(); }

@@ -17,11 +17,11 @@ public:
     AppSettings();                                 // the user's settings
     explicit AppSettings(const QString& iniFile);  // an explicit INI file (tests, portable mode)
 
-    QString device() const;                   // "auto", "cpu", "cuda"
+    QString device() const;  // "auto", "cpu", "cuda"
     void setDevice(const QString& device);
-    QString precision() const;                // "auto", "fp32", "fp16", "bf16"
+    QString precision() const;  // "auto", "fp32", "fp16", "bf16"
     void setPrecision(const QString& precision);
-    QString memoryMode() const;               // "default", "low"
+    QString memoryMode() const;  // "default", "low"
     void setMemoryMode(const QString& mode);
 
     // Default: QStandardPaths::PicturesLocation + "/KOALA Studio".

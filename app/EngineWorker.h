@@ -14,28 +14,7 @@
 #include <koala/engine.h>
 
 #include "GalleryItem.h"
-#include "GenerationParams.h"
-
-// Engine settings for loading a model; the same strings as AppSettings.
-struct EngineLoadSettings {
-    QString device = QStringLiteral("auto");       // auto, cpu, cuda
-    QString precision = QStringLiteral("auto");    // auto, fp32, fp16, bf16
-    QString memoryMode = QStringLiteral("default");// default, low
-    QString variant = QStringLiteral("auto");      // auto (fp16 files when only those exist), "" (plain), "fp16"
-};
-
-// One unit of work for the worker. Seeds are resolved by the caller so the queue can show them before the run.
-struct EngineJob {
-    enum class Kind { Single, Compare };
-    qint64 id = 0;
-    Kind kind = Kind::Single;
-    GenerationParams params;   // params.modelPath is model A; params.count is ignored in favour of seeds
-    QString modelA;            // empty = params.modelPath
-    QString modelB;            // Compare only; empty = params.modelPath2
-    QList<qint64> seeds;       // one image (Single) or one pair (Compare) per seed
-    QString compareGroupBase;  // Compare: groups are "<base>-<seed index>"; empty = derived from the job id
-    EngineLoadSettings load;
-};
+#include "Job.h"
 
 // Runs engine jobs on its own thread (JobQueue moves it onto an owned QThread).
 //
@@ -67,7 +46,7 @@ public:
     static QImage toQImage(const koala::Image& image);
 
 public slots:
-    void runJob(const EngineJob& job);
+    void runJob(const Job& job);
     // Drops all cached models (e.g. after the device setting changed). Call it queued, between jobs.
     void releaseModels();
 
@@ -87,6 +66,25 @@ signals:
     void jobCancelled(qint64 jobId);
 
 private:
+    struct LoadedModels {
+        std::shared_ptr<koala::Model> a;
+        std::shared_ptr<koala::Model> b;  // Compare only
+        double loadSecondsA = 0;          // 0 when the model was cached
+        double loadSecondsB = 0;
+    };
+
+    // Makes `jobId` the current job; false (and jobCancelled) when it was cancelled before it started.
+    bool beginJob(qint64 jobId);
+    // Throws koala::Error(InvalidArgument) when the job cannot be run.
+    static void checkJob(const Job& job);
+    // Loads (or takes from the cache) the job's models; drops every other cached model first.
+    LoadedModels loadModels(const Job& job, QString& stage);
+    // Generates image (seedIndex, slot) of the job and emits imageReady. `lastStepSeconds` carries the previous
+    // image's seconds per step into the time-left estimate.
+    void generateImage(const Job& job, const LoadedModels& models, int seedIndex, int slot, double& lastStepSeconds);
+    // The gallery record of a finished image (id and path empty: the receiver stores it).
+    static GalleryItem describeImage(const Job& job, const koala::Model& model, const koala::GenerateResult& result,
+                                     int seedIndex, int slot);
     static std::string cacheKey(const QString& path, const EngineLoadSettings& load, const std::string& sharedWithKey);
     std::shared_ptr<koala::Model> model(qint64 jobId, const std::string& key, const QString& path,
                                         const EngineLoadSettings& load, const std::shared_ptr<koala::Model>& shareWith,
@@ -99,5 +97,3 @@ private:
     std::set<qint64> m_cancelledJobs;  // cancelled before they started
     std::map<std::string, std::shared_ptr<koala::Model>> m_models;
 };
-
-Q_DECLARE_METATYPE(EngineJob)

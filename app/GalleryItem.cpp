@@ -1,7 +1,6 @@
 #include "GalleryItem.h"
 
-ImageTimings ImageTimings::fromEngine(const koala::Timings& t)
-{
+ImageTimings ImageTimings::fromEngine(const koala::Timings& t) {
     ImageTimings r;
     r.totalSeconds = t.totalSeconds;
     r.stepSeconds = t.stepMedianSeconds;
@@ -13,8 +12,7 @@ ImageTimings ImageTimings::fromEngine(const koala::Timings& t)
     return r;
 }
 
-QJsonObject ImageTimings::toJson() const
-{
+QJsonObject ImageTimings::toJson() const {
     QJsonObject o;
     o[QStringLiteral("total_s")] = totalSeconds;
     o[QStringLiteral("step_s")] = stepSeconds;
@@ -26,8 +24,7 @@ QJsonObject ImageTimings::toJson() const
     return o;
 }
 
-ImageTimings ImageTimings::fromJson(const QJsonObject& o)
-{
+ImageTimings ImageTimings::fromJson(const QJsonObject& o) {
     ImageTimings r;
     r.totalSeconds = o.value(QStringLiteral("total_s")).toDouble();
     r.stepSeconds = o.value(QStringLiteral("step_s")).toDouble();
@@ -39,8 +36,7 @@ ImageTimings ImageTimings::fromJson(const QJsonObject& o)
     return r;
 }
 
-QJsonObject GalleryItem::toJson() const
-{
+QJsonObject GalleryItem::toJson() const {
     QJsonObject o;
     o[QStringLiteral("version")] = koala::kMetadataVersion;  // the engine's schema (koala/engine.h)
     o[QStringLiteral("generator")] = QStringLiteral("KOALA Studio");
@@ -62,8 +58,7 @@ QJsonObject GalleryItem::toJson() const
     return o;
 }
 
-GalleryItem GalleryItem::fromJson(const QJsonObject& o)
-{
+GalleryItem GalleryItem::fromJson(const QJsonObject& o) {
     GalleryItem item;
     item.params = GenerationParams::fromJson(o.value(QStringLiteral("params")).toObject());
     item.createdAt = QDateTime::fromString(o.value(QStringLiteral("created")).toString(), Qt::ISODateWithMs);

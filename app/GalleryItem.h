@@ -9,13 +9,13 @@
 
 // The per-image timings worth keeping with an image (a subset of koala::Timings plus the model load time).
 struct ImageTimings {
-    double totalSeconds = 0;       // whole generate() call
-    double stepSeconds = 0;        // median denoising step
-    double loadSeconds = 0;        // model load, when this image triggered it (0 when the model was cached)
+    double totalSeconds = 0;  // whole generate() call
+    double stepSeconds = 0;   // median denoising step
+    double loadSeconds = 0;   // model load, when this image triggered it (0 when the model was cached)
     double encodeSeconds = 0;
     double denoiseSeconds = 0;
     double decodeSeconds = 0;
-    qint64 peakDeviceBytes = 0;    // 0 on CPU
+    qint64 peakDeviceBytes = 0;  // 0 on CPU
 
     static ImageTimings fromEngine(const koala::Timings& t);
     QJsonObject toJson() const;
@@ -24,19 +24,19 @@ struct ImageTimings {
 
 // One finished image, as the worker reports it and the gallery stores it.
 struct GalleryItem {
-    QString id;                    // unique in the gallery (the PNG file name); empty until stored
-    QString path;                  // absolute PNG path; empty until stored
-    GenerationParams params;       // params.seed = the seed used, params.count = 1
+    QString id;               // unique in the gallery (the PNG file name); empty until stored
+    QString path;             // absolute PNG path; empty until stored
+    GenerationParams params;  // params.seed = the seed used, params.count = 1
     QDateTime createdAt;
-    QString modelName;             // koala::ModelInfo::name ("koala-700m-llava-cap")
-    QString unetShape;             // "koala-700m", "koala-1b", ...
-    QString device;                // "cpu", "cuda"
-    QString computeDType;          // "fp32", "fp16", "bf16"
-    QString schedulerUsed;         // resolved scheduler ("euler" when params.scheduler was "default")
+    QString modelName;      // koala::ModelInfo::name ("koala-700m-llava-cap")
+    QString unetShape;      // "koala-700m", "koala-1b", ...
+    QString device;         // "cpu", "cuda"
+    QString computeDType;   // "fp32", "fp16", "bf16"
+    QString schedulerUsed;  // resolved scheduler ("euler" when params.scheduler was "default")
     QString spacingUsed;
     ImageTimings timings;
-    QString compareGroup;          // non-empty: two items with the same group form a compare pair
-    int compareSlot = -1;          // 0 = model A, 1 = model B, -1 = not part of a compare
+    QString compareGroup;  // non-empty: two items with the same group form a compare pair
+    int compareSlot = -1;  // 0 = model A, 1 = model B, -1 = not part of a compare
     int width = 0;
     int height = 0;
 

@@ -8,20 +8,14 @@
 
 #include "PngMetadata.h"
 
-GalleryStore::GalleryStore(const QString& folder, QObject* parent)
-    : QObject(parent)
-    , m_folder(folder)
-{
-}
+GalleryStore::GalleryStore(const QString& folder, QObject* parent) : QObject(parent), m_folder(folder) {}
 
-void GalleryStore::setFolder(const QString& folder)
-{
+void GalleryStore::setFolder(const QString& folder) {
     m_folder = folder;
     load();
 }
 
-int GalleryStore::load()
-{
+int GalleryStore::load() {
     m_items.clear();
     m_loadErrors.clear();
     const QDir dir(m_folder);
@@ -36,66 +30,53 @@ int GalleryStore::load()
             GalleryItem item = r.item;
             item.id = fi.fileName();
             item.path = fi.absoluteFilePath();
-            if (!item.createdAt.isValid())
-                item.createdAt = fi.lastModified();
+            if (!item.createdAt.isValid()) item.createdAt = fi.lastModified();
             m_items << item;
         }
     }
     // Same-second images (a batch, a compare pair) keep a stable order through the file name.
     std::stable_sort(m_items.begin(), m_items.end(), [](const GalleryItem& a, const GalleryItem& b) {
-        if (a.createdAt != b.createdAt)
-            return a.createdAt < b.createdAt;
+        if (a.createdAt != b.createdAt) return a.createdAt < b.createdAt;
         return a.id < b.id;
     });
     emit reloaded();
     return int(m_items.size());
 }
 
-std::optional<GalleryItem> GalleryStore::item(const QString& id) const
-{
+std::optional<GalleryItem> GalleryStore::item(const QString& id) const {
     for (const GalleryItem& i : m_items) {
-        if (i.id == id)
-            return i;
+        if (i.id == id) return i;
     }
     return std::nullopt;
 }
 
-QList<GalleryItem> GalleryStore::compareGroup(const QString& group) const
-{
+QList<GalleryItem> GalleryStore::compareGroup(const QString& group) const {
     QList<GalleryItem> result;
-    if (group.isEmpty())
-        return result;
+    if (group.isEmpty()) return result;
     for (const GalleryItem& i : m_items) {
-        if (i.compareGroup == group)
-            result << i;
+        if (i.compareGroup == group) result << i;
     }
     std::sort(result.begin(), result.end(),
               [](const GalleryItem& a, const GalleryItem& b) { return a.compareSlot < b.compareSlot; });
     return result;
 }
 
-QString GalleryStore::uniqueFileName(const GalleryItem& item) const
-{
+QString GalleryStore::uniqueFileName(const GalleryItem& item) const {
     const QDir dir(m_folder);
     QString base = item.createdAt.toLocalTime().toString(QStringLiteral("yyyy-MM-dd_HHmmss"));
-    base += QStringLiteral("_seed%1").arg(item.params.seed);
-    if (item.compareSlot >= 0)
-        base += item.compareSlot == 0 ? QStringLiteral("_A") : QStringLiteral("_B");
+    base += QStringLiteral("_seed%1").arg(item.params.seed.value_or(0));
+    if (item.compareSlot >= 0) base += item.compareSlot == 0 ? QStringLiteral("_A") : QStringLiteral("_B");
     QString name = base + QStringLiteral(".png");
-    for (int i = 2; QFileInfo::exists(dir.filePath(name)); ++i)
-        name = QStringLiteral("%1-%2.png").arg(base).arg(i);
+    for (int i = 2; QFileInfo::exists(dir.filePath(name)); ++i) name = QStringLiteral("%1-%2.png").arg(base).arg(i);
     return name;
 }
 
-std::optional<GalleryItem> GalleryStore::add(const QImage& image, GalleryItem item, QString* error)
-{
+std::optional<GalleryItem> GalleryStore::add(const QImage& image, GalleryItem item, QString* error) {
     if (!QDir().mkpath(m_folder)) {
-        if (error)
-            *error = QStringLiteral("Cannot create the output folder %1").arg(m_folder);
+        if (error) *error = QStringLiteral("Cannot create the output folder %1").arg(m_folder);
         return std::nullopt;
     }
-    if (!item.createdAt.isValid())
-        item.createdAt = QDateTime::currentDateTime();
+    if (!item.createdAt.isValid()) item.createdAt = QDateTime::currentDateTime();
     item.width = image.width();
     item.height = image.height();
     item.params.count = 1;
@@ -108,13 +89,11 @@ std::optional<GalleryItem> GalleryStore::add(const QImage& image, GalleryItem it
         name = uniqueFileName(item);
         path = dir.filePath(name);
         QFile reserve(path);
-        if (reserve.open(QIODevice::NewOnly | QIODevice::WriteOnly))
-            break;
+        if (reserve.open(QIODevice::NewOnly | QIODevice::WriteOnly)) break;
         name.clear();
     }
     if (name.isEmpty()) {
-        if (error)
-            *error = QStringLiteral("Cannot create a new file in %1").arg(m_folder);
+        if (error) *error = QStringLiteral("Cannot create a new file in %1").arg(m_folder);
         return std::nullopt;
     }
     item.id = name;
@@ -122,8 +101,7 @@ std::optional<GalleryItem> GalleryStore::add(const QImage& image, GalleryItem it
     QString writeError;
     if (!PngMetadata::write(item.path, image, item, &writeError)) {
         QFile::remove(item.path);
-        if (error)
-            *error = writeError;
+        if (error) *error = writeError;
         return std::nullopt;
     }
     m_items << item;
@@ -131,18 +109,15 @@ std::optional<GalleryItem> GalleryStore::add(const QImage& image, GalleryItem it
     return item;
 }
 
-bool GalleryStore::remove(const QString& id, QString* error)
-{
+bool GalleryStore::remove(const QString& id, QString* error) {
     const auto it = std::find_if(m_items.begin(), m_items.end(), [&](const GalleryItem& i) { return i.id == id; });
     if (it == m_items.end()) {
-        if (error)
-            *error = QStringLiteral("No image %1 in the gallery.").arg(id);
+        if (error) *error = QStringLiteral("No image %1 in the gallery.").arg(id);
         return false;
     }
     QFile file(it->path);
     if (file.exists() && !file.remove()) {
-        if (error)
-            *error = QStringLiteral("Cannot delete %1: %2").arg(it->path, file.errorString());
+        if (error) *error = QStringLiteral("Cannot delete %1: %2").arg(it->path, file.errorString());
         return false;
     }
     m_items.erase(it);

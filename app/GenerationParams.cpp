@@ -5,26 +5,36 @@
 #include <QJsonDocument>
 #include <QRegularExpression>
 
-#include <limits>
-
 namespace {
 
-QString engineName(koala::SchedulerKind kind)
-{
-    return QString::fromLatin1(koala::toString(kind));
+QString engineName(koala::SchedulerKind kind) { return QString::fromLatin1(koala::toString(kind)); }
+
+constexpr const koala::Limits& L = koala::kLimits;
+
+// Why one side cannot be used, or "".
+QString sideProblem(const char* side, int pixels) {
+    if (koala::validSize(pixels)) return {};
+    if (pixels < L.minSize || pixels > L.maxSize)
+        return QStringLiteral("%1 %2 is outside %3–%4")
+            .arg(QLatin1String(side))
+            .arg(pixels)
+            .arg(L.minSize)
+            .arg(L.maxSize);
+    return QStringLiteral("%1 %2 is not a multiple of %3").arg(QLatin1String(side)).arg(pixels).arg(L.sizeMultiple);
 }
+
+// JSON numbers are doubles: exact up to 2^53.
+constexpr quint64 kExactJsonInteger = quint64(1) << 53;
 
 }  // namespace
 
-GenerationParams GenerationParams::defaults()
-{
+GenerationParams GenerationParams::defaults() {
     const koala::GenerateRequest r = koala::defaultRequest();
     GenerationParams p;
     p.prompt = QString::fromStdString(r.prompt);
     p.hasNegative = r.negative.has_value();
-    if (r.negative)
-        p.negativePrompt = QString::fromStdString(*r.negative);
-    p.seed = -1;  // the engine's default seed is a fixed number; the app draws one per image instead
+    if (r.negative) p.negativePrompt = QString::fromStdString(*r.negative);
+    p.seed.reset();  // the engine's default seed is a fixed number; the app draws one per image instead
     p.steps = r.steps;
     p.guidance = r.guidance;
     p.guidanceRescale = r.guidanceRescale;
@@ -36,73 +46,102 @@ GenerationParams GenerationParams::defaults()
     return p;
 }
 
-koala::GenerateRequest GenerationParams::toRequest(qint64 resolvedSeed) const
-{
+koala::GenerateRequest GenerationParams::toRequest(quint64 resolvedSeed) const {
     koala::GenerateRequest r = koala::defaultRequest();
     r.prompt = prompt.toStdString();
     if (hasNegative)
         r.negative = negativePrompt.toStdString();
     else
         r.negative.reset();
-    r.seed = static_cast<std::uint64_t>(resolvedSeed < 0 ? 0 : resolvedSeed);
+    r.seed = resolvedSeed;
     r.steps = steps;
     r.guidance = static_cast<float>(guidance);
     r.guidanceRescale = static_cast<float>(guidanceRescale);
     koala::SchedulerKind kind = koala::SchedulerKind::Default;
-    if (koala::fromString(scheduler.toStdString(), kind))
-        r.scheduler = kind;
+    if (koala::fromString(scheduler.toStdString(), kind)) r.scheduler = kind;
     koala::TimestepSpacing sp = koala::TimestepSpacing::Default;
-    if (koala::fromString(spacing.toStdString(), sp))
-        r.spacing = sp;
+    if (koala::fromString(spacing.toStdString(), sp)) r.spacing = sp;
     r.width = width;
     r.height = height;
     r.numImages = 1;  // the app generates images one by one, each with its own seed and timings
     return r;
 }
 
-QString GenerationParams::validate() const
-{
-    if (width < 64 || width > 4096 || width % 8 != 0)
-        return QStringLiteral("Width %1 must be a multiple of 8 between 64 and 4096.").arg(width);
-    if (height < 64 || height > 4096 || height % 8 != 0)
-        return QStringLiteral("Height %1 must be a multiple of 8 between 64 and 4096.").arg(height);
-    if (steps < 1 || steps > 200)
-        return QStringLiteral("Steps %1 must be between 1 and 200.").arg(steps);
-    if (!(guidance >= 0.0 && guidance <= 50.0))
-        return QStringLiteral("Guidance %1 must be between 0 and 50.").arg(guidance);
-    if (!(guidanceRescale >= 0.0 && guidanceRescale <= 1.0))
-        return QStringLiteral("Guidance rescale %1 must be between 0 and 1.").arg(guidanceRescale);
-    if (count < 1 || count > 1000)
-        return QStringLiteral("Image count %1 must be between 1 and 1000.").arg(count);
-    if (seed < -1)
-        return QStringLiteral("Seed %1 must be -1 (random) or a non-negative number.").arg(seed);
+QString GenerationParams::validate() const {
+    if (const QString size = sizeProblem(width, height); !size.isEmpty()) return size;
+    if (steps < L.minSteps || steps > L.maxSteps)
+        return QStringLiteral("Steps %1 must be between %2 and %3.").arg(steps).arg(L.minSteps).arg(L.maxSteps);
+    if (!(guidance >= L.minGuidance && guidance <= L.maxGuidance))
+        return QStringLiteral("Guidance %1 must be between %2 and %3.")
+            .arg(guidance)
+            .arg(L.minGuidance)
+            .arg(L.maxGuidance);
+    if (!(guidanceRescale >= L.minGuidanceRescale && guidanceRescale <= L.maxGuidanceRescale))
+        return QStringLiteral("Guidance rescale %1 must be between %2 and %3.")
+            .arg(guidanceRescale)
+            .arg(L.minGuidanceRescale)
+            .arg(L.maxGuidanceRescale);
+    if (count < L.minImages || count > kMaxCount)
+        return QStringLiteral("Image count %1 must be between %2 and %3.").arg(count).arg(L.minImages).arg(kMaxCount);
+    if (seed && L.maxSeed - *seed < quint64(count - 1))
+        return QStringLiteral(
+                   "Seed %1 leaves no room for %2 images (seeds %1, %1+1, … must stay at most %3); "
+                   "choose a smaller seed or fewer images.")
+            .arg(*seed)
+            .arg(count)
+            .arg(L.maxSeed);
     koala::SchedulerKind kind;
     if (!koala::fromString(scheduler.toStdString(), kind))
         return QStringLiteral("Unknown scheduler \"%1\" (use one of: %2).").arg(scheduler, schedulerNames().join(", "));
     koala::TimestepSpacing sp;
     if (!koala::fromString(spacing.toStdString(), sp))
-        return QStringLiteral("Unknown timestep spacing \"%1\" (use one of: %2).").arg(spacing, spacingNames().join(", "));
+        return QStringLiteral("Unknown timestep spacing \"%1\" (use one of: %2).")
+            .arg(spacing, spacingNames().join(", "));
     return {};
 }
 
-QJsonObject GenerationParams::toJson() const
-{
+QString GenerationParams::sizeProblem(int width, int height) {
+    QStringList problems;
+    if (QString w = sideProblem("width", width); !w.isEmpty()) problems << w;
+    if (QString h = sideProblem("height", height); !h.isEmpty()) problems << h;
+    if (problems.isEmpty()) return {};
+    QString first = problems.takeFirst();
+    first[0] = first[0].toUpper();
+    problems.prepend(first);
+    return QStringLiteral("Size %1 × %2 cannot be used: %3 (sizes are multiples of %4 from %5 to %6).")
+        .arg(width)
+        .arg(height)
+        .arg(problems.join(QStringLiteral(" and ")))
+        .arg(L.sizeMultiple)
+        .arg(L.minSize)
+        .arg(L.maxSize);
+}
+
+QList<quint64> GenerationParams::jobSeeds() const {
+    QList<quint64> seeds;
+    const int n = qMax(1, count);
+    for (int i = 0; i < n; ++i) {
+        if (!seed) {
+            seeds << koala::randomSeed();
+        } else {
+            if (L.maxSeed - *seed < quint64(i)) break;  // never wrap past 2^64-1 (validate() refuses this)
+            seeds << *seed + quint64(i);
+        }
+    }
+    return seeds;
+}
+
+QJsonObject GenerationParams::toJson() const {
     QJsonObject o;
     o[QStringLiteral("model")] = modelPath;
-    if (!modelPath2.isEmpty())
-        o[QStringLiteral("model2")] = modelPath2;
-    if (!modelName.isEmpty())
-        o[QStringLiteral("model_name")] = modelName;
+    if (!modelPath2.isEmpty()) o[QStringLiteral("model2")] = modelPath2;
+    if (!modelName.isEmpty()) o[QStringLiteral("model_name")] = modelName;
     o[QStringLiteral("prompt")] = prompt;
     if (hasNegative)
         o[QStringLiteral("negative_prompt")] = negativePrompt;
     else
         o[QStringLiteral("negative_prompt")] = QJsonValue::Null;
-    // Seeds go up to 2^64 in the engine; JSON doubles lose precision above 2^53, so store as a string when large.
-    if (seed > (qint64(1) << 53))
-        o[QStringLiteral("seed")] = QString::number(seed);
-    else
-        o[QStringLiteral("seed")] = double(seed);
+    o[QStringLiteral("seed")] = seedToJson(seed);
     o[QStringLiteral("steps")] = steps;
     o[QStringLiteral("guidance")] = guidance;
     o[QStringLiteral("guidance_rescale")] = guidanceRescale;
@@ -114,8 +153,7 @@ QJsonObject GenerationParams::toJson() const
     return o;
 }
 
-GenerationParams GenerationParams::fromJson(const QJsonObject& o)
-{
+GenerationParams GenerationParams::fromJson(const QJsonObject& o) {
     GenerationParams p = defaults();
     p.modelPath = o.value(QStringLiteral("model")).toString(p.modelPath);
     p.modelPath2 = o.value(QStringLiteral("model2")).toString(p.modelPath2);
@@ -129,11 +167,7 @@ GenerationParams GenerationParams::fromJson(const QJsonObject& o)
         p.hasNegative = false;
         p.negativePrompt.clear();
     }
-    const QJsonValue seed = o.value(QStringLiteral("seed"));
-    if (seed.isString())
-        p.seed = seed.toString().toLongLong();
-    else if (seed.isDouble())
-        p.seed = qint64(seed.toDouble());
+    p.seed = seedFromJson(o.value(QStringLiteral("seed")));
     p.steps = o.value(QStringLiteral("steps")).toInt(p.steps);
     p.guidance = o.value(QStringLiteral("guidance")).toDouble(p.guidance);
     p.guidanceRescale = o.value(QStringLiteral("guidance_rescale")).toDouble(p.guidanceRescale);
@@ -145,14 +179,27 @@ GenerationParams GenerationParams::fromJson(const QJsonObject& o)
     return p;
 }
 
-koala::ImageMetadata GenerationParams::toMetadata() const
-{
+QJsonValue GenerationParams::seedToJson(std::optional<quint64> seed) {
+    if (!seed) return QJsonValue::Null;
+    if (*seed > kExactJsonInteger) return QString::number(*seed);
+    return double(*seed);
+}
+
+std::optional<quint64> GenerationParams::seedFromJson(const QJsonValue& value) {
+    if (value.isString()) return koala::parseSeed(value.toString().toStdString());
+    if (value.isDouble()) {
+        const double d = value.toDouble();
+        // -1 (random in older files), fractions and numbers past exact doubles are not seeds.
+        if (d >= 0 && d <= double(kExactJsonInteger) && d == double(quint64(d))) return quint64(d);
+    }
+    return std::nullopt;
+}
+
+koala::ImageMetadata GenerationParams::toMetadata() const {
     koala::ImageMetadata m;
     m.prompt = prompt.toStdString();
-    if (hasNegative)
-        m.negative = negativePrompt.toStdString();
-    if (seed >= 0)
-        m.seed = static_cast<std::uint64_t>(seed);
+    if (hasNegative) m.negative = negativePrompt.toStdString();
+    if (seed) m.seed = *seed;
     m.steps = steps;
     m.guidance = guidance;
     m.guidanceRescale = guidanceRescale;
@@ -166,14 +213,12 @@ koala::ImageMetadata GenerationParams::toMetadata() const
     return m;
 }
 
-GenerationParams GenerationParams::fromMetadata(const koala::ImageMetadata& m)
-{
+GenerationParams GenerationParams::fromMetadata(const koala::ImageMetadata& m) {
     GenerationParams p = defaults();
     p.prompt = QString::fromStdString(m.prompt);
     p.hasNegative = m.negative.has_value();
     p.negativePrompt = m.negative ? QString::fromStdString(*m.negative) : QString();
-    // Seeds past qint64 cannot be held here yet: they read as "random" rather than as another number.
-    p.seed = m.seed && *m.seed <= std::uint64_t(std::numeric_limits<qint64>::max()) ? qint64(*m.seed) : -1;
+    p.seed = m.seed;
     p.steps = m.steps;
     p.guidance = m.guidance;
     p.guidanceRescale = m.guidanceRescale;
@@ -187,58 +232,46 @@ GenerationParams GenerationParams::fromMetadata(const koala::ImageMetadata& m)
     return p;
 }
 
-QString GenerationParams::toA1111() const
-{
-    return QString::fromStdString(koala::toA1111Parameters(toMetadata()));
-}
+QString GenerationParams::toA1111() const { return QString::fromStdString(koala::toA1111Parameters(toMetadata())); }
 
-std::optional<GenerationParams> GenerationParams::fromA1111(const QString& text)
-{
+std::optional<GenerationParams> GenerationParams::fromA1111(const QString& text) {
     const std::optional<koala::ImageMetadata> m = koala::parseA1111Parameters(text.toStdString());
-    if (!m)
-        return std::nullopt;
+    if (!m) return std::nullopt;
     return fromMetadata(*m);
 }
 
-QPair<QString, QString> GenerationParams::toA1111Sampler(const QString& scheduler)
-{
+QPair<QString, QString> GenerationParams::toA1111Sampler(const QString& scheduler) {
     const auto s = koala::a1111SamplerOf(scheduler.toStdString());
     return {QString::fromStdString(s.first), QString::fromStdString(s.second)};
 }
 
-QString GenerationParams::fromA1111Sampler(const QString& sampler, const QString& scheduleType)
-{
+QString GenerationParams::fromA1111Sampler(const QString& sampler, const QString& scheduleType) {
     return QString::fromStdString(koala::schedulerFromA1111(sampler.toStdString(), scheduleType.toStdString()));
 }
 
-QStringList GenerationParams::schedulerNames()
-{
+QStringList GenerationParams::schedulerNames() {
     QStringList names{engineName(koala::SchedulerKind::Default)};
-    for (koala::SchedulerKind k : koala::allSchedulers())
-        names << engineName(k);
+    for (koala::SchedulerKind k : koala::allSchedulers()) names << engineName(k);
     return names;
 }
 
-QStringList GenerationParams::spacingNames()
-{
+QStringList GenerationParams::spacingNames() {
     return {QString::fromLatin1(koala::toString(koala::TimestepSpacing::Default)),
             QString::fromLatin1(koala::toString(koala::TimestepSpacing::Leading)),
             QString::fromLatin1(koala::toString(koala::TimestepSpacing::Trailing)),
             QString::fromLatin1(koala::toString(koala::TimestepSpacing::Linspace))};
 }
 
-const QList<QSize>& GenerationParams::aspectBuckets()
-{
+const QList<QSize>& GenerationParams::aspectBuckets() {
     static const QList<QSize> buckets{{1024, 1024}, {1152, 896}, {896, 1152}, {1216, 832}, {832, 1216},
                                       {1344, 768},  {768, 1344}, {1536, 640}, {640, 1536}};
     return buckets;
 }
 
-bool GenerationParams::operator==(const GenerationParams& o) const
-{
-    return modelPath == o.modelPath && modelPath2 == o.modelPath2 && modelName == o.modelName && prompt == o.prompt
-        && negativePrompt == o.negativePrompt && hasNegative == o.hasNegative && seed == o.seed && steps == o.steps
-        && qFuzzyCompare(1.0 + guidance, 1.0 + o.guidance) && qFuzzyCompare(1.0 + guidanceRescale, 1.0 + o.guidanceRescale)
-        && scheduler == o.scheduler && spacing == o.spacing && width == o.width && height == o.height
-        && count == o.count;
+bool GenerationParams::operator==(const GenerationParams& o) const {
+    return modelPath == o.modelPath && modelPath2 == o.modelPath2 && modelName == o.modelName && prompt == o.prompt &&
+           negativePrompt == o.negativePrompt && hasNegative == o.hasNegative && seed == o.seed && steps == o.steps &&
+           qFuzzyCompare(1.0 + guidance, 1.0 + o.guidance) &&
+           qFuzzyCompare(1.0 + guidanceRescale, 1.0 + o.guidanceRescale) && scheduler == o.scheduler &&
+           spacing == o.spacing && width == o.width && height == o.height && count == o.count;
 }

@@ -16,37 +16,54 @@
 // it (in a stored item, `seed` is the seed actually used and `count` is 1), PNG metadata and A1111 text round-trip it.
 // Scheduler and spacing are the engine's names (koala::toString), so presets, metadata and combo boxes agree.
 struct GenerationParams {
-    QString modelPath;            // model folder (diffusers layout, HF cache repo or snapshot)
-    QString modelPath2;           // second model for a compare; empty = none
-    QString modelName;            // display name ("koala-700m-llava-cap"); informational, filled from A1111 "Model:"
+    QString modelPath;   // model folder (diffusers layout, HF cache repo or snapshot)
+    QString modelPath2;  // second model for a compare; empty = none
+    QString modelName;   // display name ("koala-700m-llava-cap"); informational, filled from A1111 "Model:"
     QString prompt;
     QString negativePrompt;
     bool hasNegative = false;     // false: no negative prompt (zero embeddings); true with "": encode ""
-    qint64 seed = -1;             // -1 = a random seed per image
-    int steps = 25;
-    double guidance = 5.0;        // <= 1 turns classifier-free guidance off
-    double guidanceRescale = 0.0;
+    std::optional<quint64> seed;  // empty = a new random seed per image (koala::randomSeed()); any uint64 otherwise
+    int steps = koala::kLimits.defaultSteps;
+    double guidance = koala::kLimits.defaultGuidance;  // <= 1 turns classifier-free guidance off
+    double guidanceRescale = koala::kLimits.defaultGuidanceRescale;
     QString scheduler = QStringLiteral("default");  // "default", "euler", "euler_karras", "euler_a", "dpmpp_2m", ...
     QString spacing = QStringLiteral("default");    // "default", "leading", "trailing", "linspace"
-    int width = 1024;
-    int height = 1024;
-    int count = 1;                // images per job: seeds seed, seed+1, ... (or a random seed each)
+    int width = koala::kLimits.defaultSize;
+    int height = koala::kLimits.defaultSize;
+    int count = koala::kLimits.defaultImages;  // images per job: seeds seed, seed+1, ... (or a random seed each)
+
+    // The most images one job queues. The app runs a job's images one by one (each its own request, seed and
+    // timings), so this is a queue length, not the engine's batch limit (koala::kLimits.maxImages).
+    static constexpr int kMaxCount = 1000;
 
     // Defaults come from the engine's koala::defaultRequest(), the one place that defines them.
     static GenerationParams defaults();
 
-    // The engine request for one image with a concrete seed (>= 0). Throws nothing; run koala::validate() or
+    // The engine request for one image with a concrete seed. Throws nothing; run koala::validate() or
     // validate() to check it.
-    koala::GenerateRequest toRequest(qint64 resolvedSeed) const;
+    koala::GenerateRequest toRequest(quint64 resolvedSeed) const;
 
-    // Empty string when the parameters can be run; otherwise one line naming the field.
+    // Empty string when the parameters can be run; otherwise one line naming the field (both, for the size).
+    // The ranges are the engine's (koala::kLimits). A fixed seed must leave room for count images: the seeds are
+    // seed, seed+1, ..., seed+count-1 and never wrap past 2^64-1.
     QString validate() const;
+    // Why a width/height pair cannot be used ("" when it can), naming each side that is wrong.
+    static QString sizeProblem(int width, int height);
+
+    // The seeds of a job: seed, seed+1, ... (count of them), or a new koala::randomSeed() each when seed is empty.
+    // Call validate() first; a seed range that would pass 2^64-1 is cut short there.
+    QList<quint64> jobSeeds() const;
 
     // JSON with the same keys as the members. fromJson takes defaults() for missing keys and ignores unknown ones.
+    // "seed": null = random; a number, or a decimal string above 2^53 (JSON readers keep doubles), as in the
+    // engine's metadata schema; the -1 of older files reads as random.
     QJsonObject toJson() const;
     static GenerationParams fromJson(const QJsonObject& json);
+    // One seed in that form, and back (empty for null, -1, a negative or too large number, or junk).
+    static QJsonValue seedToJson(std::optional<quint64> seed);
+    static std::optional<quint64> seedFromJson(const QJsonValue& value);
 
-    // The engine's image metadata (the one schema of koala-cli's and the studio's PNGs); seed -1 = none.
+    // The engine's image metadata (the one schema of koala-cli's and the studio's PNGs); no seed = random.
     koala::ImageMetadata toMetadata() const;
     static GenerationParams fromMetadata(const koala::ImageMetadata& m);
 

@@ -1,6 +1,5 @@
 #include "JobQueue.h"
 
-#include <QRandomGenerator>
 #include <QThread>
 
 #include "GalleryStore.h"
@@ -10,29 +9,8 @@
 #include <QDir>
 #include <QStandardPaths>
 
-QString Job::toString(State state)
-{
-    switch (state) {
-    case State::Queued:
-        return QStringLiteral("queued");
-    case State::Running:
-        return QStringLiteral("running");
-    case State::Done:
-        return QStringLiteral("done");
-    case State::Failed:
-        return QStringLiteral("failed");
-    case State::Cancelled:
-        return QStringLiteral("cancelled");
-    }
-    return {};
-}
-
 JobQueue::JobQueue(GalleryStore* gallery, QObject* parent)
-    : QObject(parent)
-    , m_gallery(gallery)
-    , m_thread(new QThread(this))
-    , m_worker(new EngineWorker)
-{
+    : QObject(parent), m_gallery(gallery), m_thread(new QThread(this)), m_worker(new EngineWorker) {
     qRegisterMetaType<Job::State>();
     m_thread->setObjectName(QStringLiteral("KOALA engine"));
     m_worker->moveToThread(m_thread);
@@ -62,24 +40,19 @@ JobQueue::JobQueue(GalleryStore* gallery, QObject* parent)
     m_thread->start();
 }
 
-JobQueue::~JobQueue()
-{
+JobQueue::~JobQueue() {
     // The running job blocks the worker's event loop: cancel it so quit() takes effect at its next step.
     m_worker->cancelCurrent();
     m_thread->quit();
     m_thread->wait();
 }
 
-void JobQueue::setLoadSettings(const EngineLoadSettings& settings)
-{
-    m_load = settings;
-}
+void JobQueue::setLoadSettings(const EngineLoadSettings& settings) { m_load = settings; }
 
-qint64 JobQueue::add(Job job)
-{
+qint64 JobQueue::add(Job job) {
     job.id = m_nextId++;
     job.state = Job::State::Queued;
-    job.imagesTotal = int(job.seeds.size()) * (job.kind == Job::Kind::Compare ? 2 : 1);
+    job.imagesTotal = int(job.seeds.size()) * job.slotCount();
     m_jobs << job;
     emit jobAdded(job.id);
     emit jobStateChanged(job.id, Job::State::Queued);
@@ -87,122 +60,81 @@ qint64 JobQueue::add(Job job)
     return job.id;
 }
 
-namespace {
-
-QList<qint64> seedsFor(const GenerationParams& params)
-{
-    QList<qint64> seeds;
-    const int count = qMax(1, params.count);
-    for (int i = 0; i < count; ++i) {
-        // Random seeds stay below 2^32 so that other tools (A1111) accept them.
-        seeds << (params.seed < 0 ? qint64(QRandomGenerator::global()->bounded(quint64(1) << 32))
-                                  : params.seed + i);
-    }
-    return seeds;
-}
-
-}  // namespace
-
-qint64 JobQueue::enqueue(const GenerationParams& params)
-{
+qint64 JobQueue::enqueue(const GenerationParams& params) {
     Job job;
     job.kind = Job::Kind::Single;
     job.params = params;
-    job.modelA = params.modelPath;
-    job.seeds = seedsFor(params);
+    job.seeds = params.jobSeeds();
     return add(job);
 }
 
-qint64 JobQueue::enqueueCompare(const GenerationParams& params, const QString& modelA, const QString& modelB)
-{
+qint64 JobQueue::enqueueCompare(const GenerationParams& params) {
     Job job;
     job.kind = Job::Kind::Compare;
     job.params = params;
-    job.modelA = modelA.isEmpty() ? params.modelPath : modelA;
-    job.modelB = modelB.isEmpty() ? params.modelPath2 : modelB;
-    job.params.modelPath = job.modelA;
-    job.params.modelPath2 = job.modelB;
-    job.seeds = seedsFor(params);
+    job.seeds = params.jobSeeds();
     return add(job);
 }
 
-Job* JobQueue::find(qint64 id)
-{
+Job* JobQueue::find(qint64 id) {
     for (Job& job : m_jobs) {
-        if (job.id == id)
-            return &job;
+        if (job.id == id) return &job;
     }
     return nullptr;
 }
 
-void JobQueue::startNext()
-{
-    if (m_running != 0)
-        return;
+void JobQueue::startNext() {
+    if (m_running != 0) return;
     for (Job& job : m_jobs) {
-        if (job.state != Job::State::Queued)
-            continue;
+        if (job.state != Job::State::Queued) continue;
         job.state = Job::State::Running;
         m_running = job.id;
 
-        EngineJob engineJob;
-        engineJob.id = job.id;
-        engineJob.kind = job.kind == Job::Kind::Compare ? EngineJob::Kind::Compare : EngineJob::Kind::Single;
-        engineJob.params = job.params;
-        engineJob.modelA = job.modelA;
-        engineJob.modelB = job.modelB;
-        engineJob.seeds = job.seeds;
         // Unique across runs of the app, so pairs from different sessions never merge in one folder.
-        engineJob.compareGroupBase = QStringLiteral("%1-%2")
-                                         .arg(QDateTime::currentDateTime().toString(QStringLiteral("yyyyMMddHHmmss")))
-                                         .arg(job.id);
-        engineJob.load = m_load;
+        job.compareGroupBase = QStringLiteral("%1-%2")
+                                   .arg(QDateTime::currentDateTime().toString(QStringLiteral("yyyyMMddHHmmss")))
+                                   .arg(job.id);
+        job.load = m_load;
         EngineWorker* worker = m_worker;
-        QMetaObject::invokeMethod(worker, [worker, engineJob] { worker->runJob(engineJob); }, Qt::QueuedConnection);
+        QMetaObject::invokeMethod(
+            worker, [worker, job] { worker->runJob(job); }, Qt::QueuedConnection);
         emit jobStateChanged(job.id, Job::State::Running);
         return;
     }
 }
 
-QString JobQueue::saveToRecoveryFolder(const QImage& image, const GalleryItem& item)
-{
+QString JobQueue::saveToRecoveryFolder(const QImage& image, const GalleryItem& item) {
     QStringList dirs;
     const QString appData = QStandardPaths::writableLocation(QStandardPaths::AppDataLocation);
-    if (!appData.isEmpty())
-        dirs << appData + QStringLiteral("/recovered");
+    if (!appData.isEmpty()) dirs << appData + QStringLiteral("/recovered");
     dirs << QDir::tempPath() + QStringLiteral("/koala-studio-recovered");
     const QString name = QStringLiteral("%1_seed%2.png")
                              .arg(QDateTime::currentDateTime().toString(QStringLiteral("yyyy-MM-dd_HHmmsszzz")))
-                             .arg(item.params.seed);
+                             .arg(item.params.seed.value_or(0));
     for (const QString& dir : dirs) {
         if (QDir().mkpath(dir)) {
             const QString path = dir + QLatin1Char('/') + name;
-            if (PngMetadata::write(path, image, item))
-                return path;
+            if (PngMetadata::write(path, image, item)) return path;
         }
     }
     return {};
 }
 
-void JobQueue::onImageReady(qint64 jobId, int imageIndex, const QImage& image, const GalleryItem& item)
-{
+void JobQueue::onImageReady(qint64 jobId, int imageIndex, const QImage& image, const GalleryItem& item) {
     Job* job = find(jobId);
-    if (job)
-        ++job->imagesDone;
+    if (job) ++job->imagesDone;
     QString error;
     const std::optional<GalleryItem> stored = m_gallery->add(image, item, &error);
     if (!stored) {
         // Never lose a finished image: when the output folder cannot take it, keep it in a recovery folder.
         const QString recovered = saveToRecoveryFolder(image, item);
-        if (!recovered.isEmpty())
-            error += tr(" — the image was kept in %1").arg(QDir::toNativeSeparators(recovered));
+        if (!recovered.isEmpty()) error += tr(" — the image was kept in %1").arg(QDir::toNativeSeparators(recovered));
         emit saveFailed(jobId, image, item, error);
         return;
     }
     if (job = find(jobId); job) {
         job->itemIds << stored->id;
-        if (job->imagesTotal > 0)
-            job->progress = double(job->imagesDone) / job->imagesTotal;
+        if (job->imagesTotal > 0) job->progress = double(job->imagesDone) / job->imagesTotal;
     }
     emit imageReady(jobId, *stored, imageIndex);
 
@@ -219,42 +151,28 @@ void JobQueue::onImageReady(qint64 jobId, int imageIndex, const QImage& image, c
     }
 }
 
-void JobQueue::finish(qint64 id, Job::State state, const QString& error)
-{
-    if (m_running == id)
-        m_running = 0;
+void JobQueue::finish(qint64 id, Job::State state, const QString& error) {
+    if (m_running == id) m_running = 0;
     if (Job* job = find(id)) {
         job->state = state;
         job->error = error;
-        if (state == Job::State::Done)
-            job->progress = 1.0;
+        if (state == Job::State::Done) job->progress = 1.0;
     }
     emit jobStateChanged(id, state);
     switch (state) {
-    case Job::State::Done:
-        emit jobFinished(id);
-        break;
-    case Job::State::Failed:
-        emit jobFailed(id, error);
-        break;
-    case Job::State::Cancelled:
-        emit jobCancelled(id);
-        break;
-    default:
-        break;
+    case Job::State::Done: emit jobFinished(id); break;
+    case Job::State::Failed: emit jobFailed(id, error); break;
+    case Job::State::Cancelled: emit jobCancelled(id); break;
+    default: break;
     }
     startNext();
-    if (m_running == 0)
-        emit idle();
+    if (m_running == 0) emit idle();
 }
 
-bool JobQueue::remove(qint64 id)
-{
+bool JobQueue::remove(qint64 id) {
     for (int i = 0; i < m_jobs.size(); ++i) {
-        if (m_jobs.at(i).id != id)
-            continue;
-        if (m_jobs.at(i).state == Job::State::Running)
-            return false;
+        if (m_jobs.at(i).id != id) continue;
+        if (m_jobs.at(i).state == Job::State::Running) return false;
         m_jobs.removeAt(i);
         emit jobRemoved(id);
         return true;
@@ -262,11 +180,9 @@ bool JobQueue::remove(qint64 id)
     return false;
 }
 
-void JobQueue::cancel(qint64 id)
-{
+void JobQueue::cancel(qint64 id) {
     Job* job = find(id);
-    if (!job)
-        return;
+    if (!job) return;
     if (job->state == Job::State::Running) {
         m_worker->cancel(id);  // thread-safe; jobCancelled arrives from the worker
     } else if (job->state == Job::State::Queued) {
@@ -276,26 +192,20 @@ void JobQueue::cancel(qint64 id)
     }
 }
 
-void JobQueue::cancelCurrent()
-{
-    if (m_running != 0)
-        m_worker->cancel(m_running);
+void JobQueue::cancelCurrent() {
+    if (m_running != 0) m_worker->cancel(m_running);
 }
 
-void JobQueue::cancelAll()
-{
+void JobQueue::cancelAll() {
     QList<qint64> queued;
     for (const Job& job : std::as_const(m_jobs)) {
-        if (job.state == Job::State::Queued)
-            queued << job.id;
+        if (job.state == Job::State::Queued) queued << job.id;
     }
-    for (qint64 id : std::as_const(queued))
-        cancel(id);
+    for (qint64 id : std::as_const(queued)) cancel(id);
     cancelCurrent();
 }
 
-void JobQueue::clearFinished()
-{
+void JobQueue::clearFinished() {
     for (int i = int(m_jobs.size()) - 1; i >= 0; --i) {
         const Job::State s = m_jobs.at(i).state;
         if (s == Job::State::Done || s == Job::State::Failed || s == Job::State::Cancelled) {
@@ -306,32 +216,25 @@ void JobQueue::clearFinished()
     }
 }
 
-void JobQueue::releaseModels()
-{
+void JobQueue::releaseModels() {
     EngineWorker* worker = m_worker;
-    QMetaObject::invokeMethod(worker, [worker] { worker->releaseModels(); }, Qt::QueuedConnection);
+    QMetaObject::invokeMethod(
+        worker, [worker] { worker->releaseModels(); }, Qt::QueuedConnection);
 }
 
-QList<Job> JobQueue::jobs() const
-{
-    return m_jobs;
-}
+QList<Job> JobQueue::jobs() const { return m_jobs; }
 
-std::optional<Job> JobQueue::job(qint64 id) const
-{
+std::optional<Job> JobQueue::job(qint64 id) const {
     for (const Job& j : m_jobs) {
-        if (j.id == id)
-            return j;
+        if (j.id == id) return j;
     }
     return std::nullopt;
 }
 
-int JobQueue::pendingCount() const
-{
+int JobQueue::pendingCount() const {
     int n = 0;
     for (const Job& j : m_jobs) {
-        if (j.state == Job::State::Queued)
-            ++n;
+        if (j.state == Job::State::Queued) ++n;
     }
     return n;
 }

@@ -13,31 +13,10 @@
 #include "EngineWorker.h"
 #include "GalleryItem.h"
 #include "GenerationParams.h"
+#include "Job.h"
 
 class GalleryStore;
 class QThread;
-
-struct Job {
-    enum class Kind { Single, Compare };
-    enum class State { Queued, Running, Done, Failed, Cancelled };
-
-    qint64 id = 0;
-    Kind kind = Kind::Single;
-    GenerationParams params;
-    QString modelA;
-    QString modelB;
-    QList<qint64> seeds;       // resolved at enqueue (random seeds are drawn then)
-    State state = State::Queued;
-    int step = 0;              // of the image in progress
-    int totalSteps = 0;
-    int imagesDone = 0;        // stored images
-    int imagesTotal = 0;       // seeds.size() (Single) or 2 * seeds.size() (Compare)
-    double progress = 0;       // 0..1 over the whole job
-    QString error;             // Failed: the message
-    QStringList itemIds;       // gallery ids of the stored images
-
-    static QString toString(State state);
-};
 
 // The generation queue. Lives on the GUI thread and owns the worker thread (destructor: cancel, quit, wait).
 // Jobs wait here and go to the worker one at a time, so queued jobs can be removed without touching the worker.
@@ -55,11 +34,12 @@ public:
     void setLoadSettings(const EngineLoadSettings& settings);
     EngineLoadSettings loadSettings() const { return m_load; }
 
-    // params.count images with seeds seed, seed+1, ... (or a random seed each when seed is -1). Returns the job id.
+    // params.count images with seeds seed, seed+1, ... (or a random seed each when there is no seed), on
+    // params.modelPath. Returns the job id.
     qint64 enqueue(const GenerationParams& params);
-    // The same request on two models, each image with its own timings, stored as pairs (same compareGroup).
-    // Empty modelA/modelB take params.modelPath/modelPath2.
-    qint64 enqueueCompare(const GenerationParams& params, const QString& modelA = {}, const QString& modelB = {});
+    // The same request on params.modelPath and params.modelPath2, each image with its own timings, stored as pairs
+    // (same compareGroup).
+    qint64 enqueueCompare(const GenerationParams& params);
 
     // Removes a queued (or finished) job; false for the running one (cancel it) or an unknown id.
     bool remove(qint64 id);
@@ -111,13 +91,10 @@ private:
 
     GalleryStore* m_gallery;
     QThread* m_thread = nullptr;
-    EngineWorker* m_worker = nullptr;   // lives on m_thread, deleted when it finishes
+    EngineWorker* m_worker = nullptr;  // lives on m_thread, deleted when it finishes
     EngineLoadSettings m_load;
     QList<Job> m_jobs;
     qint64 m_nextId = 1;
     qint64 m_running = 0;
     QHash<QString, GalleryItem> m_pendingPairs;  // compare group -> the first stored item
 };
-
-Q_DECLARE_METATYPE(Job)
-Q_DECLARE_METATYPE(Job::State)

@@ -19,59 +19,48 @@ const char* const ModelDiscovery::helpText =
 
 namespace {
 
-bool isModelFolder(const QDir& dir)
-{
+bool isModelFolder(const QDir& dir) {
     return dir.exists(QStringLiteral("model_index.json")) && dir.exists(QStringLiteral("unet/config.json"));
 }
 
 // Whether any snapshot of an HF cache repo is a diffusers pipeline with a UNet; other repos (LLMs, tokenizers,
 // LoRAs) are skipped without an error.
-bool repoHasDiffusersSnapshot(const QDir& repo)
-{
+bool repoHasDiffusersSnapshot(const QDir& repo) {
     const QDir snapshots(repo.filePath(QStringLiteral("snapshots")));
     for (const QString& rev : snapshots.entryList(QDir::Dirs | QDir::NoDotAndDotDot)) {
-        if (isModelFolder(QDir(snapshots.filePath(rev))))
-            return true;
+        if (isModelFolder(QDir(snapshots.filePath(rev)))) return true;
     }
     return false;
 }
 
 // "models--etri-vilab--koala-700m-llava-cap" -> "etri-vilab/koala-700m-llava-cap".
-QString repoIdFromFolder(const QString& folderName)
-{
+QString repoIdFromFolder(const QString& folderName) {
     QString id = folderName.mid(int(qstrlen("models--")));
     const int sep = id.indexOf(QStringLiteral("--"));
-    if (sep > 0)
-        id.replace(sep, 2, QLatin1Char('/'));
+    if (sep > 0) id.replace(sep, 2, QLatin1Char('/'));
     return id;
 }
 
 }  // namespace
 
-QString ModelDiscovery::hfCacheDir()
-{
+QString ModelDiscovery::hfCacheDir() {
     const QString hubCache = qEnvironmentVariable("HF_HUB_CACHE");
-    if (!hubCache.isEmpty())
-        return hubCache;
+    if (!hubCache.isEmpty()) return hubCache;
     const QString hfHome = qEnvironmentVariable("HF_HOME");
-    if (!hfHome.isEmpty())
-        return hfHome + QStringLiteral("/hub");
+    if (!hfHome.isEmpty()) return hfHome + QStringLiteral("/hub");
     const QString xdgCache = qEnvironmentVariable("XDG_CACHE_HOME");
-    if (!xdgCache.isEmpty())
-        return xdgCache + QStringLiteral("/huggingface/hub");
+    if (!xdgCache.isEmpty()) return xdgCache + QStringLiteral("/huggingface/hub");
     return QDir::homePath() + QStringLiteral("/.cache/huggingface/hub");
 }
 
-std::optional<ModelEntry> ModelDiscovery::inspect(const QString& path, QString* error)
-{
+std::optional<ModelEntry> ModelDiscovery::inspect(const QString& path, QString* error) {
     koala::ModelInfo info;
     try {
         try {
             info = koala::inspectModel(path.toStdString());
         } catch (const koala::Error& plain) {
             // Repos that ship only *.fp16.safetensors are still usable.
-            if (plain.kind() != koala::ErrorKind::ModelFormat)
-                throw;
+            if (plain.kind() != koala::ErrorKind::ModelFormat) throw;
             try {
                 info = koala::inspectModel(path.toStdString(), "fp16");
             } catch (const koala::Error&) {
@@ -79,15 +68,13 @@ std::optional<ModelEntry> ModelDiscovery::inspect(const QString& path, QString* 
             }
         }
     } catch (const koala::Error& e) {
-        if (error)
-            *error = QString::fromStdString(e.what());
+        if (error) *error = QString::fromStdString(e.what());
         return std::nullopt;
     }
     ModelEntry entry;
     entry.path = QString::fromStdString(info.path);
     entry.displayName = QString::fromStdString(info.name);
-    if (entry.displayName.isEmpty())
-        entry.displayName = QFileInfo(entry.path).fileName();
+    if (entry.displayName.isEmpty()) entry.displayName = QFileInfo(entry.path).fileName();
     entry.unetParameters = info.unetParameters;
     entry.weightDType = QString::fromStdString(info.weightDType);
     entry.unetShape = QString::fromStdString(info.unetShape);
@@ -95,14 +82,12 @@ std::optional<ModelEntry> ModelDiscovery::inspect(const QString& path, QString* 
     return entry;
 }
 
-ModelDiscovery::Result ModelDiscovery::scan(const QStringList& extraFolders, const QString& hfCache)
-{
+ModelDiscovery::Result ModelDiscovery::scan(const QStringList& extraFolders, const QString& hfCache) {
     Result result;
     QSet<QString> seen;
     auto addEntry = [&](ModelEntry entry) {
         const QString key = QFileInfo(entry.path).canonicalFilePath();
-        if (seen.contains(key))
-            return;
+        if (seen.contains(key)) return;
         seen.insert(key);
         result.models << entry;
     };
@@ -111,8 +96,7 @@ ModelDiscovery::Result ModelDiscovery::scan(const QStringList& extraFolders, con
         const QDir cache(hfCache);
         for (const QString& name : cache.entryList({QStringLiteral("models--*")}, QDir::Dirs | QDir::NoDotAndDotDot)) {
             const QDir repo(cache.filePath(name));
-            if (!repoHasDiffusersSnapshot(repo))
-                continue;
+            if (!repoHasDiffusersSnapshot(repo)) continue;
             QString error;
             std::optional<ModelEntry> entry = inspect(repo.absolutePath(), &error);
             if (!entry) {
@@ -143,7 +127,8 @@ ModelDiscovery::Result ModelDiscovery::scan(const QStringList& extraFolders, con
                     candidates << subDir.absolutePath();
             }
             if (candidates.isEmpty())
-                result.errors << QStringLiteral("%1: no model found (expected a folder with model_index.json)").arg(folder);
+                result.errors
+                    << QStringLiteral("%1: no model found (expected a folder with model_index.json)").arg(folder);
         }
         for (const QString& c : std::as_const(candidates)) {
             QString error;

@@ -9,12 +9,12 @@
 
 // One usable model folder, described without loading weights (koala::inspectModel).
 struct ModelEntry {
-    QString displayName;       // "koala-700m-llava-cap"
-    QString repoId;            // "etri-vilab/koala-700m-llava-cap" for HF cache entries, else empty
-    QString path;              // the resolved diffusers folder (snapshot)
+    QString displayName;  // "koala-700m-llava-cap"
+    QString repoId;       // "etri-vilab/koala-700m-llava-cap" for HF cache entries, else empty
+    QString path;         // the resolved diffusers folder (snapshot)
     qint64 unetParameters = 0;
-    QString weightDType;       // "fp16", "fp32", "bf16"
-    QString unetShape;         // "koala-700m", "koala-1b", "sdxl-base", "ssd-1b", "vega", "custom"
+    QString weightDType;  // "fp16", "fp32", "bf16"
+    QString unetShape;    // "koala-700m", "koala-1b", "sdxl-base", "ssd-1b", "vega", "custom"
     QString defaultScheduler;
     bool fromHfCache = false;
 };
@@ -27,7 +27,7 @@ public:
     static const char* const helpText;
 
     struct Result {
-        QList<ModelEntry> models;   // sorted by display name
+        QList<ModelEntry> models;  // sorted by display name
         QStringList errors;
     };
 

@@ -22,9 +22,9 @@ public:
 
     struct ReadResult {
         Source source = Source::None;
-        GalleryItem item;      // item.params filled from the chunk; width/height from the image header
-        QString error;         // set when the file is not a readable PNG
-        QString note;          // why the koala chunk was not used, or what a ComfyUI PNG holds
+        GalleryItem item;  // item.params filled from the chunk; width/height from the image header
+        QString error;     // set when the file is not a readable PNG
+        QString note;      // why the koala chunk was not used, or what a ComfyUI PNG holds
     };
 
     // Writes `image` as PNG with both chunks, atomically (QSaveFile: the file appears complete or not at all).

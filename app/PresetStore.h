@@ -24,7 +24,7 @@
 //   width: 1024
 //   height: 1024
 //   count: 1
-//   seed: -1
+//   seed: random              # or a whole number 0..18446744073709551615 (-1 = random, as older files say)
 //   negative_prompt: "..."    # present = hasNegative
 struct Preset {
     QString name;
@@ -38,11 +38,11 @@ struct Preset {
     std::optional<int> width;
     std::optional<int> height;
     std::optional<int> count;
-    std::optional<qint64> seed;
+    std::optional<std::optional<quint64>> seed;  // absent: not set; set to empty: random; else a fixed seed
     std::optional<QString> negativePrompt;
 
-    QString filePath;        // where it was loaded from / saved to
-    bool readOnly = false;   // shipped presets cannot be renamed, deleted or overwritten
+    QString filePath;       // where it was loaded from / saved to
+    bool readOnly = false;  // shipped presets cannot be renamed, deleted or overwritten
 
     // `base` with this preset's fields replaced.
     GenerationParams applyTo(GenerationParams base) const;
@@ -81,7 +81,7 @@ public:
 
     // Re-reads both folders. Malformed files become entries of errors() ("file:line: message"); the rest load.
     void reload();
-    QList<Preset> presets() const { return m_presets; }   // shipped first, then user, each sorted by name
+    QList<Preset> presets() const { return m_presets; }  // shipped first, then user, each sorted by name
     QStringList errors() const { return m_errors; }
     std::optional<Preset> find(const QString& name) const;
     bool contains(const QString& name) const { return find(name).has_value(); }

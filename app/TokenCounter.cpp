@@ -5,14 +5,11 @@
 TokenCounter::TokenCounter() = default;
 TokenCounter::~TokenCounter() = default;
 
-std::shared_ptr<const koala::PromptTokenizer> TokenCounter::tokenizerFor(const QString& modelPath)
-{
-    if (modelPath.isEmpty())
-        return nullptr;
+std::shared_ptr<const koala::PromptTokenizer> TokenCounter::tokenizerFor(const QString& modelPath) {
+    if (modelPath.isEmpty()) return nullptr;
     const std::lock_guard<std::mutex> lock(m_mutex);
     const auto known = m_byPath.constFind(modelPath);
-    if (known != m_byPath.constEnd())
-        return known.value();
+    if (known != m_byPath.constEnd()) return known.value();
     std::shared_ptr<const koala::PromptTokenizer> tokenizer;
     try {
         const QString folder = QString::fromStdString(koala::resolveModelFolder(modelPath.toStdString()));
@@ -28,11 +25,9 @@ std::shared_ptr<const koala::PromptTokenizer> TokenCounter::tokenizerFor(const Q
     return tokenizer;
 }
 
-int TokenCounter::count(const QString& modelPath, const QString& text)
-{
+int TokenCounter::count(const QString& modelPath, const QString& text) {
     const auto tokenizer = tokenizerFor(modelPath);
-    if (!tokenizer)
-        return -1;
+    if (!tokenizer) return -1;
     try {
         return tokenizer->count(text.toStdString());
     } catch (const std::exception&) {
@@ -40,13 +35,9 @@ int TokenCounter::count(const QString& modelPath, const QString& text)
     }
 }
 
-bool TokenCounter::isAvailable(const QString& modelPath)
-{
-    return tokenizerFor(modelPath) != nullptr;
-}
+bool TokenCounter::isAvailable(const QString& modelPath) { return tokenizerFor(modelPath) != nullptr; }
 
-void TokenCounter::clear()
-{
+void TokenCounter::clear() {
     const std::lock_guard<std::mutex> lock(m_mutex);
     m_byPath.clear();
     m_byFolder.clear();

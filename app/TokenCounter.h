@@ -6,7 +6,9 @@
 #include <QHash>
 #include <QString>
 
-namespace koala { class PromptTokenizer; }
+namespace koala {
+class PromptTokenizer;
+}
 
 // Exact CLIP token counts for the prompt editors' 77-token counter. Keeps one koala::PromptTokenizer per resolved
 // model folder (a model's first tokenizer, loaded alone: no weights). Thread-safe.

@@ -5,14 +5,11 @@
 
 #include "imageviewer.h"
 
-CompareView::CompareView(QWidget *parent)
-    : QWidget(parent)
-{
-    auto *layout = new QGridLayout(this);
+CompareView::CompareView(QWidget* parent) : QWidget(parent) {
+    auto* layout = new QGridLayout(this);
     layout->setContentsMargins(4, 4, 4, 4);
-    for (int i = 0; i < 2; ++i)
-    {
-        Pane &pane = m_panes[i];
+    for (int i = 0; i < 2; ++i) {
+        Pane& pane = m_panes[i];
         pane.title = new QLabel(this);
         pane.title->setAlignment(Qt::AlignCenter);
         QFont f = pane.title->font();
@@ -31,34 +28,27 @@ CompareView::CompareView(QWidget *parent)
     clear();
 }
 
-void CompareView::setSides(const CompareSide &left, const CompareSide &right)
-{
+void CompareView::setSides(const CompareSide& left, const CompareSide& right) {
     setSide(0, left);
     setSide(1, right);
 }
 
-void CompareView::setSide(const int index, const CompareSide &side)
-{
-    if ((index < 0) || (index > 1))
-        return;
-    Pane &pane = m_panes[index];
+void CompareView::setSide(const int index, const CompareSide& side) {
+    if ((index < 0) || (index > 1)) return;
+    Pane& pane = m_panes[index];
     pane.title->setText(side.modelName);
     pane.viewer->setImage(side.image);
     pane.stats->setText(side.image.isNull() ? tr("waiting…") : formatStats(side));
 }
 
-void CompareView::setPreview(const int index, const QImage &preview)
-{
-    if ((index < 0) || (index > 1))
-        return;
+void CompareView::setPreview(const int index, const QImage& preview) {
+    if ((index < 0) || (index > 1)) return;
     m_panes[index].viewer->setImage(preview);
     m_panes[index].stats->setText(tr("running…"));
 }
 
-void CompareView::clear()
-{
-    for (int i = 0; i < 2; ++i)
-    {
+void CompareView::clear() {
+    for (int i = 0; i < 2; ++i) {
         m_panes[i].title->setText(i == 0 ? tr("Model A") : tr("Model B"));
         m_panes[i].viewer->setImage({});
         m_panes[i].viewer->setPlaceholderText(tr("Run \"Compare\" to generate the same request on two models."));
@@ -66,28 +56,24 @@ void CompareView::clear()
     }
 }
 
-QImage CompareView::image(const int index) const
-{
+QImage CompareView::image(const int index) const {
     return ((index == 0) || (index == 1)) ? m_panes[index].viewer->image() : QImage();
 }
 
-QString CompareView::statsText(const int index) const
-{
+QString CompareView::statsText(const int index) const {
     return ((index == 0) || (index == 1)) ? m_panes[index].stats->text() : QString();
 }
 
-QString CompareView::titleText(const int index) const
-{
+QString CompareView::titleText(const int index) const {
     return ((index == 0) || (index == 1)) ? m_panes[index].title->text() : QString();
 }
 
-QString CompareView::formatStats(const CompareSide &side)
-{
+QString CompareView::formatStats(const CompareSide& side) {
     const QString memory = (side.peakDeviceBytes > 0)
-            ? tr("%1 MiB").arg(double(side.peakDeviceBytes) / (1024.0 * 1024.0), 0, 'f', 0)
-            : tr("n/a (CPU)");
+                               ? tr("%1 MiB").arg(double(side.peakDeviceBytes) / (1024.0 * 1024.0), 0, 'f', 0)
+                               : tr("n/a (CPU)");
     return tr("total %1 s · %2 s/step · peak GPU memory %3")
-            .arg(side.totalSeconds, 0, 'f', 2)
-            .arg(side.secondsPerStep, 0, 'f', 3)
-            .arg(memory);
+        .arg(side.totalSeconds, 0, 'f', 2)
+        .arg(side.secondsPerStep, 0, 'f', 3)
+        .arg(memory);
 }

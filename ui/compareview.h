@@ -7,8 +7,7 @@ class ImageViewer;
 class QLabel;
 
 // What one side of a comparison shows: the model's image and what it cost.
-struct CompareSide
-{
+struct CompareSide {
     QString modelName;
     QImage image;
     double totalSeconds = 0;
@@ -17,31 +16,29 @@ struct CompareSide
 };
 
 // Two results of the same request side by side (KOALA-700M vs KOALA-1B by default), each with its timings.
-class CompareView final : public QWidget
-{
+class CompareView final : public QWidget {
     Q_OBJECT
 
 public:
-    explicit CompareView(QWidget *parent = nullptr);
+    explicit CompareView(QWidget* parent = nullptr);
 
-    void setSides(const CompareSide &left, const CompareSide &right);
+    void setSides(const CompareSide& left, const CompareSide& right);
     // While a comparison runs: one side may be done (or previewing) and the other still waiting.
-    void setSide(int index, const CompareSide &side);
-    void setPreview(int index, const QImage &preview);
+    void setSide(int index, const CompareSide& side);
+    void setPreview(int index, const QImage& preview);
     void clear();
 
     QImage image(int index) const;
     QString statsText(int index) const;
     QString titleText(int index) const;
 
-    static QString formatStats(const CompareSide &side);
+    static QString formatStats(const CompareSide& side);
 
 private:
-    struct Pane
-    {
-        QLabel *title = nullptr;
-        ImageViewer *viewer = nullptr;
-        QLabel *stats = nullptr;
+    struct Pane {
+        QLabel* title = nullptr;
+        ImageViewer* viewer = nullptr;
+        QLabel* stats = nullptr;
     };
 
     Pane m_panes[2];

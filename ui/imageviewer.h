@@ -5,16 +5,15 @@
 
 // Shows one image scaled to fit the widget (aspect ratio kept, smooth filtering), with an optional placeholder
 // text when there is no image. Used for the large view and for each side of the compare view.
-class ImageViewer final : public QWidget
-{
+class ImageViewer final : public QWidget {
     Q_OBJECT
 
 public:
-    explicit ImageViewer(QWidget *parent = nullptr);
+    explicit ImageViewer(QWidget* parent = nullptr);
 
-    void setImage(const QImage &image);
+    void setImage(const QImage& image);
     QImage image() const;
-    void setPlaceholderText(const QString &text);
+    void setPlaceholderText(const QString& text);
 
     QSize sizeHint() const override;
     QSize minimumSizeHint() const override;
@@ -23,9 +22,9 @@ signals:
     void doubleClicked();
 
 protected:
-    void paintEvent(QPaintEvent *event) override;
-    void resizeEvent(QResizeEvent *event) override;
-    void mouseDoubleClickEvent(QMouseEvent *event) override;
+    void paintEvent(QPaintEvent* event) override;
+    void resizeEvent(QResizeEvent* event) override;
+    void mouseDoubleClickEvent(QMouseEvent* event) override;
 
 private:
     QRect targetRect() const;

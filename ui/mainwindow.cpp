@@ -44,81 +44,62 @@
 #include "settingsdialog.h"
 #include "tokenestimate.h"
 
-namespace
-{
-    enum ContentPage
-    {
-        NoModelPage,
-        TabsPage
-    };
+namespace {
+enum ContentPage { NoModelPage, TabsPage };
 
-    enum ContentTab
-    {
-        GalleryTab,
-        ImageTab,
-        CompareTab
-    };
+enum ContentTab { GalleryTab, ImageTab, CompareTab };
 
-    EngineLoadSettings loadSettingsFrom(const AppSettings &settings)
-    {
-        EngineLoadSettings load;
-        load.device = settings.device();
-        load.precision = settings.precision();
-        load.memoryMode = settings.memoryMode();
-        return load;
-    }
-
-    QString formatBytes(const qint64 bytes)
-    {
-        return (bytes > 0) ? MainWindow::tr("%1 MiB").arg(double(bytes) / (1024.0 * 1024.0), 0, 'f', 0)
-                           : MainWindow::tr("n/a (CPU)");
-    }
-
-    QString describeItem(const GalleryItem &item)
-    {
-        QStringList lines;
-        lines << item.params.toA1111();
-        lines << MainWindow::tr("Model: %1 (%2, %3 %4) · scheduler %5")
-                .arg(item.modelName, item.unetShape, item.device, item.computeDType, item.schedulerUsed);
-        lines << MainWindow::tr("Total %1 s · %2 s/step · peak GPU memory %3")
-                .arg(item.timings.totalSeconds, 0, 'f', 2)
-                .arg(item.timings.stepSeconds, 0, 'f', 3)
-                .arg(formatBytes(item.timings.peakDeviceBytes));
-        lines << item.path;
-        return lines.join(QLatin1Char('\n'));
-    }
-
-    CompareSide sideFor(const GalleryItem &item)
-    {
-        CompareSide side;
-        side.modelName = item.modelName.isEmpty() ? QFileInfo(item.params.modelPath).fileName() : item.modelName;
-        side.image = QImage(item.path);
-        side.totalSeconds = item.timings.totalSeconds;
-        side.secondsPerStep = item.timings.stepSeconds;
-        side.peakDeviceBytes = item.timings.peakDeviceBytes;
-        return side;
-    }
-
-    QString modelNameOf(const QList<ModelEntry> &models, const QString &path)
-    {
-        for (const ModelEntry &entry : models)
-        {
-            if (entry.path == path)
-                return entry.displayName;
-        }
-        return QFileInfo(path).fileName();
-    }
+EngineLoadSettings loadSettingsFrom(const AppSettings& settings) {
+    EngineLoadSettings load;
+    load.device = settings.device();
+    load.precision = settings.precision();
+    load.memoryMode = settings.memoryMode();
+    return load;
 }
 
-MainWindow::MainWindow(const Options &options, QWidget *parent)
-    : QMainWindow(parent)
-    , m_options(options)
-    , m_settings(options.settingsFile.isEmpty() ? std::make_unique<AppSettings>()
-                                                : std::make_unique<AppSettings>(options.settingsFile))
-{
+QString formatBytes(const qint64 bytes) {
+    return (bytes > 0) ? MainWindow::tr("%1 MiB").arg(double(bytes) / (1024.0 * 1024.0), 0, 'f', 0)
+                       : MainWindow::tr("n/a (CPU)");
+}
+
+QString describeItem(const GalleryItem& item) {
+    QStringList lines;
+    lines << item.params.toA1111();
+    lines << MainWindow::tr("Model: %1 (%2, %3 %4) · scheduler %5")
+                 .arg(item.modelName, item.unetShape, item.device, item.computeDType, item.schedulerUsed);
+    lines << MainWindow::tr("Total %1 s · %2 s/step · peak GPU memory %3")
+                 .arg(item.timings.totalSeconds, 0, 'f', 2)
+                 .arg(item.timings.stepSeconds, 0, 'f', 3)
+                 .arg(formatBytes(item.timings.peakDeviceBytes));
+    lines << item.path;
+    return lines.join(QLatin1Char('\n'));
+}
+
+CompareSide sideFor(const GalleryItem& item) {
+    CompareSide side;
+    side.modelName = item.modelName.isEmpty() ? QFileInfo(item.params.modelPath).fileName() : item.modelName;
+    side.image = QImage(item.path);
+    side.totalSeconds = item.timings.totalSeconds;
+    side.secondsPerStep = item.timings.stepSeconds;
+    side.peakDeviceBytes = item.timings.peakDeviceBytes;
+    return side;
+}
+
+QString modelNameOf(const QList<ModelEntry>& models, const QString& path) {
+    for (const ModelEntry& entry : models) {
+        if (entry.path == path) return entry.displayName;
+    }
+    return QFileInfo(path).fileName();
+}
+}  // namespace
+
+MainWindow::MainWindow(const Options& options, QWidget* parent)
+    : QMainWindow(parent),
+      m_options(options),
+      m_settings(options.settingsFile.isEmpty() ? std::make_unique<AppSettings>()
+                                                : std::make_unique<AppSettings>(options.settingsFile)) {
     setWindowTitle(tr("KOALA Studio"));
-    if (Icons::svgSupported())
-        setWindowIcon(Icons::get(QStringLiteral("koala-studio"), QStyle::SP_DesktopIcon));
+    if (Icons::svgSupported()) setWindowIcon(Icons::get(QStringLiteral("koala-studio"), QStyle::SP_DesktopIcon));
     setAcceptDrops(true);
 
     const QString outputFolder = options.outputFolder.isEmpty() ? m_settings->outputFolder() : options.outputFolder;
@@ -127,18 +108,30 @@ MainWindow::MainWindow(const Options &options, QWidget *parent)
     m_queue = std::make_unique<JobQueue>(m_gallery.get());
     m_queue->setLoadSettings(loadSettingsFrom(*m_settings));
 
-    // ---- widgets
-    m_messageBar = new MessageBar(this);
+    setCentralWidget(createCentralWidget());
+    createStatusBar();
+    buildActions();
+    connectPromptPanel();
+    connectGallery();
+    connectQueue();
+    connectPresets();
+    restoreSession();
+}
+
+QWidget* MainWindow::createPromptArea() {
     m_promptPanel = new PromptPanel(this);
     m_tokenCounter = std::make_shared<TokenCounter>();
     bindTokenCounter({});
     connect(m_promptPanel, &PromptPanel::modelChanged, this, &MainWindow::bindTokenCounter);
-    auto *promptScroll = new QScrollArea(this);
+    auto* promptScroll = new QScrollArea(this);
     promptScroll->setWidget(m_promptPanel);
     promptScroll->setWidgetResizable(true);
     promptScroll->setFrameShape(QFrame::NoFrame);
     promptScroll->setMinimumWidth(360);
+    return promptScroll;
+}
 
+QWidget* MainWindow::createContent() {
     m_galleryModel = new GalleryModel(this);
     m_galleryWidget = new GalleryWidget(m_galleryModel, this);
     m_sideViewer = new ImageViewer(this);
@@ -146,12 +139,12 @@ MainWindow::MainWindow(const Options &options, QWidget *parent)
     m_sideInfo = new QLabel(this);
     m_sideInfo->setWordWrap(true);
     m_sideInfo->setTextInteractionFlags(Qt::TextSelectableByMouse);
-    auto *side = new QWidget(this);
-    auto *sideLayout = new QVBoxLayout(side);
+    auto* side = new QWidget(this);
+    auto* sideLayout = new QVBoxLayout(side);
     sideLayout->setContentsMargins(0, 0, 0, 0);
     sideLayout->addWidget(m_sideViewer, 1);
     sideLayout->addWidget(m_sideInfo);
-    auto *gallerySplit = new QSplitter(Qt::Horizontal, this);
+    auto* gallerySplit = new QSplitter(Qt::Horizontal, this);
     gallerySplit->addWidget(m_galleryWidget);
     gallerySplit->addWidget(side);
     gallerySplit->setStretchFactor(0, 3);
@@ -162,8 +155,8 @@ MainWindow::MainWindow(const Options &options, QWidget *parent)
     m_largeInfo = new QLabel(this);
     m_largeInfo->setWordWrap(true);
     m_largeInfo->setTextInteractionFlags(Qt::TextSelectableByMouse);
-    auto *large = new QWidget(this);
-    auto *largeLayout = new QVBoxLayout(large);
+    auto* large = new QWidget(this);
+    auto* largeLayout = new QVBoxLayout(large);
     largeLayout->addWidget(m_largeViewer, 1);
     largeLayout->addWidget(m_largeInfo);
 
@@ -177,30 +170,43 @@ MainWindow::MainWindow(const Options &options, QWidget *parent)
     m_contentStack = new QStackedWidget(this);
     m_contentStack->insertWidget(NoModelPage, m_noModelPanel);
     m_contentStack->insertWidget(TabsPage, m_contentTabs);
+    return m_contentStack;
+}
 
+QWidget* MainWindow::createSidePanels() {
     m_queueView = new QueueView(m_queue.get(), this);
-    m_presetsPanel = new PresetsPanel(m_presets.get(), [this]() { return m_promptPanel->params(); },
-            [this]() { return modelNameOf(m_promptPanel->models(), m_promptPanel->currentModelPath()); }, this);
-    auto *rightTabs = new QTabWidget(this);
+    m_presetsPanel = new PresetsPanel(
+        m_presets.get(), [this]() { return m_promptPanel->params(); },
+        [this]() { return modelNameOf(m_promptPanel->models(), m_promptPanel->currentModelPath()); }, this);
+    auto* rightTabs = new QTabWidget(this);
     rightTabs->addTab(m_queueView, tr("Queue"));
     rightTabs->addTab(m_presetsPanel, tr("Presets"));
     rightTabs->setMinimumWidth(280);
+    return rightTabs;
+}
 
-    auto *mainSplit = new QSplitter(Qt::Horizontal, this);
-    mainSplit->addWidget(promptScroll);
-    mainSplit->addWidget(m_contentStack);
+QWidget* MainWindow::createCentralWidget() {
+    m_messageBar = new MessageBar(this);
+    QWidget* promptArea = createPromptArea();
+    QWidget* content = createContent();
+    QWidget* rightTabs = createSidePanels();
+    auto* mainSplit = new QSplitter(Qt::Horizontal, this);
+    mainSplit->addWidget(promptArea);
+    mainSplit->addWidget(content);
     mainSplit->addWidget(rightTabs);
     mainSplit->setStretchFactor(0, 0);
     mainSplit->setStretchFactor(1, 1);
     mainSplit->setStretchFactor(2, 0);
 
-    auto *central = new QWidget(this);
-    auto *centralLayout = new QVBoxLayout(central);
+    auto* central = new QWidget(this);
+    auto* centralLayout = new QVBoxLayout(central);
     centralLayout->setContentsMargins(2, 2, 2, 2);
     centralLayout->addWidget(m_messageBar);
     centralLayout->addWidget(mainSplit, 1);
-    setCentralWidget(central);
+    return central;
+}
 
+void MainWindow::createStatusBar() {
     m_statusLabel = new QLabel(tr("Ready"), this);
     m_statusLabel->setObjectName(QStringLiteral("statusLabel"));
     m_statusProgress = new QProgressBar(this);
@@ -214,37 +220,34 @@ MainWindow::MainWindow(const Options &options, QWidget *parent)
     m_computeLabel->setText(ComputeSummary::statusLine(m_settings->loadOptions()));
     m_computeLabel->setToolTip(QString::fromStdString(koala::describeBuild()));
     statusBar()->addPermanentWidget(m_computeLabel);
+}
 
-    buildActions();
-
-    // ---- signals
+void MainWindow::connectPromptPanel() {
     connect(m_promptPanel, &PromptPanel::generateRequested, this, &MainWindow::generate);
     connect(m_promptPanel, &PromptPanel::compareRequested, this, &MainWindow::compare);
     connect(m_promptPanel, &PromptPanel::cancelRequested, this, &MainWindow::cancel);
     connect(m_promptPanel, &PromptPanel::addModelFolderRequested, this, &MainWindow::addModelFolder);
     connect(m_noModelPanel, &NoModelPanel::addModelFolderRequested, this, &MainWindow::addModelFolder);
     connect(m_noModelPanel, &NoModelPanel::rescanRequested, this, &MainWindow::scanModels);
+}
 
+void MainWindow::connectGallery() {
     connect(m_galleryWidget, &GalleryWidget::currentItemChanged, this, &MainWindow::showItem);
     connect(m_galleryWidget, &GalleryWidget::openRequested, this, &MainWindow::openItem);
-    connect(m_galleryWidget, &GalleryWidget::reuseParametersRequested, this, [this](const GalleryItem &item)
-    {
+    connect(m_galleryWidget, &GalleryWidget::reuseParametersRequested, this, [this](const GalleryItem& item) {
         GenerationParams params = item.params;
         params.count = m_promptPanel->params().count;
         m_promptPanel->setParams(params);
         showInfo(tr("Parameters of %1 loaded").arg(QFileInfo(item.path).fileName()));
     });
-    connect(m_galleryWidget, &GalleryWidget::reuseSeedRequested, this, [this](const GalleryItem &item)
-    {
-        m_promptPanel->setSeed(item.params.seed);
+    connect(m_galleryWidget, &GalleryWidget::reuseSeedRequested, this,
+            [this](const GalleryItem& item) { m_promptPanel->setSeed(item.params.seed.value_or(0)); });
+    connect(m_galleryWidget, &GalleryWidget::copySeedRequested, this, [this](const GalleryItem& item) {
+        const QString seed = QString::number(item.params.seed.value_or(0));
+        QGuiApplication::clipboard()->setText(seed);
+        showInfo(tr("Seed %1 copied").arg(seed));
     });
-    connect(m_galleryWidget, &GalleryWidget::copySeedRequested, this, [this](const GalleryItem &item)
-    {
-        QGuiApplication::clipboard()->setText(QString::number(item.params.seed));
-        showInfo(tr("Seed %1 copied").arg(item.params.seed));
-    });
-    connect(m_galleryWidget, &GalleryWidget::openFolderRequested, this, [this](const GalleryItem &item)
-    {
+    connect(m_galleryWidget, &GalleryWidget::openFolderRequested, this, [this](const GalleryItem& item) {
         if (!QDesktopServices::openUrl(QUrl::fromLocalFile(QFileInfo(item.path).absolutePath())))
             showError(tr("Could not open the folder %1").arg(QFileInfo(item.path).absolutePath()));
     });
@@ -252,71 +255,66 @@ MainWindow::MainWindow(const Options &options, QWidget *parent)
     connect(m_largeViewer, &ImageViewer::doubleClicked, this, [this]() { m_contentTabs->setCurrentIndex(GalleryTab); });
 
     connect(m_gallery.get(), &GalleryStore::itemRemoved, m_galleryModel, &GalleryModel::removeItem);
-    connect(m_gallery.get(), &GalleryStore::reloaded, this, [this]()
-    {
+    connect(m_gallery.get(), &GalleryStore::reloaded, this, [this]() {
         m_galleryModel->setItems(m_gallery->items());
-        for (const QString &error : m_gallery->loadErrors())
+        for (const QString& error : m_gallery->loadErrors())
             m_messageBar->showMessage(error, MessageBar::Level::Warning);
     });
+}
 
+void MainWindow::connectQueue() {
     connect(m_queue.get(), &JobQueue::jobAdded, this, &MainWindow::onJobAdded);
     connect(m_queue.get(), &JobQueue::jobProgress, this, &MainWindow::onJobProgress);
     connect(m_queue.get(), &JobQueue::jobPreview, this, &MainWindow::onJobPreview);
     connect(m_queue.get(), &JobQueue::jobStateChanged, this, &MainWindow::updateBusy);
-    connect(m_queue.get(), &JobQueue::modelLoading, this, [this](qint64, const QString &path)
-    {
+    connect(m_queue.get(), &JobQueue::modelLoading, this, [this](qint64, const QString& path) {
         m_statusLabel->setText(tr("Loading model %1…").arg(modelNameOf(m_promptPanel->models(), path)));
     });
-    connect(m_queue.get(), &JobQueue::imageReady, this, [this](const qint64 jobId, const GalleryItem &item)
-    {
+    connect(m_queue.get(), &JobQueue::imageReady, this, [this](const qint64 jobId, const GalleryItem& item) {
         m_galleryModel->finishTile(jobId, item);
         // Nothing selected yet: show the newest image in the side view, which is what people look at next.
         if (!m_galleryWidget->currentIndex().isValid())
             m_galleryWidget->setCurrentIndex(m_galleryModel->index(m_galleryModel->rowOfItem(item.id)));
-        if (item.compareSlot >= 0)
-        {
+        if (item.compareSlot >= 0) {
             m_compareGroupShown = item.compareGroup;
             m_compareView->setSide(item.compareSlot, sideFor(item));
         }
     });
     connect(m_queue.get(), &JobQueue::compareReady, this,
-            [this](const QString &, const GalleryItem &a, const GalleryItem &b) { showCompare(a, b); });
+            [this](const QString&, const GalleryItem& a, const GalleryItem& b) { showCompare(a, b); });
     connect(m_queue.get(), &JobQueue::saveFailed, this,
-            [this](qint64, const QImage &, const GalleryItem &, const QString &message)
-    {
-        showError(tr("The image could not be saved: %1").arg(message));
-    });
-    connect(m_queue.get(), &JobQueue::jobFailed, this, [this](const qint64 id, const QString &message)
-    {
+            [this](qint64, const QImage&, const GalleryItem&, const QString& message) {
+                showError(tr("The image could not be saved: %1").arg(message));
+            });
+    connect(m_queue.get(), &JobQueue::jobFailed, this, [this](const qint64 id, const QString& message) {
         showError(message);
         onJobEnded(id);
     });
-    connect(m_queue.get(), &JobQueue::jobCancelled, this, [this](const qint64 id)
-    {
+    connect(m_queue.get(), &JobQueue::jobCancelled, this, [this](const qint64 id) {
         showInfo(tr("Job %1 cancelled").arg(id));
         onJobEnded(id);
     });
     connect(m_queue.get(), &JobQueue::jobFinished, this, &MainWindow::onJobEnded);
     connect(m_queue.get(), &JobQueue::jobRemoved, this, &MainWindow::onJobEnded);
-    connect(m_queue.get(), &JobQueue::idle, this, [this]()
-    {
+    connect(m_queue.get(), &JobQueue::idle, this, [this]() {
         m_statusProgress->setVisible(false);
         m_statusLabel->setText(tr("Ready"));
         updateBusy();
     });
+}
 
+void MainWindow::connectPresets() {
     connect(m_presetsPanel, &PresetsPanel::presetApplied, this, &MainWindow::applyPreset);
     connect(m_presetsPanel, &PresetsPanel::errorOccurred, this, &MainWindow::showError);
     connect(m_presetsPanel, &PresetsPanel::infoMessage, this, &MainWindow::showInfo);
     m_presetsPanel->reportStoreErrors();
+}
 
-    // ---- state
+void MainWindow::restoreSession() {
     m_gallery->load();
     m_galleryModel->setItems(m_gallery->items());
-    for (const QString &error : m_gallery->loadErrors())
-        m_messageBar->showMessage(error, MessageBar::Level::Warning);
-    for (const QString &folder : options.modelFolders)
-    {
+    for (const QString& error : m_gallery->loadErrors()) m_messageBar->showMessage(error, MessageBar::Level::Warning);
+    for (const QString& folder : m_options.modelFolders) {
         QString error;
         if (const auto entry = ModelDiscovery::inspect(folder, &error))
             m_sessionModels.append(*entry);
@@ -326,110 +324,92 @@ MainWindow::MainWindow(const Options &options, QWidget *parent)
     scanModels();
     m_promptPanel->setParams(m_settings->lastParams());
     // An explicit --model wins over the model remembered from the last session.
-    if (!m_sessionModels.isEmpty())
-        m_promptPanel->selectModel(m_sessionModels.first().path);
-    if (m_sessionModels.size() > 1)
-        m_promptPanel->selectModel(m_sessionModels[1].path, true);
-    for (const QString &png : options.pngFiles)
-        loadParametersFromPng(png);
+    if (!m_sessionModels.isEmpty()) m_promptPanel->selectModel(m_sessionModels.first().path);
+    if (m_sessionModels.size() > 1) m_promptPanel->selectModel(m_sessionModels[1].path, true);
+    for (const QString& png : m_options.pngFiles) loadParametersFromPng(png);
 
-    if (!restoreGeometry(m_settings->windowGeometry()))
-        resize(1480, 900);
+    if (!restoreGeometry(m_settings->windowGeometry())) resize(1480, 900);
     restoreState(m_settings->windowState());
 }
 
-MainWindow::~MainWindow()
-{
+MainWindow::~MainWindow() {
     // Join the worker before the widgets its queued signals would reach are gone.
-    if (m_queue)
-        m_queue->cancelAll();
+    if (m_queue) m_queue->cancelAll();
     m_queue.reset();
 }
 
-PromptPanel *MainWindow::promptPanel() const { return m_promptPanel; }
-GalleryWidget *MainWindow::galleryWidget() const { return m_galleryWidget; }
-GalleryModel *MainWindow::galleryModel() const { return m_galleryModel; }
-CompareView *MainWindow::compareView() const { return m_compareView; }
-QueueView *MainWindow::queueView() const { return m_queueView; }
-PresetsPanel *MainWindow::presetsPanel() const { return m_presetsPanel; }
-MessageBar *MainWindow::messageBar() const { return m_messageBar; }
-JobQueue *MainWindow::jobQueue() const { return m_queue.get(); }
-GalleryStore *MainWindow::galleryStore() const { return m_gallery.get(); }
+PromptPanel* MainWindow::promptPanel() const { return m_promptPanel; }
+GalleryWidget* MainWindow::galleryWidget() const { return m_galleryWidget; }
+GalleryModel* MainWindow::galleryModel() const { return m_galleryModel; }
+CompareView* MainWindow::compareView() const { return m_compareView; }
+QueueView* MainWindow::queueView() const { return m_queueView; }
+PresetsPanel* MainWindow::presetsPanel() const { return m_presetsPanel; }
+MessageBar* MainWindow::messageBar() const { return m_messageBar; }
+JobQueue* MainWindow::jobQueue() const { return m_queue.get(); }
+GalleryStore* MainWindow::galleryStore() const { return m_gallery.get(); }
 
-QString MainWindow::statusText() const
-{
-    return m_statusLabel->text();
-}
+QString MainWindow::statusText() const { return m_statusLabel->text(); }
 
-void MainWindow::buildActions()
-{
-    auto *fileMenu = menuBar()->addMenu(tr("&File"));
+void MainWindow::buildActions() {
+    auto* fileMenu = menuBar()->addMenu(tr("&File"));
     fileMenu->addAction(Icons::get(QStringLiteral("folder-add"), QStyle::SP_DirOpenIcon), tr("Add &model folder…"),
-            this, &MainWindow::addModelFolder);
-    fileMenu->addAction(tr("&Load parameters from PNG…"), this, [this]()
-    {
-        const QString path = QFileDialog::getOpenFileName(this, tr("Load parameters"), m_gallery->folder(),
-                tr("PNG images (*.png)"));
-        if (!path.isEmpty())
-            loadParametersFromPng(path);
+                        this, &MainWindow::addModelFolder);
+    fileMenu->addAction(tr("&Load parameters from PNG…"), this, [this]() {
+        const QString path =
+            QFileDialog::getOpenFileName(this, tr("Load parameters"), m_gallery->folder(), tr("PNG images (*.png)"));
+        if (!path.isEmpty()) loadParametersFromPng(path);
     });
-    fileMenu->addAction(Icons::get(QStringLiteral("settings"), QStyle::SP_FileDialogInfoView), tr("&Settings…"),
-            this, &MainWindow::showSettings);
+    fileMenu->addAction(Icons::get(QStringLiteral("settings"), QStyle::SP_FileDialogInfoView), tr("&Settings…"), this,
+                        &MainWindow::showSettings);
     fileMenu->addSeparator();
     fileMenu->addAction(tr("&Quit"), QKeySequence::Quit, this, &QWidget::close);
 
-    auto *runMenu = menuBar()->addMenu(tr("&Generate"));
-    auto *generateAction = runMenu->addAction(Icons::get(QStringLiteral("generate"), QStyle::SP_MediaPlay), tr("&Generate"),
-            this, &MainWindow::generate);
+    auto* runMenu = menuBar()->addMenu(tr("&Generate"));
+    auto* generateAction = runMenu->addAction(Icons::get(QStringLiteral("generate"), QStyle::SP_MediaPlay),
+                                              tr("&Generate"), this, &MainWindow::generate);
     // Ctrl+Return and Ctrl+Enter (keypad) both: people type the prompt and hit whichever is under their hand.
     generateAction->setShortcuts({QKeySequence(Qt::CTRL | Qt::Key_Return), QKeySequence(Qt::CTRL | Qt::Key_Enter)});
     generateAction->setShortcutContext(Qt::WindowShortcut);
     runMenu->addAction(Icons::get(QStringLiteral("compare"), QStyle::SP_FileDialogDetailedView), tr("&Compare models"),
-            this, &MainWindow::compare);
-    auto *cancelAction = runMenu->addAction(Icons::get(QStringLiteral("cancel"), QStyle::SP_BrowserStop), tr("&Cancel"),
-            this, &MainWindow::cancel);
+                       this, &MainWindow::compare);
+    auto* cancelAction = runMenu->addAction(Icons::get(QStringLiteral("cancel"), QStyle::SP_BrowserStop), tr("&Cancel"),
+                                            this, &MainWindow::cancel);
     cancelAction->setShortcut(QKeySequence(Qt::Key_Escape));
     cancelAction->setShortcutContext(Qt::WindowShortcut);
 
-    auto *helpMenu = menuBar()->addMenu(tr("&Help"));
-    helpMenu->addAction(tr("&About KOALA Studio"), this, [this]()
-    {
-        QMessageBox::about(this, tr("About KOALA Studio"),
-                tr("<b>KOALA Studio %1</b><p>Text-to-image with ETRI's KOALA models (SDXL with a distilled UNet), "
-                   "running locally on LibTorch.</p>").arg(QCoreApplication::applicationVersion()) +
-                        ComputeSummary::aboutHtml(m_settings->loadOptions()));
+    auto* helpMenu = menuBar()->addMenu(tr("&Help"));
+    helpMenu->addAction(tr("&About KOALA Studio"), this, [this]() {
+        QMessageBox::about(
+            this, tr("About KOALA Studio"),
+            tr("<b>KOALA Studio %1</b><p>Text-to-image with ETRI's KOALA models (SDXL with a distilled UNet), "
+               "running locally on LibTorch.</p>")
+                    .arg(QCoreApplication::applicationVersion()) +
+                ComputeSummary::aboutHtml(m_settings->loadOptions()));
     });
 }
 
-void MainWindow::scanModels()
-{
-    const ModelDiscovery::Result result = m_options.hfCache.isEmpty()
-            ? ModelDiscovery::scan(m_settings->extraModelFolders())
-            : ModelDiscovery::scan(m_settings->extraModelFolders(), m_options.hfCache);
+void MainWindow::scanModels() {
+    const ModelDiscovery::Result result =
+        m_options.hfCache.isEmpty() ? ModelDiscovery::scan(m_settings->extraModelFolders())
+                                    : ModelDiscovery::scan(m_settings->extraModelFolders(), m_options.hfCache);
     QList<ModelEntry> models = m_sessionModels;
-    for (const ModelEntry &entry : result.models)
-    {
-        const bool known = std::any_of(models.cbegin(), models.cend(),
-                [&entry](const ModelEntry &m) { return m.path == entry.path; });
-        if (!known)
-            models.append(entry);
+    for (const ModelEntry& entry : result.models) {
+        const bool known =
+            std::any_of(models.cbegin(), models.cend(), [&entry](const ModelEntry& m) { return m.path == entry.path; });
+        if (!known) models.append(entry);
     }
     m_tokenCounter->clear();  // tokenizer files may have changed on disk since the last scan
     m_promptPanel->setModels(models);
     m_noModelPanel->setScanErrors(result.errors);
     m_contentStack->setCurrentIndex(models.isEmpty() ? NoModelPage : TabsPage);
-    for (const QString &error : result.errors)
-        m_messageBar->showMessage(error, MessageBar::Level::Warning);
+    for (const QString& error : result.errors) m_messageBar->showMessage(error, MessageBar::Level::Warning);
 }
 
-void MainWindow::bindTokenCounter(const QString &modelPath)
-{
+void MainWindow::bindTokenCounter(const QString& modelPath) {
     // Loading a tokenizer takes tens of milliseconds (no weights) and happens once per model.
-    if (!modelPath.isEmpty() && m_tokenCounter->isAvailable(modelPath))
-    {
+    if (!modelPath.isEmpty() && m_tokenCounter->isAvailable(modelPath)) {
         std::shared_ptr<TokenCounter> counter = m_tokenCounter;
-        m_promptPanel->setTokenCounter([counter, modelPath](const QString &text)
-        {
+        m_promptPanel->setTokenCounter([counter, modelPath](const QString& text) {
             const int n = counter->count(modelPath, text);
             return (n >= 0) ? n : TokenEstimate::count(text);
         });
@@ -438,22 +418,18 @@ void MainWindow::bindTokenCounter(const QString &modelPath)
     m_promptPanel->setTokenCounter(&TokenEstimate::count, false);
 }
 
-void MainWindow::addModelFolder()
-{
+void MainWindow::addModelFolder() {
     const QString folder = QFileDialog::getExistingDirectory(this, tr("Add model folder"), QDir::homePath());
-    if (folder.isEmpty())
-        return;
+    if (folder.isEmpty()) return;
     QString error;
     const auto entry = ModelDiscovery::inspect(folder, &error);
     const ModelDiscovery::Result nested = entry ? ModelDiscovery::Result{} : ModelDiscovery::scan({folder}, QString());
-    if (!entry && nested.models.isEmpty())
-    {
+    if (!entry && nested.models.isEmpty()) {
         showError(tr("No model in %1: %2").arg(folder, error));
         return;
     }
     QStringList folders = m_settings->extraModelFolders();
-    if (!folders.contains(folder))
-        folders << folder;
+    if (!folders.contains(folder)) folders << folder;
     m_settings->setExtraModelFolders(folders);
     scanModels();
     if (entry)
@@ -462,42 +438,35 @@ void MainWindow::addModelFolder()
         m_promptPanel->selectModel(nested.models.first().path);
 }
 
-void MainWindow::showSettings()
-{
+void MainWindow::showSettings() {
     const EngineLoadSettings before = loadSettingsFrom(*m_settings);
     const QString folderBefore = m_settings->outputFolder();
     SettingsDialog dialog(m_settings.get(), this);
-    if (dialog.exec() != QDialog::Accepted)
-        return;
+    if (dialog.exec() != QDialog::Accepted) return;
     const EngineLoadSettings after = loadSettingsFrom(*m_settings);
     m_queue->setLoadSettings(after);
     m_computeLabel->setText(ComputeSummary::statusLine(m_settings->loadOptions()));
-    if ((before.device != after.device) || (before.precision != after.precision) || (before.memoryMode != after.memoryMode))
+    if ((before.device != after.device) || (before.precision != after.precision) ||
+        (before.memoryMode != after.memoryMode))
         m_queue->releaseModels();  // cached models were loaded with the old device/dtype
-    if (m_settings->outputFolder() != folderBefore)
-        m_gallery->setFolder(m_settings->outputFolder());
+    if (m_settings->outputFolder() != folderBefore) m_gallery->setFolder(m_settings->outputFolder());
 }
 
-void MainWindow::applyPreset(const Preset &preset)
-{
+void MainWindow::applyPreset(const Preset& preset) {
     m_promptPanel->setParams(preset.applyTo(m_promptPanel->params()));
     if (!preset.modelHint.isEmpty() && !m_promptPanel->selectModelByHint(preset.modelHint))
         showInfo(tr("Preset \"%1\" suggests the model %2, which is not installed").arg(preset.name, preset.modelHint));
 }
 
-void MainWindow::showItem(const GalleryItem &item)
-{
+void MainWindow::showItem(const GalleryItem& item) {
     m_sideViewer->setImage(QImage(item.path));
     m_sideInfo->setText(describeItem(item));
 }
 
-void MainWindow::openItem(const GalleryItem &item)
-{
-    if (!item.compareGroup.isEmpty())
-    {
+void MainWindow::openItem(const GalleryItem& item) {
+    if (!item.compareGroup.isEmpty()) {
         const QList<GalleryItem> pair = m_gallery->compareGroup(item.compareGroup);
-        if (pair.size() == 2)
-        {
+        if (pair.size() == 2) {
             showCompare(pair[0], pair[1]);
             return;
         }
@@ -507,15 +476,13 @@ void MainWindow::openItem(const GalleryItem &item)
     m_contentTabs->setCurrentIndex(ImageTab);
 }
 
-void MainWindow::showCompare(const GalleryItem &a, const GalleryItem &b)
-{
+void MainWindow::showCompare(const GalleryItem& a, const GalleryItem& b) {
     m_compareGroupShown = a.compareGroup;
     m_compareView->setSides(sideFor(a), sideFor(b));
     m_contentTabs->setCurrentIndex(CompareTab);
 }
 
-void MainWindow::deleteItem(const GalleryItem &item)
-{
+void MainWindow::deleteItem(const GalleryItem& item) {
     if (QMessageBox::question(this, tr("Delete image"), tr("Delete %1 from disk?").arg(item.path)) != QMessageBox::Yes)
         return;
     QString error;
@@ -523,23 +490,17 @@ void MainWindow::deleteItem(const GalleryItem &item)
         showError(error.isEmpty() ? tr("Could not delete %1").arg(item.path) : error);
 }
 
-void MainWindow::showError(const QString &message)
-{
+void MainWindow::showError(const QString& message) {
     m_messageBar->showMessage(message, MessageBar::Level::Error);
     statusBar()->showMessage(message, 10000);
 }
 
-void MainWindow::showInfo(const QString &message)
-{
-    statusBar()->showMessage(message, 5000);
-}
+void MainWindow::showInfo(const QString& message) { statusBar()->showMessage(message, 5000); }
 
-// Shows why parameters cannot run, or remembers them as the last used ones.
-bool MainWindow::acceptParams(const GenerationParams &params)
-{
-    const QString error = params.validate();
-    if (!error.isEmpty())
-    {
+// Shows why the controls cannot run, or remembers their parameters as the last used ones.
+bool MainWindow::acceptParams(const GenerationParams& params) {
+    const QString error = m_promptPanel->inputProblem();
+    if (!error.isEmpty()) {
         showError(error);
         return false;
     }
@@ -547,32 +508,26 @@ bool MainWindow::acceptParams(const GenerationParams &params)
     return true;
 }
 
-qint64 MainWindow::generate()
-{
+qint64 MainWindow::generate() {
     const GenerationParams params = m_promptPanel->params();
-    if (params.modelPath.isEmpty())
-    {
+    if (params.modelPath.isEmpty()) {
         showError(tr("No model selected: add a model folder first"));
         return 0;
     }
-    if (!acceptParams(params))
-        return 0;
+    if (!acceptParams(params)) return 0;
     const qint64 id = m_queue->enqueue(params);
     m_contentTabs->setCurrentIndex(GalleryTab);
     return id;
 }
 
-qint64 MainWindow::compare()
-{
+qint64 MainWindow::compare() {
     const GenerationParams params = m_promptPanel->params();
-    if (params.modelPath.isEmpty() || params.modelPath2.isEmpty() || (params.modelPath == params.modelPath2))
-    {
+    if (params.modelPath.isEmpty() || params.modelPath2.isEmpty() || (params.modelPath == params.modelPath2)) {
         showError(tr("Compare needs two different models: choose the second one in \"Compare with\""));
         return 0;
     }
-    if (!acceptParams(params))
-        return 0;
-    const qint64 id = m_queue->enqueueCompare(params, params.modelPath, params.modelPath2);
+    if (!acceptParams(params)) return 0;
+    const qint64 id = m_queue->enqueueCompare(params);
     CompareSide a;
     a.modelName = modelNameOf(m_promptPanel->models(), params.modelPath);
     CompareSide b;
@@ -582,45 +537,39 @@ qint64 MainWindow::compare()
     return id;
 }
 
-void MainWindow::cancel()
-{
-    if (m_queue->isBusy())
-    {
+void MainWindow::cancel() {
+    if (m_queue->isBusy()) {
         m_queue->cancelCurrent();
         m_statusLabel->setText(tr("Cancelling…"));
     }
 }
 
-bool MainWindow::loadParametersFromPng(const QString &path)
-{
+bool MainWindow::loadParametersFromPng(const QString& path) {
     const PngMetadata::ReadResult result = PngMetadata::read(path);
-    if (!result.error.isEmpty())
-    {
+    if (!result.error.isEmpty()) {
         showError(result.error);
         return false;
     }
-    if (result.source == PngMetadata::Source::ComfyUI)
-    {
+    if (result.source == PngMetadata::Source::ComfyUI) {
         showError(tr("%1 is %2").arg(QFileInfo(path).fileName(), result.note));
         return false;
     }
-    if (result.source == PngMetadata::Source::None)
-    {
-        showError(tr("%1 has no generation parameters%2").arg(QFileInfo(path).fileName(),
-                result.note.isEmpty() ? QString() : QStringLiteral(" (") + result.note + QLatin1Char(')')));
+    if (result.source == PngMetadata::Source::None) {
+        showError(tr("%1 has no generation parameters%2")
+                      .arg(QFileInfo(path).fileName(),
+                           result.note.isEmpty() ? QString() : QStringLiteral(" (") + result.note + QLatin1Char(')')));
         return false;
     }
     GenerationParams params = result.item.params;
-    if (params.modelName.isEmpty())
-        params.modelName = result.item.modelName;
+    if (params.modelName.isEmpty()) params.modelName = result.item.modelName;
     m_promptPanel->setParams(params);
-    showInfo(tr("Parameters loaded from %1 (%2)").arg(QFileInfo(path).fileName(),
-            result.source == PngMetadata::Source::Koala ? tr("KOALA Studio") : tr("AUTOMATIC1111 format")));
+    showInfo(tr("Parameters loaded from %1 (%2)")
+                 .arg(QFileInfo(path).fileName(),
+                      result.source == PngMetadata::Source::Koala ? tr("KOALA Studio") : tr("AUTOMATIC1111 format")));
     return true;
 }
 
-void MainWindow::closeEvent(QCloseEvent *event)
-{
+void MainWindow::closeEvent(QCloseEvent* event) {
     m_settings->setWindowGeometry(saveGeometry());
     m_settings->setWindowState(saveState());
     m_settings->setLastParams(m_promptPanel->params());
@@ -630,15 +579,11 @@ void MainWindow::closeEvent(QCloseEvent *event)
     event->accept();
 }
 
-void MainWindow::dragEnterEvent(QDragEnterEvent *event)
-{
-    const QMimeData *mime = event->mimeData();
-    if (mime->hasUrls())
-    {
-        for (const QUrl &url : mime->urls())
-        {
-            if (url.isLocalFile() && url.toLocalFile().endsWith(QStringLiteral(".png"), Qt::CaseInsensitive))
-            {
+void MainWindow::dragEnterEvent(QDragEnterEvent* event) {
+    const QMimeData* mime = event->mimeData();
+    if (mime->hasUrls()) {
+        for (const QUrl& url : mime->urls()) {
+            if (url.isLocalFile() && url.toLocalFile().endsWith(QStringLiteral(".png"), Qt::CaseInsensitive)) {
                 event->acceptProposedAction();
                 return;
             }
@@ -646,12 +591,9 @@ void MainWindow::dragEnterEvent(QDragEnterEvent *event)
     }
 }
 
-void MainWindow::dropEvent(QDropEvent *event)
-{
-    for (const QUrl &url : event->mimeData()->urls())
-    {
-        if (url.isLocalFile() && url.toLocalFile().endsWith(QStringLiteral(".png"), Qt::CaseInsensitive))
-        {
+void MainWindow::dropEvent(QDropEvent* event) {
+    for (const QUrl& url : event->mimeData()->urls()) {
+        if (url.isLocalFile() && url.toLocalFile().endsWith(QStringLiteral(".png"), Qt::CaseInsensitive)) {
             loadParametersFromPng(url.toLocalFile());
             event->acceptProposedAction();
             return;
@@ -659,17 +601,14 @@ void MainWindow::dropEvent(QDropEvent *event)
     }
 }
 
-void MainWindow::onJobAdded(const qint64 id)
-{
+void MainWindow::onJobAdded(const qint64 id) {
     const auto job = m_queue->job(id);
-    if (job)
-        m_galleryModel->addPendingTiles(id, job->seeds, job->kind == Job::Kind::Compare);
+    if (job) m_galleryModel->addPendingTiles(id, job->seeds, job->kind == Job::Kind::Compare);
     updateBusy();
 }
 
 void MainWindow::onJobProgress(const qint64 id, const int step, const int total, const double itPerSec,
-                               const double secondsLeft)
-{
+                               const double secondsLeft) {
     const auto job = m_queue->job(id);
     QString text = tr("Step %1/%2").arg(step).arg(total);
     if (job && (job->imagesTotal > 1))
@@ -680,21 +619,15 @@ void MainWindow::onJobProgress(const qint64 id, const int step, const int total,
     m_statusProgress->setValue(job ? int(job->progress * 100.0 + 0.5) : ((total > 0) ? (100 * step / total) : 0));
 }
 
-void MainWindow::onJobPreview(const qint64 id, const int imageIndex, const QImage &image)
-{
+void MainWindow::onJobPreview(const qint64 id, const int imageIndex, const QImage& image) {
     m_galleryModel->setPreview(id, imageIndex, image);
     const auto job = m_queue->job(id);
-    if (job && (job->kind == Job::Kind::Compare))
-        m_compareView->setPreview(imageIndex % 2, image);
+    if (job && (job->kind == Job::Kind::Compare)) m_compareView->setPreview(imageIndex % 2, image);
 }
 
-void MainWindow::onJobEnded(const qint64 id)
-{
+void MainWindow::onJobEnded(const qint64 id) {
     m_galleryModel->dropPendingTiles(id);
     updateBusy();
 }
 
-void MainWindow::updateBusy()
-{
-    m_promptPanel->setBusy(m_queue->isBusy());
-}
+void MainWindow::updateBusy() { m_promptPanel->setBusy(m_queue->isBusy()); }

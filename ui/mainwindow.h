@@ -6,8 +6,8 @@
 #include <QStringList>
 
 #include "GalleryItem.h"
-#include "ModelDiscovery.h"
 #include "JobQueue.h"
+#include "ModelDiscovery.h"
 
 class AppSettings;
 class TokenCounter;
@@ -28,33 +28,31 @@ class QTabWidget;
 class QueueView;
 struct Preset;
 
-class MainWindow final : public QMainWindow
-{
+class MainWindow final : public QMainWindow {
     Q_OBJECT
 
 public:
-    struct Options
-    {
-        QString settingsFile;       // empty: the user's settings; else an INI file (tests, portable use)
-        QStringList modelFolders;   // --model: added for this session, the first one selected
-        QString outputFolder;       // --output: overrides the setting for this session
-        QString userPresetsDir;     // empty: PresetStore::defaultUserDir()
-        QString hfCache;            // empty: ModelDiscovery::hfCacheDir()
-        QStringList pngFiles;       // PNGs whose parameters to load at start
+    struct Options {
+        QString settingsFile;      // empty: the user's settings; else an INI file (tests, portable use)
+        QStringList modelFolders;  // --model: added for this session, the first one selected
+        QString outputFolder;      // --output: overrides the setting for this session
+        QString userPresetsDir;    // empty: PresetStore::defaultUserDir()
+        QString hfCache;           // empty: ModelDiscovery::hfCacheDir()
+        QStringList pngFiles;      // PNGs whose parameters to load at start
     };
 
-    explicit MainWindow(const Options &options = {}, QWidget *parent = nullptr);
+    explicit MainWindow(const Options& options = {}, QWidget* parent = nullptr);
     ~MainWindow() override;
 
-    PromptPanel *promptPanel() const;
-    GalleryWidget *galleryWidget() const;
-    GalleryModel *galleryModel() const;
-    CompareView *compareView() const;
-    QueueView *queueView() const;
-    PresetsPanel *presetsPanel() const;
-    MessageBar *messageBar() const;
-    JobQueue *jobQueue() const;
-    GalleryStore *galleryStore() const;
+    PromptPanel* promptPanel() const;
+    GalleryWidget* galleryWidget() const;
+    GalleryModel* galleryModel() const;
+    CompareView* compareView() const;
+    QueueView* queueView() const;
+    PresetsPanel* presetsPanel() const;
+    MessageBar* messageBar() const;
+    JobQueue* jobQueue() const;
+    GalleryStore* galleryStore() const;
     QString statusText() const;
 
     // The actions behind the buttons and shortcuts; return the job id, 0 when nothing was queued.
@@ -62,33 +60,46 @@ public:
     qint64 compare();
     void cancel();
     // Loads the parameters of a PNG (ours or A1111) into the controls; false when it has none.
-    bool loadParametersFromPng(const QString &path);
+    bool loadParametersFromPng(const QString& path);
 
 protected:
-    void closeEvent(QCloseEvent *event) override;
-    void dragEnterEvent(QDragEnterEvent *event) override;
-    void dropEvent(QDropEvent *event) override;
+    void closeEvent(QCloseEvent* event) override;
+    void dragEnterEvent(QDragEnterEvent* event) override;
+    void dropEvent(QDropEvent* event) override;
 
 private:
+    // Construction, in order.
+    QWidget* createCentralWidget();
+    QWidget* createPromptArea();
+    QWidget* createContent();     // gallery, image and compare tabs, or the no-model page
+    QWidget* createSidePanels();  // queue and presets
+    void createStatusBar();
     void buildActions();
+    void connectPromptPanel();
+    void connectGallery();
+    void connectQueue();
+    void connectPresets();
+    // Gallery, models, the last parameters, --model and PNG options, window geometry.
+    void restoreSession();
+
     void scanModels();
     void addModelFolder();
     void showSettings();
-    void applyPreset(const Preset &preset);
-    void showItem(const GalleryItem &item);
-    void openItem(const GalleryItem &item);
-    void showCompare(const GalleryItem &a, const GalleryItem &b);
-    void deleteItem(const GalleryItem &item);
-    void showError(const QString &message);
-    bool acceptParams(const GenerationParams &params);
-    void showInfo(const QString &message);
+    void applyPreset(const Preset& preset);
+    void showItem(const GalleryItem& item);
+    void openItem(const GalleryItem& item);
+    void showCompare(const GalleryItem& a, const GalleryItem& b);
+    void deleteItem(const GalleryItem& item);
+    void showError(const QString& message);
+    bool acceptParams(const GenerationParams& params);
+    void showInfo(const QString& message);
     void onJobAdded(qint64 id);
     void onJobProgress(qint64 id, int step, int total, double itPerSec, double secondsLeft);
-    void onJobPreview(qint64 id, int imageIndex, const QImage &image);
+    void onJobPreview(qint64 id, int imageIndex, const QImage& image);
     void onJobEnded(qint64 id);
     void updateBusy();
     // Binds the prompt editors' counters to the tokenizer of `modelPath`; the estimate when it cannot be loaded.
-    void bindTokenCounter(const QString &modelPath);
+    void bindTokenCounter(const QString& modelPath);
 
     Options m_options;
     std::unique_ptr<AppSettings> m_settings;
@@ -100,22 +111,22 @@ private:
     std::shared_ptr<TokenCounter> m_tokenCounter;
     QList<ModelEntry> m_sessionModels;  // from --model, not written to the settings
 
-    MessageBar *m_messageBar = nullptr;
-    PromptPanel *m_promptPanel = nullptr;
-    QStackedWidget *m_contentStack = nullptr;
-    NoModelPanel *m_noModelPanel = nullptr;
-    QTabWidget *m_contentTabs = nullptr;
-    GalleryModel *m_galleryModel = nullptr;
-    GalleryWidget *m_galleryWidget = nullptr;
-    ImageViewer *m_sideViewer = nullptr;
-    QLabel *m_sideInfo = nullptr;
-    ImageViewer *m_largeViewer = nullptr;
-    QLabel *m_largeInfo = nullptr;
-    CompareView *m_compareView = nullptr;
-    QueueView *m_queueView = nullptr;
-    PresetsPanel *m_presetsPanel = nullptr;
-    QLabel *m_statusLabel = nullptr;
-    QProgressBar *m_statusProgress = nullptr;
-    QLabel *m_computeLabel = nullptr;  // "CUDA · NVIDIA H200 · fp16" / "CPU · LibTorch 1.13 · fp32"
+    MessageBar* m_messageBar = nullptr;
+    PromptPanel* m_promptPanel = nullptr;
+    QStackedWidget* m_contentStack = nullptr;
+    NoModelPanel* m_noModelPanel = nullptr;
+    QTabWidget* m_contentTabs = nullptr;
+    GalleryModel* m_galleryModel = nullptr;
+    GalleryWidget* m_galleryWidget = nullptr;
+    ImageViewer* m_sideViewer = nullptr;
+    QLabel* m_sideInfo = nullptr;
+    ImageViewer* m_largeViewer = nullptr;
+    QLabel* m_largeInfo = nullptr;
+    CompareView* m_compareView = nullptr;
+    QueueView* m_queueView = nullptr;
+    PresetsPanel* m_presetsPanel = nullptr;
+    QLabel* m_statusLabel = nullptr;
+    QProgressBar* m_statusProgress = nullptr;
+    QLabel* m_computeLabel = nullptr;  // "CUDA · NVIDIA H200 · fp16" / "CPU · LibTorch 1.13 · fp32"
     QString m_compareGroupShown;
 };

@@ -9,57 +9,49 @@
 #include <QPushButton>
 #include <QVBoxLayout>
 
-namespace
-{
-    QString describe(const Preset &preset)
-    {
-        QStringList parts;
-        if (preset.scheduler)
-            parts << PresetsPanel::tr("scheduler %1").arg(*preset.scheduler);
-        if (preset.steps)
-            parts << PresetsPanel::tr("%1 steps").arg(*preset.steps);
-        if (preset.guidance)
-            parts << PresetsPanel::tr("guidance %1").arg(*preset.guidance);
-        if (preset.width && preset.height)
-            parts << QStringLiteral("%1×%2").arg(*preset.width).arg(*preset.height);
-        if (!preset.modelHint.isEmpty())
-            parts << PresetsPanel::tr("model %1").arg(preset.modelHint);
-        QString text = preset.description;
-        if (!parts.isEmpty())
-            text += (text.isEmpty() ? QString() : QStringLiteral("\n")) + parts.join(QStringLiteral(", "));
-        return text;
-    }
+namespace {
+QString describe(const Preset& preset) {
+    QStringList parts;
+    if (preset.scheduler) parts << PresetsPanel::tr("scheduler %1").arg(*preset.scheduler);
+    if (preset.steps) parts << PresetsPanel::tr("%1 steps").arg(*preset.steps);
+    if (preset.guidance) parts << PresetsPanel::tr("guidance %1").arg(*preset.guidance);
+    if (preset.width && preset.height) parts << QStringLiteral("%1×%2").arg(*preset.width).arg(*preset.height);
+    if (!preset.modelHint.isEmpty()) parts << PresetsPanel::tr("model %1").arg(preset.modelHint);
+    QString text = preset.description;
+    if (!parts.isEmpty())
+        text += (text.isEmpty() ? QString() : QStringLiteral("\n")) + parts.join(QStringLiteral(", "));
+    return text;
 }
+}  // namespace
 
-PresetsPanel::PresetsPanel(PresetStore *store, std::function<GenerationParams ()> currentParams,
-                           std::function<QString ()> currentModelHint, QWidget *parent)
-    : QWidget(parent)
-    , m_store(store)
-    , m_currentParams(std::move(currentParams))
-    , m_currentModelHint(std::move(currentModelHint))
-    , m_list(new QListWidget(this))
-    , m_description(new QLabel(this))
-    , m_apply(new QPushButton(tr("&Apply"), this))
-    , m_save(new QPushButton(tr("Save current…"), this))
-    , m_rename(new QPushButton(tr("Rename…"), this))
-    , m_delete(new QPushButton(tr("Delete"), this))
-    , m_import(new QPushButton(tr("Import…"), this))
-    , m_export(new QPushButton(tr("Export…"), this))
-{
+PresetsPanel::PresetsPanel(PresetStore* store, std::function<GenerationParams()> currentParams,
+                           std::function<QString()> currentModelHint, QWidget* parent)
+    : QWidget(parent),
+      m_store(store),
+      m_currentParams(std::move(currentParams)),
+      m_currentModelHint(std::move(currentModelHint)),
+      m_list(new QListWidget(this)),
+      m_description(new QLabel(this)),
+      m_apply(new QPushButton(tr("&Apply"), this)),
+      m_save(new QPushButton(tr("Save current…"), this)),
+      m_rename(new QPushButton(tr("Rename…"), this)),
+      m_delete(new QPushButton(tr("Delete"), this)),
+      m_import(new QPushButton(tr("Import…"), this)),
+      m_export(new QPushButton(tr("Export…"), this)) {
     m_list->setObjectName(QStringLiteral("presetList"));
     m_apply->setObjectName(QStringLiteral("presetApplyButton"));
     m_description->setWordWrap(true);
     m_description->setMinimumHeight(40);
     m_description->setAlignment(Qt::AlignTop | Qt::AlignLeft);
 
-    auto *buttons = new QGridLayout;
+    auto* buttons = new QGridLayout;
     buttons->addWidget(m_apply, 0, 0);
     buttons->addWidget(m_save, 0, 1);
     buttons->addWidget(m_rename, 1, 0);
     buttons->addWidget(m_delete, 1, 1);
     buttons->addWidget(m_import, 2, 0);
     buttons->addWidget(m_export, 2, 1);
-    auto *layout = new QVBoxLayout(this);
+    auto* layout = new QVBoxLayout(this);
     layout->setContentsMargins(0, 0, 0, 0);
     layout->addWidget(m_list, 1);
     layout->addWidget(m_description);
@@ -73,8 +65,7 @@ PresetsPanel::PresetsPanel(PresetStore *store, std::function<GenerationParams ()
     connect(m_import, &QPushButton::clicked, this, &PresetsPanel::onImport);
     connect(m_export, &QPushButton::clicked, this, &PresetsPanel::onExport);
     connect(m_list, &QListWidget::currentRowChanged, this, &PresetsPanel::updateButtons);
-    connect(m_store, &PresetStore::presetsChanged, this, [this]()
-    {
+    connect(m_store, &PresetStore::presetsChanged, this, [this]() {
         reloadList();
         reportStoreErrors();
     });
@@ -82,46 +73,37 @@ PresetsPanel::PresetsPanel(PresetStore *store, std::function<GenerationParams ()
     reloadList();
 }
 
-QStringList PresetsPanel::presetNames() const
-{
+QStringList PresetsPanel::presetNames() const {
     QStringList names;
-    for (int i = 0; i < m_list->count(); ++i)
-        names << m_list->item(i)->data(Qt::UserRole).toString();
+    for (int i = 0; i < m_list->count(); ++i) names << m_list->item(i)->data(Qt::UserRole).toString();
     return names;
 }
 
-QString PresetsPanel::selectedName() const
-{
-    const QListWidgetItem *item = m_list->currentItem();
+QString PresetsPanel::selectedName() const {
+    const QListWidgetItem* item = m_list->currentItem();
     return item ? item->data(Qt::UserRole).toString() : QString();
 }
 
-void PresetsPanel::selectPreset(const QString &name)
-{
-    for (int i = 0; i < m_list->count(); ++i)
-    {
-        if (m_list->item(i)->data(Qt::UserRole).toString() == name)
-        {
+void PresetsPanel::selectPreset(const QString& name) {
+    for (int i = 0; i < m_list->count(); ++i) {
+        if (m_list->item(i)->data(Qt::UserRole).toString() == name) {
             m_list->setCurrentRow(i);
             return;
         }
     }
 }
 
-bool PresetsPanel::applyPreset(const QString &name)
-{
+bool PresetsPanel::applyPreset(const QString& name) {
     const auto preset = m_store->find(name);
-    if (!preset)
-        return false;
+    if (!preset) return false;
     emit presetApplied(*preset);
     emit infoMessage(tr("Preset \"%1\" applied").arg(name));
     return true;
 }
 
-PresetStore::Status PresetsPanel::saveCurrentAs(const QString &name, const bool overwrite)
-{
-    const Preset preset = Preset::fromParams(name, {}, m_currentParams(),
-            m_currentModelHint ? m_currentModelHint() : QString());
+PresetStore::Status PresetsPanel::saveCurrentAs(const QString& name, const bool overwrite) {
+    const Preset preset =
+        Preset::fromParams(name, {}, m_currentParams(), m_currentModelHint ? m_currentModelHint() : QString());
     QString error;
     const PresetStore::Status status = m_store->save(preset, overwrite, &error);
     if ((status != PresetStore::Status::Ok) && (status != PresetStore::Status::NameClash))
@@ -129,13 +111,11 @@ PresetStore::Status PresetsPanel::saveCurrentAs(const QString &name, const bool 
     return status;
 }
 
-void PresetsPanel::reloadList()
-{
+void PresetsPanel::reloadList() {
     const QString selected = selectedName();
     m_list->clear();
-    for (const Preset &preset : m_store->presets())
-    {
-        auto *item = new QListWidgetItem(preset.readOnly ? tr("%1 (shipped)").arg(preset.name) : preset.name, m_list);
+    for (const Preset& preset : m_store->presets()) {
+        auto* item = new QListWidgetItem(preset.readOnly ? tr("%1 (shipped)").arg(preset.name) : preset.name, m_list);
         item->setData(Qt::UserRole, preset.name);
         item->setToolTip(describe(preset) + QStringLiteral("\n") + preset.filePath);
     }
@@ -143,61 +123,49 @@ void PresetsPanel::reloadList()
     updateButtons();
 }
 
-void PresetsPanel::reportStoreErrors()
-{
+void PresetsPanel::reportStoreErrors() {
     // presetsChanged fires after every save; report each broken file once, not after every change.
-    for (const QString &error : m_store->errors())
-    {
-        if (!m_reportedErrors.contains(error))
-        {
+    for (const QString& error : m_store->errors()) {
+        if (!m_reportedErrors.contains(error)) {
             m_reportedErrors << error;
             emit errorOccurred(tr("Preset not loaded: %1").arg(error));
         }
     }
 }
 
-void PresetsPanel::onApply()
-{
+void PresetsPanel::onApply() {
     const QString name = selectedName();
-    if (!name.isEmpty())
-        applyPreset(name);
+    if (!name.isEmpty()) applyPreset(name);
 }
 
-bool PresetsPanel::confirmOverwrite(const QString &name)
-{
+bool PresetsPanel::confirmOverwrite(const QString& name) {
     return QMessageBox::question(this, tr("Overwrite preset"),
-            tr("A preset named \"%1\" already exists. Replace it?").arg(name)) == QMessageBox::Yes;
+                                 tr("A preset named \"%1\" already exists. Replace it?").arg(name)) == QMessageBox::Yes;
 }
 
-void PresetsPanel::onSave()
-{
+void PresetsPanel::onSave() {
     bool ok = false;
-    const QString name = QInputDialog::getText(this, tr("Save preset"), tr("Preset name:"), QLineEdit::Normal,
-            selectedName(), &ok).trimmed();
-    if (!ok || name.isEmpty())
-        return;
+    const QString name =
+        QInputDialog::getText(this, tr("Save preset"), tr("Preset name:"), QLineEdit::Normal, selectedName(), &ok)
+            .trimmed();
+    if (!ok || name.isEmpty()) return;
     PresetStore::Status status = saveCurrentAs(name, false);
-    if ((status == PresetStore::Status::NameClash) && confirmOverwrite(name))
-        status = saveCurrentAs(name, true);
+    if ((status == PresetStore::Status::NameClash) && confirmOverwrite(name)) status = saveCurrentAs(name, true);
     if (status == PresetStore::Status::ReadOnly)
         emit errorOccurred(tr("\"%1\" is a shipped preset; choose another name").arg(name));
-    if (status == PresetStore::Status::Ok)
-    {
+    if (status == PresetStore::Status::Ok) {
         selectPreset(name);
         emit infoMessage(tr("Preset \"%1\" saved").arg(name));
     }
 }
 
-void PresetsPanel::onRename()
-{
+void PresetsPanel::onRename() {
     const QString oldName = selectedName();
-    if (oldName.isEmpty())
-        return;
+    if (oldName.isEmpty()) return;
     bool ok = false;
-    const QString newName = QInputDialog::getText(this, tr("Rename preset"), tr("New name:"), QLineEdit::Normal,
-            oldName, &ok).trimmed();
-    if (!ok || newName.isEmpty() || (newName == oldName))
-        return;
+    const QString newName =
+        QInputDialog::getText(this, tr("Rename preset"), tr("New name:"), QLineEdit::Normal, oldName, &ok).trimmed();
+    if (!ok || newName.isEmpty() || (newName == oldName)) return;
     QString error;
     PresetStore::Status status = m_store->rename(oldName, newName, false, &error);
     if ((status == PresetStore::Status::NameClash) && confirmOverwrite(newName))
@@ -208,11 +176,9 @@ void PresetsPanel::onRename()
         emit errorOccurred(error.isEmpty() ? tr("Could not rename preset \"%1\"").arg(oldName) : error);
 }
 
-void PresetsPanel::onDelete()
-{
+void PresetsPanel::onDelete() {
     const QString name = selectedName();
-    if (name.isEmpty())
-        return;
+    if (name.isEmpty()) return;
     if (QMessageBox::question(this, tr("Delete preset"), tr("Delete the preset \"%1\"?").arg(name)) != QMessageBox::Yes)
         return;
     QString error;
@@ -220,15 +186,12 @@ void PresetsPanel::onDelete()
         emit errorOccurred(error.isEmpty() ? tr("Could not delete preset \"%1\"").arg(name) : error);
 }
 
-void PresetsPanel::onImport()
-{
+void PresetsPanel::onImport() {
     const QString path = QFileDialog::getOpenFileName(this, tr("Import preset"), {}, tr("Presets (*.yaml *.yml)"));
-    if (path.isEmpty())
-        return;
+    if (path.isEmpty()) return;
     QString error;
     PresetStore::Status status = m_store->importFile(path, false, &error);
-    if (status == PresetStore::Status::NameClash)
-    {
+    if (status == PresetStore::Status::NameClash) {
         const auto preset = Preset::fromFile(path);
         if (confirmOverwrite(preset ? preset->name : path))
             status = m_store->importFile(path, true, &error);
@@ -239,15 +202,12 @@ void PresetsPanel::onImport()
         emit errorOccurred(error.isEmpty() ? tr("Could not import %1").arg(path) : error);
 }
 
-void PresetsPanel::onExport()
-{
+void PresetsPanel::onExport() {
     const QString name = selectedName();
-    if (name.isEmpty())
-        return;
+    if (name.isEmpty()) return;
     const QString path = QFileDialog::getSaveFileName(this, tr("Export preset"), name + QStringLiteral(".yaml"),
-            tr("Presets (*.yaml *.yml)"));
-    if (path.isEmpty())
-        return;
+                                                      tr("Presets (*.yaml *.yml)"));
+    if (path.isEmpty()) return;
     QString error;
     if (m_store->exportPreset(name, path, &error) != PresetStore::Status::Ok)
         emit errorOccurred(error.isEmpty() ? tr("Could not export to %1").arg(path) : error);
@@ -255,8 +215,7 @@ void PresetsPanel::onExport()
         emit infoMessage(tr("Preset exported to %1").arg(path));
 }
 
-void PresetsPanel::updateButtons()
-{
+void PresetsPanel::updateButtons() {
     const auto preset = m_store->find(selectedName());
     m_apply->setEnabled(preset.has_value());
     m_export->setEnabled(preset.has_value());

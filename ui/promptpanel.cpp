@@ -8,134 +8,69 @@
 #include <QLabel>
 #include <QLineEdit>
 #include <QPushButton>
-#include <QRandomGenerator>
-#include <QRegularExpressionValidator>
 #include <QSpinBox>
 #include <QToolButton>
 #include <QVBoxLayout>
 
 #include "icons.h"
 
-namespace
-{
-    const QString CustomSize = QStringLiteral("custom");
+namespace {
+const QString CustomSize = QStringLiteral("custom");
 
-    QString sizeKey(const int w, const int h)
-    {
-        return QStringLiteral("%1x%2").arg(w).arg(h);
-    }
+constexpr const koala::Limits& L = koala::kLimits;
 
-    QString schedulerLabel(const QString &name)
-    {
-        return (name == QLatin1String("default")) ? PromptPanel::tr("model default") : name;
-    }
+// The width/height boxes take any number up to five digits, wider than any valid size, so a number typed out of
+// range stays visible and is refused with a message instead of losing keystrokes (koala::validSize decides).
+constexpr int TypableSize = 99999;
 
-    QString modelLabel(const ModelEntry &entry)
-    {
-        if (entry.unetShape.isEmpty() || (entry.unetShape == QLatin1String("custom"))
-            || entry.displayName.contains(entry.unetShape))
-            return entry.displayName;
-        return QStringLiteral("%1 (%2)").arg(entry.displayName, entry.unetShape);
-    }
+QString sizeKey(const int w, const int h) { return QStringLiteral("%1x%2").arg(w).arg(h); }
+
+QString schedulerLabel(const QString& name) {
+    return (name == QLatin1String("default")) ? PromptPanel::tr("model default") : name;
 }
 
-PromptPanel::PromptPanel(QWidget *parent)
-    : QWidget(parent)
-    , m_prompt(new PromptEditor(tr("&Prompt"), tr("Describe the image: a koala astronaut floating above the earth…"), this))
-    , m_negative(new PromptEditor(tr("&Negative prompt"), tr("What to avoid (optional): blurry, low quality…"), this))
-    , m_seed(new QLineEdit(this))
-    , m_randomSeed(new QCheckBox(tr("Random per image"), this))
-    , m_dice(new QToolButton(this))
-    , m_steps(new QSpinBox(this))
-    , m_guidance(new QDoubleSpinBox(this))
-    , m_scheduler(new QComboBox(this))
-    , m_size(new QComboBox(this))
-    , m_width(new QSpinBox(this))
-    , m_height(new QSpinBox(this))
-    , m_count(new QSpinBox(this))
-    , m_model(new QComboBox(this))
-    , m_compareModel(new QComboBox(this))
-    , m_generate(new QPushButton(Icons::get(QStringLiteral("generate"), QStyle::SP_MediaPlay), tr("&Generate"), this))
-    , m_compare(new QPushButton(Icons::get(QStringLiteral("compare"), QStyle::SP_FileDialogDetailedView), tr("Co&mpare"), this))
-    , m_cancel(new QPushButton(Icons::get(QStringLiteral("cancel"), QStyle::SP_BrowserStop), tr("Cancel"), this))
-    , m_hidden(GenerationParams::defaults())
-{
-    m_prompt->setObjectName(QStringLiteral("promptEditor"));
-    m_negative->setObjectName(QStringLiteral("negativeEditor"));
-    m_seed->setObjectName(QStringLiteral("seedEdit"));
-    m_randomSeed->setObjectName(QStringLiteral("randomSeedCheck"));
-    m_dice->setObjectName(QStringLiteral("diceButton"));
-    m_steps->setObjectName(QStringLiteral("stepsSpin"));
-    m_guidance->setObjectName(QStringLiteral("guidanceSpin"));
-    m_scheduler->setObjectName(QStringLiteral("schedulerCombo"));
-    m_size->setObjectName(QStringLiteral("sizeCombo"));
-    m_width->setObjectName(QStringLiteral("widthSpin"));
-    m_height->setObjectName(QStringLiteral("heightSpin"));
-    m_count->setObjectName(QStringLiteral("countSpin"));
-    m_model->setObjectName(QStringLiteral("modelCombo"));
-    m_compareModel->setObjectName(QStringLiteral("compareModelCombo"));
-    m_generate->setObjectName(QStringLiteral("generateButton"));
-    m_compare->setObjectName(QStringLiteral("compareButton"));
-    m_cancel->setObjectName(QStringLiteral("cancelButton"));
+QString seedProblem(const QString& text) {
+    if (text.trimmed().isEmpty() || koala::parseSeed(text.toStdString())) return {};
+    return PromptPanel::tr("Seed \"%1\" is not a seed: use a whole number from %2 to %3.")
+        .arg(text.trimmed())
+        .arg(L.minSeed)
+        .arg(L.maxSeed);
+}
 
-    // Seeds are 64-bit: a QSpinBox stops at 2^31.
-    m_seed->setValidator(new QRegularExpressionValidator(QRegularExpression(QStringLiteral("[0-9]{1,19}")), m_seed));
-    m_seed->setPlaceholderText(tr("seed"));
-    m_dice->setIcon(Icons::get(QStringLiteral("dice"), QStyle::SP_BrowserReload));
-    m_dice->setToolTip(tr("Roll a new fixed seed"));
-    m_randomSeed->setToolTip(tr("Draw a new random seed for every image"));
+QString modelLabel(const ModelEntry& entry) {
+    if (entry.unetShape.isEmpty() || (entry.unetShape == QLatin1String("custom")) ||
+        entry.displayName.contains(entry.unetShape))
+        return entry.displayName;
+    return QStringLiteral("%1 (%2)").arg(entry.displayName, entry.unetShape);
+}
+}  // namespace
 
-    m_steps->setRange(1, 200);
-    m_guidance->setRange(0.0, 30.0);
-    m_guidance->setSingleStep(0.5);
-    m_guidance->setDecimals(2);
-    m_guidance->setToolTip(tr("Classifier-free guidance scale; 1 or less turns guidance off"));
-    for (const QString &name : GenerationParams::schedulerNames())
-        m_scheduler->addItem(schedulerLabel(name), name);
-
-    for (const QSize &s : GenerationParams::aspectBuckets())
-        m_size->addItem(QStringLiteral("%1 × %2").arg(s.width()).arg(s.height()), sizeKey(s.width(), s.height()));
-    m_size->addItem(tr("Custom…"), CustomSize);
-    for (QSpinBox *spin : {m_width, m_height})
-    {
-        // The VAE downsamples by 8: other sizes cannot be represented in latent space.
-        spin->setRange(64, 4096);
-        spin->setSingleStep(8);
-        spin->setSuffix(QStringLiteral(" px"));
-        spin->setToolTip(tr("A multiple of 8"));
-    }
-    m_count->setRange(1, 64);
-    m_compareModel->setToolTip(tr("Second model for Compare (the same request on both)"));
-
-    auto *addModel = new QToolButton(this);
-    addModel->setObjectName(QStringLiteral("addModelButton"));
-    addModel->setIcon(Icons::get(QStringLiteral("folder-add"), QStyle::SP_DirOpenIcon));
-    addModel->setToolTip(tr("Add model folder…"));
-
-    auto *modelRow = new QHBoxLayout;
+void PromptPanel::buildLayout(QWidget* addModel) {
+    auto* modelRow = new QHBoxLayout;
     modelRow->addWidget(m_model, 1);
     modelRow->addWidget(addModel);
-    auto *seedRow = new QHBoxLayout;
+    auto* seedRow = new QHBoxLayout;
     seedRow->addWidget(m_seed, 1);
     seedRow->addWidget(m_dice);
     seedRow->addWidget(m_randomSeed);
-    auto *customRow = new QHBoxLayout;
+    auto* customRow = new QHBoxLayout;
     customRow->addWidget(m_width);
     customRow->addWidget(new QLabel(QStringLiteral("×"), this));
     customRow->addWidget(m_height);
 
-    auto *form = new QFormLayout;
+    auto* form = new QFormLayout;
     form->addRow(tr("Model:"), modelRow);
     form->addRow(tr("Seed:"), seedRow);
     form->addRow(tr("S&teps:"), m_steps);
     form->addRow(tr("G&uidance:"), m_guidance);
     form->addRow(tr("Sc&heduler:"), m_scheduler);
+    form->addRow(tr("S&pacing:"), m_spacing);
     form->addRow(tr("Si&ze:"), m_size);
     form->addRow(QString(), customRow);
     form->addRow(tr("&Images:"), m_count);
     form->addRow(tr("Compare &with:"), m_compareModel);
 
-    auto *buttons = new QHBoxLayout;
+    auto* buttons = new QHBoxLayout;
     m_generate->setDefault(true);
     m_generate->setToolTip(tr("Queue this request (Ctrl+Return)"));
     m_compare->setToolTip(tr("Run the same request on both models and show them side by side"));
@@ -145,70 +80,151 @@ PromptPanel::PromptPanel(QWidget *parent)
     buttons->addWidget(m_compare, 1);
     buttons->addWidget(m_cancel, 1);
 
-    auto *layout = new QVBoxLayout(this);
+    auto* layout = new QVBoxLayout(this);
     layout->addWidget(m_prompt, 3);
     layout->addWidget(m_negative, 2);
     layout->addLayout(form);
+    layout->addWidget(m_problem);
     layout->addLayout(buttons);
+}
+
+PromptPanel::PromptPanel(QWidget* parent)
+    : QWidget(parent),
+      m_prompt(
+          new PromptEditor(tr("&Prompt"), tr("Describe the image: a koala astronaut floating above the earth…"), this)),
+      m_negative(new PromptEditor(tr("&Negative prompt"), tr("What to avoid (optional): blurry, low quality…"), this)),
+      m_seed(new QLineEdit(this)),
+      m_randomSeed(new QCheckBox(tr("Random per image"), this)),
+      m_dice(new QToolButton(this)),
+      m_steps(new QSpinBox(this)),
+      m_guidance(new QDoubleSpinBox(this)),
+      m_scheduler(new QComboBox(this)),
+      m_spacing(new QComboBox(this)),
+      m_size(new QComboBox(this)),
+      m_width(new QSpinBox(this)),
+      m_height(new QSpinBox(this)),
+      m_count(new QSpinBox(this)),
+      m_model(new QComboBox(this)),
+      m_compareModel(new QComboBox(this)),
+      m_generate(new QPushButton(Icons::get(QStringLiteral("generate"), QStyle::SP_MediaPlay), tr("&Generate"), this)),
+      m_compare(new QPushButton(Icons::get(QStringLiteral("compare"), QStyle::SP_FileDialogDetailedView),
+                                tr("Co&mpare"), this)),
+      m_cancel(new QPushButton(Icons::get(QStringLiteral("cancel"), QStyle::SP_BrowserStop), tr("Cancel"), this)),
+      m_problem(new QLabel(this)),
+      m_hidden(GenerationParams::defaults()) {
+    m_prompt->setObjectName(QStringLiteral("promptEditor"));
+    m_negative->setObjectName(QStringLiteral("negativeEditor"));
+    m_seed->setObjectName(QStringLiteral("seedEdit"));
+    m_randomSeed->setObjectName(QStringLiteral("randomSeedCheck"));
+    m_dice->setObjectName(QStringLiteral("diceButton"));
+    m_steps->setObjectName(QStringLiteral("stepsSpin"));
+    m_guidance->setObjectName(QStringLiteral("guidanceSpin"));
+    m_scheduler->setObjectName(QStringLiteral("schedulerCombo"));
+    m_spacing->setObjectName(QStringLiteral("spacingCombo"));
+    m_size->setObjectName(QStringLiteral("sizeCombo"));
+    m_width->setObjectName(QStringLiteral("widthSpin"));
+    m_height->setObjectName(QStringLiteral("heightSpin"));
+    m_count->setObjectName(QStringLiteral("countSpin"));
+    m_model->setObjectName(QStringLiteral("modelCombo"));
+    m_compareModel->setObjectName(QStringLiteral("compareModelCombo"));
+    m_generate->setObjectName(QStringLiteral("generateButton"));
+    m_compare->setObjectName(QStringLiteral("compareButton"));
+    m_cancel->setObjectName(QStringLiteral("cancelButton"));
+    m_problem->setObjectName(QStringLiteral("inputProblemLabel"));
+
+    // Seeds are any uint64 (a QSpinBox stops at 2^31). No validator: what koala::parseSeed refuses stays visible
+    // and is named in the problem label rather than silently cut or changed.
+    m_seed->setPlaceholderText(tr("seed"));
+    m_seed->setToolTip(tr("A whole number from %1 to %2").arg(L.minSeed).arg(L.maxSeed));
+    m_dice->setIcon(Icons::get(QStringLiteral("dice"), QStyle::SP_BrowserReload));
+    m_dice->setToolTip(tr("Roll a new fixed seed"));
+    m_randomSeed->setToolTip(tr("Draw a new random seed for every image"));
+
+    m_steps->setRange(L.minSteps, L.maxSteps);
+    m_guidance->setRange(L.minGuidance, L.maxGuidance);
+    m_guidance->setSingleStep(0.5);
+    m_guidance->setDecimals(2);
+    m_guidance->setToolTip(tr("Classifier-free guidance scale; 1 or less turns guidance off"));
+    for (const QString& name : GenerationParams::schedulerNames()) m_scheduler->addItem(schedulerLabel(name), name);
+    for (const QString& name : GenerationParams::spacingNames()) m_spacing->addItem(schedulerLabel(name), name);
+    m_spacing->setToolTip(tr("Where the sampling steps fall; \"trailing\" is what few-step (Lightning) models need"));
+
+    for (const QSize& s : GenerationParams::aspectBuckets())
+        m_size->addItem(QStringLiteral("%1 × %2").arg(s.width()).arg(s.height()), sizeKey(s.width(), s.height()));
+    m_size->addItem(tr("Custom…"), CustomSize);
+    for (QSpinBox* spin : {m_width, m_height}) {
+        // The VAE downsamples by 8: other sizes cannot be represented in latent space.
+        spin->setRange(0, TypableSize);
+        spin->setSingleStep(L.sizeMultiple);
+        spin->setSuffix(QStringLiteral(" px"));
+        spin->setToolTip(tr("A multiple of %1 from %2 to %3").arg(L.sizeMultiple).arg(L.minSize).arg(L.maxSize));
+    }
+    m_count->setRange(L.minImages, GenerationParams::kMaxCount);
+    m_problem->setWordWrap(true);
+    m_problem->setStyleSheet(QStringLiteral("color: #c62828;"));
+    m_problem->setVisible(false);
+    m_compareModel->setToolTip(tr("Second model for Compare (the same request on both)"));
+
+    auto* addModel = new QToolButton(this);
+    addModel->setObjectName(QStringLiteral("addModelButton"));
+    addModel->setIcon(Icons::get(QStringLiteral("folder-add"), QStyle::SP_DirOpenIcon));
+    addModel->setToolTip(tr("Add model folder…"));
+    buildLayout(addModel);
 
     connect(m_generate, &QPushButton::clicked, this, &PromptPanel::generateRequested);
     connect(m_compare, &QPushButton::clicked, this, &PromptPanel::compareRequested);
     connect(m_cancel, &QPushButton::clicked, this, &PromptPanel::cancelRequested);
     connect(addModel, &QToolButton::clicked, this, &PromptPanel::addModelFolderRequested);
-    connect(m_dice, &QToolButton::clicked, this, [this]()
-    {
-        // 2^53 keeps the seed exactly representable in JSON numbers and A1111 text readers.
-        setSeed(qint64(QRandomGenerator::global()->bounded(quint64(1) << 53)));
-    });
+    connect(m_dice, &QToolButton::clicked, this, [this]() { setSeed(koala::randomSeed()); });
     connect(m_randomSeed, &QCheckBox::toggled, this, &PromptPanel::updateSeedEnabled);
     connect(m_size, &QComboBox::currentIndexChanged, this, &PromptPanel::onSizeChanged);
-    connect(m_model, &QComboBox::currentIndexChanged, this, [this]()
-    {
-        emit modelChanged(currentModelPath());
-    });
+    connect(m_seed, &QLineEdit::textChanged, this, &PromptPanel::updateInputState);
+    for (QSpinBox* spin : {m_width, m_height, m_steps, m_count})
+        connect(spin, &QSpinBox::valueChanged, this, &PromptPanel::updateInputState);
+    connect(m_model, &QComboBox::currentIndexChanged, this, [this]() { emit modelChanged(currentModelPath()); });
 
     setParams(GenerationParams::defaults());
 }
 
-GenerationParams PromptPanel::params() const
-{
+GenerationParams PromptPanel::params() const {
     GenerationParams p = m_hidden;
     p.modelPath = currentModelPath();
     p.modelPath2 = compareModelPath();
-    if (m_model->currentIndex() >= 0)
-        p.modelName = m_models.value(m_model->currentIndex()).displayName;
+    if (m_model->currentIndex() >= 0) p.modelName = m_models.value(m_model->currentIndex()).displayName;
     p.prompt = m_prompt->text();
     p.negativePrompt = m_negative->text();
     p.hasNegative = !p.negativePrompt.isEmpty();
-    p.seed = (m_randomSeed->isChecked() || m_seed->text().isEmpty()) ? -1 : m_seed->text().toLongLong();
+    p.seed.reset();
+    if (!m_randomSeed->isChecked()) {
+        if (const std::optional<std::uint64_t> seed = koala::parseSeed(m_seed->text().toStdString())) p.seed = *seed;
+    }
     p.steps = m_steps->value();
     p.guidance = m_guidance->value();
     p.scheduler = m_scheduler->currentData().toString();
+    p.spacing = m_spacing->currentData().toString();
     p.width = m_width->value();
     p.height = m_height->value();
     p.count = m_count->value();
     return p;
 }
 
-void PromptPanel::setParams(const GenerationParams &params)
-{
+void PromptPanel::setParams(const GenerationParams& params) {
     m_hidden = params;
     m_prompt->setText(params.prompt);
     m_negative->setText(params.hasNegative ? params.negativePrompt : QString());
-    if (params.seed < 0)
-    {
-        m_randomSeed->setChecked(true);
-    }
-    else
-    {
-        m_seed->setText(QString::number(params.seed));
+    if (params.seed) {
+        m_seed->setText(QString::number(*params.seed));
         m_randomSeed->setChecked(false);
+    } else {
+        m_randomSeed->setChecked(true);
     }
     updateSeedEnabled();
     m_steps->setValue(params.steps);
     m_guidance->setValue(params.guidance);
     const int schedulerIndex = m_scheduler->findData(params.scheduler);
     m_scheduler->setCurrentIndex((schedulerIndex >= 0) ? schedulerIndex : 0);
+    const int spacingIndex = m_spacing->findData(params.spacing);
+    m_spacing->setCurrentIndex((spacingIndex >= 0) ? spacingIndex : 0);
 
     const int sizeIndex = m_size->findData(sizeKey(params.width, params.height));
     m_size->setCurrentIndex((sizeIndex >= 0) ? sizeIndex : m_size->findData(CustomSize));
@@ -223,54 +239,42 @@ void PromptPanel::setParams(const GenerationParams &params)
         selectModelByHint(params.modelName);
     if (!params.modelPath2.isEmpty() && (m_compareModel->findData(params.modelPath2) >= 0))
         selectModel(params.modelPath2, true);
+    updateInputState();
 }
 
-void PromptPanel::setModels(const QList<ModelEntry> &models)
-{
+void PromptPanel::setModels(const QList<ModelEntry>& models) {
     const QString previous = currentModelPath();
     const QString previous2 = compareModelPath();
     m_models = models;
     const QSignalBlocker blocker(m_model);
     m_model->clear();
     m_compareModel->clear();
-    for (const ModelEntry &entry : models)
-    {
+    for (const ModelEntry& entry : models) {
         m_model->addItem(modelLabel(entry), entry.path);
         m_model->setItemData(m_model->count() - 1, entry.path, Qt::ToolTipRole);
         m_compareModel->addItem(modelLabel(entry), entry.path);
     }
-    if (!previous.isEmpty())
-        selectModel(previous);
-    if (!previous2.isEmpty())
-    {
+    if (!previous.isEmpty()) selectModel(previous);
+    if (!previous2.isEmpty()) {
         selectModel(previous2, true);
-    }
-    else if (models.size() > 1)
-    {
+    } else if (models.size() > 1) {
         // The comparison users ask for first: KOALA-700M against KOALA-1B, else simply another model.
         if (!(selectModelByHint(QStringLiteral("koala-700m")) && selectModelByHint(QStringLiteral("koala-1b"), true)))
             m_compareModel->setCurrentIndex((m_model->currentIndex() + 1) % models.size());
     }
-    m_generate->setEnabled(!models.isEmpty());
-    m_compare->setEnabled(models.size() > 1);
+    updateInputState();
     emit modelChanged(currentModelPath());
 }
 
-QList<ModelEntry> PromptPanel::models() const
-{
-    return m_models;
-}
+QList<ModelEntry> PromptPanel::models() const { return m_models; }
 
-bool PromptPanel::selectModelByHint(const QString &hint, const bool secondModel)
-{
-    if (hint.isEmpty())
-        return false;
-    for (int i = 0; i < m_models.size(); ++i)
-    {
-        const ModelEntry &entry = m_models[i];
-        if (entry.displayName.contains(hint, Qt::CaseInsensitive) || (entry.unetShape.compare(hint, Qt::CaseInsensitive) == 0)
-            || entry.repoId.contains(hint, Qt::CaseInsensitive))
-        {
+bool PromptPanel::selectModelByHint(const QString& hint, const bool secondModel) {
+    if (hint.isEmpty()) return false;
+    for (int i = 0; i < m_models.size(); ++i) {
+        const ModelEntry& entry = m_models[i];
+        if (entry.displayName.contains(hint, Qt::CaseInsensitive) ||
+            (entry.unetShape.compare(hint, Qt::CaseInsensitive) == 0) ||
+            entry.repoId.contains(hint, Qt::CaseInsensitive)) {
             (secondModel ? m_compareModel : m_model)->setCurrentIndex(i);
             return true;
         }
@@ -278,70 +282,63 @@ bool PromptPanel::selectModelByHint(const QString &hint, const bool secondModel)
     return false;
 }
 
-void PromptPanel::selectModel(const QString &path, const bool secondModel)
-{
-    QComboBox *combo = secondModel ? m_compareModel : m_model;
+void PromptPanel::selectModel(const QString& path, const bool secondModel) {
+    QComboBox* combo = secondModel ? m_compareModel : m_model;
     const int index = combo->findData(path);
-    if (index >= 0)
-        combo->setCurrentIndex(index);
+    if (index >= 0) combo->setCurrentIndex(index);
 }
 
-QString PromptPanel::currentModelPath() const
-{
-    return m_model->currentData().toString();
-}
+QString PromptPanel::currentModelPath() const { return m_model->currentData().toString(); }
 
-QString PromptPanel::compareModelPath() const
-{
-    return m_compareModel->currentData().toString();
-}
+QString PromptPanel::compareModelPath() const { return m_compareModel->currentData().toString(); }
 
-void PromptPanel::setSeed(const qint64 seed)
-{
+void PromptPanel::setSeed(const quint64 seed) {
     m_seed->setText(QString::number(seed));
     m_randomSeed->setChecked(false);
     updateSeedEnabled();
 }
 
-void PromptPanel::setTokenCounter(const PromptEditor::TokenCounter &counter, const bool exact)
-{
+void PromptPanel::setTokenCounter(const PromptEditor::TokenCounter& counter, const bool exact) {
     m_prompt->setTokenCounter(counter, exact);
     m_negative->setTokenCounter(counter, exact);
 }
 
-void PromptPanel::setBusy(const bool busy)
-{
-    m_cancel->setEnabled(busy);
-}
+void PromptPanel::setBusy(const bool busy) { m_cancel->setEnabled(busy); }
 
-PromptEditor *PromptPanel::promptEditor() const
-{
-    return m_prompt;
-}
+PromptEditor* PromptPanel::promptEditor() const { return m_prompt; }
 
-PromptEditor *PromptPanel::negativeEditor() const
-{
-    return m_negative;
-}
+PromptEditor* PromptPanel::negativeEditor() const { return m_negative; }
 
-void PromptPanel::onSizeChanged()
-{
+void PromptPanel::onSizeChanged() {
     const QString key = m_size->currentData().toString();
     const bool custom = (key == CustomSize);
     m_width->setEnabled(custom);
     m_height->setEnabled(custom);
-    if (!custom)
-    {
+    if (!custom) {
         const QStringList wh = key.split(QLatin1Char('x'));
-        if (wh.size() == 2)
-        {
+        if (wh.size() == 2) {
             m_width->setValue(wh[0].toInt());
             m_height->setValue(wh[1].toInt());
         }
     }
 }
 
-void PromptPanel::updateSeedEnabled()
-{
+void PromptPanel::updateSeedEnabled() {
     m_seed->setEnabled(!m_randomSeed->isChecked());
+    updateInputState();
+}
+
+QString PromptPanel::inputProblem() const {
+    if (!m_randomSeed->isChecked()) {
+        if (const QString seed = seedProblem(m_seed->text()); !seed.isEmpty()) return seed;
+    }
+    return params().validate();
+}
+
+void PromptPanel::updateInputState() {
+    const QString problem = inputProblem();
+    m_problem->setText(problem);
+    m_problem->setVisible(!problem.isEmpty());
+    m_generate->setEnabled(!m_models.isEmpty() && problem.isEmpty());
+    m_compare->setEnabled(m_models.size() > 1 && problem.isEmpty());
 }

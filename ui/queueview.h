@@ -10,12 +10,11 @@ class QTreeWidgetItem;
 
 // The job list: one row per job with its state and progress. Queued jobs can be removed, the running one cancelled.
 // It follows JobQueue's signals only; it never changes a job itself except through the queue's public calls.
-class QueueView final : public QWidget
-{
+class QueueView final : public QWidget {
     Q_OBJECT
 
 public:
-    explicit QueueView(JobQueue *queue, QWidget *parent = nullptr);
+    explicit QueueView(JobQueue* queue, QWidget* parent = nullptr);
 
     int rowCount() const;
     QString stateText(qint64 jobId) const;
@@ -28,11 +27,11 @@ private:
     void removeSelected();
     void cancelSelected();
     void updateButtons();
-    QTreeWidgetItem *rowFor(qint64 id) const;
+    QTreeWidgetItem* rowFor(qint64 id) const;
 
-    JobQueue *m_queue = nullptr;
-    QTreeWidget *m_tree = nullptr;
-    QPushButton *m_remove = nullptr;
-    QPushButton *m_cancel = nullptr;
-    QPushButton *m_clear = nullptr;
+    JobQueue* m_queue = nullptr;
+    QTreeWidget* m_tree = nullptr;
+    QPushButton* m_remove = nullptr;
+    QPushButton* m_cancel = nullptr;
+    QPushButton* m_clear = nullptr;
 };

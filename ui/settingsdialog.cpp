@@ -11,25 +11,21 @@
 
 #include "AppSettings.h"
 
-namespace
-{
-    void fill(QComboBox *combo, const QList<QPair<QString, QString>> &items, const QString &current)
-    {
-        for (const auto &[value, label] : items)
-            combo->addItem(label, value);
-        const int index = combo->findData(current);
-        combo->setCurrentIndex((index >= 0) ? index : 0);
-    }
+namespace {
+void fill(QComboBox* combo, const QList<QPair<QString, QString>>& items, const QString& current) {
+    for (const auto& [value, label] : items) combo->addItem(label, value);
+    const int index = combo->findData(current);
+    combo->setCurrentIndex((index >= 0) ? index : 0);
 }
+}  // namespace
 
-SettingsDialog::SettingsDialog(AppSettings *settings, QWidget *parent)
-    : QDialog(parent)
-    , m_settings(settings)
-    , m_device(new QComboBox(this))
-    , m_precision(new QComboBox(this))
-    , m_memory(new QComboBox(this))
-    , m_output(new QLineEdit(this))
-{
+SettingsDialog::SettingsDialog(AppSettings* settings, QWidget* parent)
+    : QDialog(parent),
+      m_settings(settings),
+      m_device(new QComboBox(this)),
+      m_precision(new QComboBox(this)),
+      m_memory(new QComboBox(this)),
+      m_output(new QLineEdit(this)) {
     setWindowTitle(tr("Settings"));
     m_device->setObjectName(QStringLiteral("deviceCombo"));
     m_precision->setObjectName(QStringLiteral("precisionCombo"));
@@ -37,70 +33,60 @@ SettingsDialog::SettingsDialog(AppSettings *settings, QWidget *parent)
     m_output->setObjectName(QStringLiteral("outputEdit"));
 
     // Values are the engine's names (koala::toString), labels are for people.
-    fill(m_device, {{QStringLiteral("auto"), tr("Automatic (GPU when available)")},
-                    {QStringLiteral("cuda"), tr("GPU (CUDA)")},
-                    {QStringLiteral("cpu"), tr("CPU")}}, settings->device());
-    fill(m_precision, {{QStringLiteral("auto"), tr("Automatic (fp16 on GPU, fp32 on CPU)")},
-                       {QStringLiteral("fp16"), QStringLiteral("fp16")},
-                       {QStringLiteral("bf16"), QStringLiteral("bf16")},
-                       {QStringLiteral("fp32"), QStringLiteral("fp32")}}, settings->precision());
-    fill(m_memory, {{QStringLiteral("default"), tr("Default (fastest)")},
-                    {QStringLiteral("low"), tr("Low memory (slower; for GPUs under 8 GB)")}}, settings->memoryMode());
+    fill(m_device,
+         {{QStringLiteral("auto"), tr("Automatic (GPU when available)")},
+          {QStringLiteral("cuda"), tr("GPU (CUDA)")},
+          {QStringLiteral("cpu"), tr("CPU")}},
+         settings->device());
+    fill(m_precision,
+         {{QStringLiteral("auto"), tr("Automatic (fp16 on GPU, fp32 on CPU)")},
+          {QStringLiteral("fp16"), QStringLiteral("fp16")},
+          {QStringLiteral("bf16"), QStringLiteral("bf16")},
+          {QStringLiteral("fp32"), QStringLiteral("fp32")}},
+         settings->precision());
+    fill(m_memory,
+         {{QStringLiteral("default"), tr("Default (fastest)")},
+          {QStringLiteral("low"), tr("Low memory (slower; for GPUs under 8 GB)")}},
+         settings->memoryMode());
     m_output->setText(settings->outputFolder());
 
-    auto *browse = new QPushButton(tr("Browse…"), this);
-    auto *outputRow = new QHBoxLayout;
+    auto* browse = new QPushButton(tr("Browse…"), this);
+    auto* outputRow = new QHBoxLayout;
     outputRow->addWidget(m_output, 1);
     outputRow->addWidget(browse);
 
-    auto *form = new QFormLayout;
+    auto* form = new QFormLayout;
     form->addRow(tr("&Device:"), m_device);
     form->addRow(tr("&Precision:"), m_precision);
     form->addRow(tr("&Memory mode:"), m_memory);
     form->addRow(tr("&Output folder:"), outputRow);
 
-    auto *buttons = new QDialogButtonBox(QDialogButtonBox::Ok | QDialogButtonBox::Cancel, this);
-    auto *layout = new QVBoxLayout(this);
+    auto* buttons = new QDialogButtonBox(QDialogButtonBox::Ok | QDialogButtonBox::Cancel, this);
+    auto* layout = new QVBoxLayout(this);
     layout->addLayout(form);
     layout->addWidget(buttons);
 
     connect(buttons, &QDialogButtonBox::accepted, this, &SettingsDialog::accept);
     connect(buttons, &QDialogButtonBox::rejected, this, &SettingsDialog::reject);
-    connect(browse, &QPushButton::clicked, this, [this]()
-    {
+    connect(browse, &QPushButton::clicked, this, [this]() {
         const QString dir = QFileDialog::getExistingDirectory(this, tr("Output folder"), m_output->text());
-        if (!dir.isEmpty())
-            m_output->setText(dir);
+        if (!dir.isEmpty()) m_output->setText(dir);
     });
 }
 
-void SettingsDialog::accept()
-{
+void SettingsDialog::accept() {
     m_settings->setDevice(device());
     m_settings->setPrecision(precision());
     m_settings->setMemoryMode(memoryMode());
-    if (!outputFolder().isEmpty())
-        m_settings->setOutputFolder(outputFolder());
+    if (!outputFolder().isEmpty()) m_settings->setOutputFolder(outputFolder());
     m_settings->sync();
     QDialog::accept();
 }
 
-QString SettingsDialog::device() const
-{
-    return m_device->currentData().toString();
-}
+QString SettingsDialog::device() const { return m_device->currentData().toString(); }
 
-QString SettingsDialog::precision() const
-{
-    return m_precision->currentData().toString();
-}
+QString SettingsDialog::precision() const { return m_precision->currentData().toString(); }
 
-QString SettingsDialog::memoryMode() const
-{
-    return m_memory->currentData().toString();
-}
+QString SettingsDialog::memoryMode() const { return m_memory->currentData().toString(); }
 
-QString SettingsDialog::outputFolder() const
-{
-    return m_output->text().trimmed();
-}
+QString SettingsDialog::outputFolder() const { return m_output->text().trimmed(); }

@@ -8,12 +8,11 @@ class QLineEdit;
 
 // Device, precision, memory mode and output folder. Values are read from and written to AppSettings (on OK only),
 // so a cancelled dialog changes nothing.
-class SettingsDialog final : public QDialog
-{
+class SettingsDialog final : public QDialog {
     Q_OBJECT
 
 public:
-    SettingsDialog(AppSettings *settings, QWidget *parent = nullptr);
+    SettingsDialog(AppSettings* settings, QWidget* parent = nullptr);
 
     void accept() override;
 
@@ -23,9 +22,9 @@ public:
     QString outputFolder() const;
 
 private:
-    AppSettings *m_settings = nullptr;
-    QComboBox *m_device = nullptr;
-    QComboBox *m_precision = nullptr;
-    QComboBox *m_memory = nullptr;
-    QLineEdit *m_output = nullptr;
+    AppSettings* m_settings = nullptr;
+    QComboBox* m_device = nullptr;
+    QComboBox* m_precision = nullptr;
+    QComboBox* m_memory = nullptr;
+    QLineEdit* m_output = nullptr;
 };

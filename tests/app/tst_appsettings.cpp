@@ -11,8 +11,7 @@ private slots:
     void loadOptions();
 };
 
-void TestAppSettings::defaults()
-{
+void TestAppSettings::defaults() {
     QTemporaryDir dir;
     AppSettings s(dir.filePath(QStringLiteral("settings.ini")));
     QCOMPARE(s.device(), QStringLiteral("auto"));
@@ -25,8 +24,7 @@ void TestAppSettings::defaults()
     QVERIFY(s.windowGeometry().isEmpty());
 }
 
-void TestAppSettings::persistence()
-{
+void TestAppSettings::persistence() {
     QTemporaryDir dir;
     const QString file = dir.filePath(QStringLiteral("settings.ini"));
     GenerationParams params = GenerationParams::defaults();
@@ -63,8 +61,7 @@ void TestAppSettings::persistence()
     QCOMPARE(s.windowState(), QByteArray("state"));
 }
 
-void TestAppSettings::loadOptions()
-{
+void TestAppSettings::loadOptions() {
     QTemporaryDir dir;
     AppSettings s(dir.filePath(QStringLiteral("settings.ini")));
     s.setDevice(QStringLiteral("cpu"));

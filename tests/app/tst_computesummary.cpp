@@ -15,8 +15,7 @@ private slots:
 
 namespace {
 
-koala::DeviceInfo h200()
-{
+koala::DeviceInfo h200() {
     koala::DeviceInfo d;
     d.device = koala::Device::Cuda;
     d.name = "NVIDIA H200";
@@ -25,8 +24,7 @@ koala::DeviceInfo h200()
     return d;
 }
 
-koala::BuildInfo build(const char* version, bool cuda)
-{
+koala::BuildInfo build(const char* version, bool cuda) {
     koala::BuildInfo b;
     b.torchVersion = version;
     b.cudaCompiled = cuda;
@@ -35,37 +33,33 @@ koala::BuildInfo build(const char* version, bool cuda)
 
 }  // namespace
 
-void TestComputeSummary::cudaMachine()
-{
+void TestComputeSummary::cudaMachine() {
     koala::LoadOptions o = koala::defaultLoadOptions();
-    QCOMPARE(ComputeSummary::statusLine(o, h200(), build("2.11.0", true)),
-             QStringLiteral("CUDA · NVIDIA H200 · fp16"));
+    QCOMPARE(ComputeSummary::statusLine(o, h200(), build("2.11.0", true)), QStringLiteral("CUDA · NVIDIA H200 · fp16"));
     o.dtype = koala::DType::BF16;
-    QCOMPARE(ComputeSummary::statusLine(o, h200(), build("2.11.0", true)),
-             QStringLiteral("CUDA · NVIDIA H200 · bf16"));
+    QCOMPARE(ComputeSummary::statusLine(o, h200(), build("2.11.0", true)), QStringLiteral("CUDA · NVIDIA H200 · bf16"));
     o.device = koala::Device::Cpu;  // an explicit CPU choice on a GPU machine
     o.dtype = koala::DType::Auto;
-    QCOMPARE(ComputeSummary::statusLine(o, h200(), build("2.11.0", true)), QStringLiteral("CPU · LibTorch 2.11 · fp32"));
+    QCOMPARE(ComputeSummary::statusLine(o, h200(), build("2.11.0", true)),
+             QStringLiteral("CPU · LibTorch 2.11 · fp32"));
 }
 
-void TestComputeSummary::cpuMachine()
-{
+void TestComputeSummary::cpuMachine() {
     const koala::DeviceInfo cpu;  // Device::Cpu, "CPU"... as defaultDevice() gives without CUDA
     QCOMPARE(ComputeSummary::statusLine(koala::defaultLoadOptions(), cpu, build("1.13.0", false)),
              QStringLiteral("CPU · LibTorch 1.13 · fp32"));
 }
 
-void TestComputeSummary::cudaChosenButAbsent()
-{
+void TestComputeSummary::cudaChosenButAbsent() {
     koala::LoadOptions o = koala::defaultLoadOptions();
     o.device = koala::Device::Cuda;
     const koala::DeviceInfo cpu;
-    QVERIFY(ComputeSummary::statusLine(o, cpu, build("1.13.0", false)).contains(QStringLiteral("this build has no CUDA")));
+    QVERIFY(
+        ComputeSummary::statusLine(o, cpu, build("1.13.0", false)).contains(QStringLiteral("this build has no CUDA")));
     QVERIFY(ComputeSummary::statusLine(o, cpu, build("2.11.0", true)).contains(QStringLiteral("no CUDA device found")));
 }
 
-void TestComputeSummary::thisMachine()
-{
+void TestComputeSummary::thisMachine() {
     // Whatever this machine is, the line agrees with the engine's own description of it.
     const koala::DeviceInfo d = koala::defaultDevice();
     const QString line = ComputeSummary::statusLine(koala::defaultLoadOptions());
@@ -74,7 +68,8 @@ void TestComputeSummary::thisMachine()
         QVERIFY(line.startsWith(QStringLiteral("CUDA · ") + QString::fromStdString(d.name)));
     } else {
         const QString v = QString::fromStdString(koala::buildInfo().torchVersion);
-        QVERIFY2(line.startsWith(QStringLiteral("CPU · LibTorch ") + v.section(QLatin1Char('.'), 0, 1)), qPrintable(line));
+        QVERIFY2(line.startsWith(QStringLiteral("CPU · LibTorch ") + v.section(QLatin1Char('.'), 0, 1)),
+                 qPrintable(line));
         QCOMPARE(QString::fromStdString(koala::describeDevice(d)), QStringLiteral("CPU"));
     }
     const koala::BuildInfo b = koala::buildInfo();

@@ -13,12 +13,11 @@ private slots:
     void toQImage();
 
 private:
-    static EngineJob quickJob(qint64 id);
+    static Job quickJob(qint64 id);
 };
 
-EngineJob TestEngineWorker::quickJob(qint64 id)
-{
-    EngineJob job;
+Job TestEngineWorker::quickJob(qint64 id) {
+    Job job;
     job.id = id;
     job.params = GenerationParams::defaults();
     job.params.modelPath = QStringLiteral(KOALA_TEST_DATA "/fixtures/tiny-koala-700m");
@@ -31,18 +30,17 @@ EngineJob TestEngineWorker::quickJob(qint64 id)
     return job;
 }
 
-void TestEngineWorker::runsJobAndReportsImages()
-{
+void TestEngineWorker::runsJobAndReportsImages() {
     EngineWorker worker;
     QStringList order;
     QList<GalleryItem> items;
     QList<int> indices;
     connect(&worker, &EngineWorker::jobStarted, this, [&](qint64) { order << QStringLiteral("started"); });
-    connect(&worker, &EngineWorker::modelLoading, this, [&](qint64, const QString&) { order << QStringLiteral("loading"); });
+    connect(&worker, &EngineWorker::modelLoading, this,
+            [&](qint64, const QString&) { order << QStringLiteral("loading"); });
     connect(&worker, &EngineWorker::imageReady, this,
             [&](qint64 id, int index, const QImage& image, const GalleryItem& item) {
-                if (id != 7)
-                    return;  // later jobs of this test
+                if (id != 7) return;  // later jobs of this test
                 QCOMPARE(image.size(), QSize(64, 64));
                 indices << index;
                 items << item;
@@ -55,9 +53,9 @@ void TestEngineWorker::runsJobAndReportsImages()
     QVERIFY2(failed.isEmpty(), failed.isEmpty() ? "" : qPrintable(failed.first().at(1).toString()));
     QCOMPARE(order, (QStringList{"started", "loading", "image", "image", "finished"}));
     QCOMPARE(indices, (QList<int>{0, 1}));
-    QCOMPARE(items.at(0).params.seed, qint64(5));
-    QCOMPARE(items.at(1).params.seed, qint64(9));
-    QVERIFY(items.at(0).timings.loadSeconds > 0);   // the first image paid for the load
+    QCOMPARE(items.at(0).params.seed, std::optional<quint64>(5));
+    QCOMPARE(items.at(1).params.seed, std::optional<quint64>(9));
+    QVERIFY(items.at(0).timings.loadSeconds > 0);  // the first image paid for the load
     QCOMPARE(items.at(1).timings.loadSeconds, 0.0);
     QCOMPARE(items.at(0).device, QStringLiteral("cpu"));
     QVERIFY(items.at(0).id.isEmpty());  // storing is the receiver's job
@@ -72,8 +70,7 @@ void TestEngineWorker::runsJobAndReportsImages()
     QCOMPARE(loading.count(), 1);
 }
 
-void TestEngineWorker::cancelledBeforeStart()
-{
+void TestEngineWorker::cancelledBeforeStart() {
     EngineWorker worker;
     QSignalSpy cancelled(&worker, &EngineWorker::jobCancelled);
     QSignalSpy images(&worker, &EngineWorker::imageReady);
@@ -90,8 +87,7 @@ void TestEngineWorker::cancelledBeforeStart()
     QCOMPARE(images.count(), 2);
 }
 
-void TestEngineWorker::errorMessages()
-{
+void TestEngineWorker::errorMessages() {
     const QString oom = EngineWorker::errorMessage(
         koala::Error(koala::ErrorKind::OutOfMemory, "CUDA out of memory.\nTried to allocate 2 GiB"),
         QStringLiteral("Generating image 1 of 1"));
@@ -103,8 +99,7 @@ void TestEngineWorker::errorMessages()
     QCOMPARE(format, QStringLiteral("missing tensor conv_in.weight in /m/unet/x.safetensors"));
 }
 
-void TestEngineWorker::toQImage()
-{
+void TestEngineWorker::toQImage() {
     koala::Image image;
     image.width = 2;
     image.height = 1;

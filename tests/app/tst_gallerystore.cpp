@@ -21,19 +21,17 @@ private:
     static GalleryItem item(qint64 seed, const QDateTime& when);
 };
 
-QImage TestGalleryStore::image(int w, int h, QColor c)
-{
+QImage TestGalleryStore::image(int w, int h, QColor c) {
     QImage img(w, h, QImage::Format_RGB888);
     img.fill(c);
     return img;
 }
 
-GalleryItem TestGalleryStore::item(qint64 seed, const QDateTime& when)
-{
+GalleryItem TestGalleryStore::item(qint64 seed, const QDateTime& when) {
     GalleryItem it;
     it.params = GenerationParams::defaults();
     it.params.prompt = QStringLiteral("prompt %1").arg(seed);
-    it.params.seed = seed;
+    it.params.seed = quint64(seed);
     it.createdAt = when;
     it.modelName = QStringLiteral("tiny-koala-700m");
     it.timings.totalSeconds = 1.5 + seed;
@@ -42,8 +40,7 @@ GalleryItem TestGalleryStore::item(qint64 seed, const QDateTime& when)
     return it;
 }
 
-void TestGalleryStore::persistsAcrossRestart()
-{
+void TestGalleryStore::persistsAcrossRestart() {
     QTemporaryDir dir;
     const QDateTime t0 = QDateTime::currentDateTime().addSecs(-100);
     QStringList ids;
@@ -75,7 +72,7 @@ void TestGalleryStore::persistsAcrossRestart()
     for (int i = 0; i < 3; ++i) {
         const GalleryItem& it = items.at(i);
         const qint64 seed = i + 1;
-        QCOMPARE(it.params.seed, seed);
+        QCOMPARE(it.params.seed, std::optional<quint64>(seed));
         QCOMPARE(it.params.prompt, QStringLiteral("prompt %1").arg(seed));
         QCOMPARE(it.createdAt, t0.addSecs(seed));
         QCOMPARE(it.modelName, QStringLiteral("tiny-koala-700m"));
@@ -84,11 +81,10 @@ void TestGalleryStore::persistsAcrossRestart()
         QVERIFY(ids.contains(it.id));
         QCOMPARE(QImage(it.path).pixelColor(0, 0), QColor(int(seed) * 50, 0, 0));
     }
-    QCOMPARE(restarted.item(ids.first())->params.seed, qint64(3));
+    QCOMPARE(restarted.item(ids.first())->params.seed, std::optional<quint64>(3));
 }
 
-void TestGalleryStore::uniqueNamesNeverOverwrite()
-{
+void TestGalleryStore::uniqueNamesNeverOverwrite() {
     QTemporaryDir dir;
     GalleryStore store(dir.path());
     const QDateTime when(QDate(2026, 11, 26), QTime(12, 34, 56));
@@ -107,8 +103,7 @@ void TestGalleryStore::uniqueNamesNeverOverwrite()
     QCOMPARE(QImage(dir.filePath(QStringLiteral("2026-11-26_123456_seed42.png"))).pixelColor(0, 0), QColor(0, 0, 0));
 }
 
-void TestGalleryStore::removeDeletesFile()
-{
+void TestGalleryStore::removeDeletesFile() {
     QTemporaryDir dir;
     GalleryStore store(dir.path());
     const std::optional<GalleryItem> a = store.add(image(8, 8, Qt::red), item(1, QDateTime::currentDateTime()));
@@ -129,8 +124,7 @@ void TestGalleryStore::removeDeletesFile()
     QCOMPARE(restarted.items().first().id, b->id);
 }
 
-void TestGalleryStore::compareGroups()
-{
+void TestGalleryStore::compareGroups() {
     QTemporaryDir dir;
     GalleryStore store(dir.path());
     const QDateTime now = QDateTime::currentDateTime();
@@ -155,8 +149,7 @@ void TestGalleryStore::compareGroups()
     QVERIFY(restarted.compareGroup(QString()).isEmpty());
 }
 
-void TestGalleryStore::foreignFilesInFolder()
-{
+void TestGalleryStore::foreignFilesInFolder() {
     QTemporaryDir dir;
     // A PNG from another tool, a broken PNG and a non-PNG file.
     QImageWriter writer(dir.filePath(QStringLiteral("a1111.png")), "png");
@@ -178,12 +171,11 @@ void TestGalleryStore::foreignFilesInFolder()
     const GalleryItem it = store.items().first();
     QCOMPARE(it.params.prompt, QStringLiteral("a dog"));
     QCOMPARE(it.params.scheduler, QStringLiteral("euler_a"));
-    QCOMPARE(it.params.seed, qint64(9));
+    QCOMPARE(it.params.seed, std::optional<quint64>(9));
     QVERIFY(it.createdAt.isValid());
 }
 
-void TestGalleryStore::createsMissingFolder()
-{
+void TestGalleryStore::createsMissingFolder() {
     QTemporaryDir dir;
     const QString folder = dir.filePath(QStringLiteral("new/sub folder"));
     GalleryStore store(folder);

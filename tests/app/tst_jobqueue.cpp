@@ -28,13 +28,11 @@ private:
     static bool waitForState(JobQueue& queue, qint64 id, Job::State state, int timeoutMs = 120000);
 };
 
-QString TestJobQueue::fixture(const char* name)
-{
+QString TestJobQueue::fixture(const char* name) {
     return QStringLiteral(KOALA_TEST_DATA "/fixtures/") + QLatin1String(name);
 }
 
-GenerationParams TestJobQueue::quickParams()
-{
+GenerationParams TestJobQueue::quickParams() {
     GenerationParams p = GenerationParams::defaults();
     p.modelPath = fixture("tiny-koala-700m");
     p.prompt = QStringLiteral("a koala astronaut");
@@ -47,8 +45,7 @@ GenerationParams TestJobQueue::quickParams()
 }
 
 // Long enough that a cancel sent at the first step arrives while the job still runs.
-GenerationParams TestJobQueue::longParams()
-{
+GenerationParams TestJobQueue::longParams() {
     GenerationParams p = quickParams();
     p.steps = 200;
     p.width = 256;
@@ -56,30 +53,27 @@ GenerationParams TestJobQueue::longParams()
     return p;
 }
 
-bool TestJobQueue::waitForState(JobQueue& queue, qint64 id, Job::State state, int timeoutMs)
-{
+bool TestJobQueue::waitForState(JobQueue& queue, qint64 id, Job::State state, int timeoutMs) {
     QElapsedTimer timer;
     timer.start();
     while (timer.elapsed() < timeoutMs) {
         const std::optional<Job> job = queue.job(id);
-        if (job && job->state == state)
-            return true;
+        if (job && job->state == state) return true;
         QTest::qWait(10);
     }
     return false;
 }
 
-void TestJobQueue::initTestCase()
-{
+void TestJobQueue::initTestCase() {
     QVERIFY(QFileInfo::exists(fixture("tiny-koala-700m") + QStringLiteral("/model_index.json")));
 }
 
-void TestJobQueue::singleJobStoresImagesBeforeAnnouncing()
-{
+void TestJobQueue::singleJobStoresImagesBeforeAnnouncing() {
     QTemporaryDir out;
     GalleryStore gallery(out.path());
     JobQueue queue(&gallery);
-    queue.setLoadSettings({QStringLiteral("cpu"), QStringLiteral("fp32"), QStringLiteral("default"), QStringLiteral("auto")});
+    queue.setLoadSettings(
+        {QStringLiteral("cpu"), QStringLiteral("fp32"), QStringLiteral("default"), QStringLiteral("auto")});
     QSignalSpy progress(&queue, &JobQueue::jobProgress);
     QSignalSpy previews(&queue, &JobQueue::jobPreview);
     QSignalSpy finished(&queue, &JobQueue::jobFinished);
@@ -94,7 +88,7 @@ void TestJobQueue::singleJobStoresImagesBeforeAnnouncing()
     p.count = 2;
     const qint64 id = queue.enqueue(p);
     QVERIFY(id > 0);
-    QCOMPARE(queue.job(id)->seeds, (QList<qint64>{100, 101}));
+    QCOMPARE(queue.job(id)->seeds, (QList<quint64>{100, 101}));
     QVERIFY(waitForState(queue, id, Job::State::Done));
     QCOMPARE(finished.count(), 1);
     QCOMPARE(announced.size(), 2);
@@ -113,9 +107,9 @@ void TestJobQueue::singleJobStoresImagesBeforeAnnouncing()
     // The files carry the metadata: a fresh store reads the seeds back.
     GalleryStore reread(out.path());
     QCOMPARE(reread.load(), 2);
-    QList<qint64> seeds;
+    QList<quint64> seeds;
     for (const GalleryItem& item : reread.items()) {
-        seeds << item.params.seed;
+        seeds << item.params.seed.value();
         QCOMPARE(item.width, 64);
         QCOMPARE(item.height, 64);
         QCOMPARE(item.params.prompt, p.prompt);
@@ -125,7 +119,7 @@ void TestJobQueue::singleJobStoresImagesBeforeAnnouncing()
         QVERIFY(item.compareGroup.isEmpty());
     }
     std::sort(seeds.begin(), seeds.end());
-    QCOMPARE(seeds, (QList<qint64>{100, 101}));
+    QCOMPARE(seeds, (QList<quint64>{100, 101}));
 
     // Same seed, same settings: the same picture (the engine is deterministic on CPU).
     const qint64 again = queue.enqueue(quickParams());
@@ -137,34 +131,31 @@ void TestJobQueue::singleJobStoresImagesBeforeAnnouncing()
 
     // Random seeds: a different seed per image.
     GenerationParams random = quickParams();
-    random.seed = -1;
+    random.seed.reset();
     random.count = 3;
     const qint64 rid = queue.enqueue(random);
-    const QList<qint64> rs = queue.job(rid)->seeds;
+    const QList<quint64> rs = queue.job(rid)->seeds;
     QCOMPARE(rs.size(), 3);
-    QVERIFY(rs.at(0) >= 0 && rs.at(1) >= 0);
     QVERIFY(rs.at(0) != rs.at(1) || rs.at(1) != rs.at(2));
     QVERIFY(waitForState(queue, rid, Job::State::Done));
 }
 
-void TestJobQueue::cancelDuringRunSavesNothingAndNextJobRuns()
-{
+void TestJobQueue::cancelDuringRunSavesNothingAndNextJobRuns() {
     QTemporaryDir out;
     GalleryStore gallery(out.path());
     JobQueue queue(&gallery);
-    queue.setLoadSettings({QStringLiteral("cpu"), QStringLiteral("auto"), QStringLiteral("default"), QStringLiteral("auto")});
+    queue.setLoadSettings(
+        {QStringLiteral("cpu"), QStringLiteral("auto"), QStringLiteral("default"), QStringLiteral("auto")});
     QSignalSpy cancelled(&queue, &JobQueue::jobCancelled);
     QSignalSpy images(&queue, &JobQueue::imageReady);
     int lastStep = 0;
     int total = 0;
     qint64 id = 0;
     connect(&queue, &JobQueue::jobProgress, this, [&](qint64 jobId, int step, int t, double, double) {
-        if (jobId != id)
-            return;
+        if (jobId != id) return;
         lastStep = step;
         total = t;
-        if (step == 1)
-            queue.cancel(jobId);
+        if (step == 1) queue.cancel(jobId);
     });
 
     id = queue.enqueue(longParams());
@@ -185,12 +176,12 @@ void TestJobQueue::cancelDuringRunSavesNothingAndNextJobRuns()
     QCOMPARE(gallery.items().size(), 1);
 }
 
-void TestJobQueue::cancelAndRemoveQueuedJobs()
-{
+void TestJobQueue::cancelAndRemoveQueuedJobs() {
     QTemporaryDir out;
     GalleryStore gallery(out.path());
     JobQueue queue(&gallery);
-    queue.setLoadSettings({QStringLiteral("cpu"), QStringLiteral("auto"), QStringLiteral("default"), QStringLiteral("auto")});
+    queue.setLoadSettings(
+        {QStringLiteral("cpu"), QStringLiteral("auto"), QStringLiteral("default"), QStringLiteral("auto")});
     QSignalSpy removed(&queue, &JobQueue::jobRemoved);
     QSignalSpy added(&queue, &JobQueue::jobAdded);
 
@@ -228,13 +219,13 @@ void TestJobQueue::cancelAndRemoveQueuedJobs()
     QCOMPARE(gallery.items().size(), 1);
 }
 
-void TestJobQueue::modelErrorFailsJobAndQueueContinues()
-{
+void TestJobQueue::modelErrorFailsJobAndQueueContinues() {
     QTemporaryDir out;
     QTemporaryDir notAModel;
     GalleryStore gallery(out.path());
     JobQueue queue(&gallery);
-    queue.setLoadSettings({QStringLiteral("cpu"), QStringLiteral("auto"), QStringLiteral("default"), QStringLiteral("auto")});
+    queue.setLoadSettings(
+        {QStringLiteral("cpu"), QStringLiteral("auto"), QStringLiteral("default"), QStringLiteral("auto")});
     QSignalSpy failed(&queue, &JobQueue::jobFailed);
 
     GenerationParams bad = quickParams();
@@ -251,8 +242,7 @@ void TestJobQueue::modelErrorFailsJobAndQueueContinues()
     QCOMPARE(gallery.items().size(), 1);
 }
 
-void TestJobQueue::invalidParamsFailJob()
-{
+void TestJobQueue::invalidParamsFailJob() {
     QTemporaryDir out;
     GalleryStore gallery(out.path());
     JobQueue queue(&gallery);
@@ -263,25 +253,30 @@ void TestJobQueue::invalidParamsFailJob()
     QVERIFY(waitForState(queue, id, Job::State::Failed));
     QVERIFY(failed.first().at(1).toString().contains(QLatin1String("Width")));
 
-    const qint64 cmp = queue.enqueueCompare(quickParams(), fixture("tiny-koala-700m"), QString());
+    GenerationParams one = quickParams();
+    one.modelPath = fixture("tiny-koala-700m");
+    one.modelPath2.clear();
+    const qint64 cmp = queue.enqueueCompare(one);
     QVERIFY(waitForState(queue, cmp, Job::State::Failed));
     QVERIFY(failed.last().at(1).toString().contains(QLatin1String("second model")));
     QVERIFY(gallery.items().isEmpty());
 }
 
-void TestJobQueue::compareSharesTextEncodersAndStoresPair()
-{
+void TestJobQueue::compareSharesTextEncodersAndStoresPair() {
     QTemporaryDir out;
     GalleryStore gallery(out.path());
     JobQueue queue(&gallery);
-    queue.setLoadSettings({QStringLiteral("cpu"), QStringLiteral("auto"), QStringLiteral("default"), QStringLiteral("auto")});
+    queue.setLoadSettings(
+        {QStringLiteral("cpu"), QStringLiteral("auto"), QStringLiteral("default"), QStringLiteral("auto")});
     QSignalSpy loaded(&queue, &JobQueue::modelLoaded);
     QSignalSpy pairs(&queue, &JobQueue::compareReady);
     QSignalSpy images(&queue, &JobQueue::imageReady);
 
     GenerationParams p = quickParams();
     p.count = 2;
-    const qint64 id = queue.enqueueCompare(p, fixture("tiny-koala-700m"), fixture("tiny-koala-1b"));
+    p.modelPath = fixture("tiny-koala-700m");
+    p.modelPath2 = fixture("tiny-koala-1b");
+    const qint64 id = queue.enqueueCompare(p);
     QCOMPARE(queue.job(id)->kind, Job::Kind::Compare);
     QCOMPARE(queue.job(id)->imagesTotal, 4);
     QVERIFY(waitForState(queue, id, Job::State::Done));
@@ -323,19 +318,19 @@ void TestJobQueue::compareSharesTextEncodersAndStoresPair()
     QVERIFY(pair.at(0).modelName != pair.at(1).modelName || pair.at(0).params.modelPath != pair.at(1).params.modelPath);
 
     // A second compare reuses the cached models: nothing is loaded again.
-    const qint64 second = queue.enqueueCompare(quickParams(), fixture("tiny-koala-700m"), fixture("tiny-koala-1b"));
+    const qint64 second = queue.enqueueCompare(p);
     QVERIFY(waitForState(queue, second, Job::State::Done));
     QCOMPARE(loaded.count(), 2);
 }
 
-void TestJobQueue::destructorCancelsRunningJob()
-{
+void TestJobQueue::destructorCancelsRunningJob() {
     QTemporaryDir out;
     GalleryStore gallery(out.path());
     QElapsedTimer timer;
     {
         JobQueue queue(&gallery);
-        queue.setLoadSettings({QStringLiteral("cpu"), QStringLiteral("auto"), QStringLiteral("default"), QStringLiteral("auto")});
+        queue.setLoadSettings(
+            {QStringLiteral("cpu"), QStringLiteral("auto"), QStringLiteral("default"), QStringLiteral("auto")});
         GenerationParams p = longParams();
         p.count = 50;
         const qint64 id = queue.enqueue(p);
@@ -347,8 +342,7 @@ void TestJobQueue::destructorCancelsRunningJob()
     QVERIFY(gallery.items().isEmpty());
 }
 
-void TestJobQueue::unwritableOutputKeepsImageInRecoveryFolder()
-{
+void TestJobQueue::unwritableOutputKeepsImageInRecoveryFolder() {
     QStandardPaths::setTestModeEnabled(true);  // the recovery folder goes to the test location, not the user's
     QTemporaryDir tmp;
     const QString blocked = tmp.path() + QStringLiteral("/not-a-folder");
@@ -357,7 +351,8 @@ void TestJobQueue::unwritableOutputKeepsImageInRecoveryFolder()
     file.close();
     GalleryStore gallery(blocked);  // a file where the output folder should be: every save fails
     JobQueue queue(&gallery);
-    queue.setLoadSettings({QStringLiteral("cpu"), QStringLiteral("fp32"), QStringLiteral("default"), QStringLiteral("auto")});
+    queue.setLoadSettings(
+        {QStringLiteral("cpu"), QStringLiteral("fp32"), QStringLiteral("default"), QStringLiteral("auto")});
     QSignalSpy failed(&queue, &JobQueue::saveFailed);
     const qint64 id = queue.enqueue(quickParams());
     QVERIFY(waitForState(queue, id, Job::State::Done) || waitForState(queue, id, Job::State::Failed, 1000));
@@ -367,7 +362,7 @@ void TestJobQueue::unwritableOutputKeepsImageInRecoveryFolder()
     QVERIFY2(at >= 0, qPrintable(message));
     const QString kept = message.mid(at + 8);
     QVERIFY2(QFileInfo::exists(kept), qPrintable(kept));
-    QCOMPARE(PngMetadata::readParams(kept)->seed, qint64(100));
+    QCOMPARE(PngMetadata::readParams(kept)->seed, std::optional<quint64>(100));
     QFile::remove(kept);
 }
 

@@ -17,13 +17,11 @@ private:
     static void writeFile(const QString& path, const QByteArray& data);
 };
 
-QString TestModelDiscovery::fixture(const char* name)
-{
+QString TestModelDiscovery::fixture(const char* name) {
     return QStringLiteral(KOALA_TEST_DATA "/fixtures/") + QLatin1String(name);
 }
 
-void TestModelDiscovery::writeFile(const QString& path, const QByteArray& data)
-{
+void TestModelDiscovery::writeFile(const QString& path, const QByteArray& data) {
     QVERIFY(QDir().mkpath(QFileInfo(path).absolutePath()));
     QFile f(path);
     QVERIFY(f.open(QIODevice::WriteOnly));
@@ -31,16 +29,14 @@ void TestModelDiscovery::writeFile(const QString& path, const QByteArray& data)
 }
 
 // The layout huggingface_hub creates: refs/main holds the revision, snapshots/<rev> the files (symlinks to blobs).
-void TestModelDiscovery::makeRepo(const QDir& cache, const QString& folder, const QString& snapshotTarget)
-{
+void TestModelDiscovery::makeRepo(const QDir& cache, const QString& folder, const QString& snapshotTarget) {
     const QString repo = cache.filePath(folder);
     QVERIFY(QDir().mkpath(repo + QStringLiteral("/snapshots")));
     writeFile(repo + QStringLiteral("/refs/main"), "abc123\n");
     QVERIFY(QFile::link(snapshotTarget, repo + QStringLiteral("/snapshots/abc123")));
 }
 
-void TestModelDiscovery::hfCacheDirFromEnvironment()
-{
+void TestModelDiscovery::hfCacheDirFromEnvironment() {
     const QByteArray oldHub = qgetenv("HF_HUB_CACHE");
     const QByteArray oldHome = qgetenv("HF_HOME");
     qputenv("HF_HUB_CACHE", "/x/hub-cache");
@@ -50,14 +46,11 @@ void TestModelDiscovery::hfCacheDirFromEnvironment()
     QCOMPARE(ModelDiscovery::hfCacheDir(), QStringLiteral("/x/hf-home/hub"));
     qunsetenv("HF_HOME");
     QVERIFY(ModelDiscovery::hfCacheDir().endsWith(QLatin1String("huggingface/hub")));
-    if (!oldHub.isNull())
-        qputenv("HF_HUB_CACHE", oldHub);
-    if (!oldHome.isNull())
-        qputenv("HF_HOME", oldHome);
+    if (!oldHub.isNull()) qputenv("HF_HUB_CACHE", oldHub);
+    if (!oldHome.isNull()) qputenv("HF_HOME", oldHome);
 }
 
-void TestModelDiscovery::scanFakeHfCache()
-{
+void TestModelDiscovery::scanFakeHfCache() {
     QTemporaryDir tmp;
     const QDir cache(tmp.path());
     makeRepo(cache, QStringLiteral("models--etri-vilab--koala-700m-llava-cap"), fixture("tiny-koala-700m"));
@@ -96,8 +89,7 @@ void TestModelDiscovery::scanFakeHfCache()
     QVERIFY(none.errors.isEmpty());
 }
 
-void TestModelDiscovery::extraFolders()
-{
+void TestModelDiscovery::extraFolders() {
     QTemporaryDir tmp;
     QTemporaryDir emptyCache;
     // A folder of models: one good (symlinked), one broken, plus a plain file.
@@ -121,8 +113,7 @@ void TestModelDiscovery::extraFolders()
     QVERIFY(!error.isEmpty());
 }
 
-void TestModelDiscovery::helpTextNamesTheModels()
-{
+void TestModelDiscovery::helpTextNamesTheModels() {
     const QString help = QString::fromUtf8(ModelDiscovery::helpText);
     QVERIFY(help.contains(QLatin1String("huggingface-cli download etri-vilab/koala-700m-llava-cap")));
     QVERIFY(help.contains(QLatin1String("huggingface-cli download etri-vilab/koala-1b-llava-cap")));

@@ -19,17 +19,14 @@ private:
     static QImage testImage(int w, int h);
 };
 
-QImage TestPngMetadata::testImage(int w, int h)
-{
+QImage TestPngMetadata::testImage(int w, int h) {
     QImage image(w, h, QImage::Format_RGB888);
     for (int y = 0; y < h; ++y)
-        for (int x = 0; x < w; ++x)
-            image.setPixelColor(x, y, QColor(x * 255 / w, y * 255 / h, (x ^ y) & 0xff));
+        for (int x = 0; x < w; ++x) image.setPixelColor(x, y, QColor(x * 255 / w, y * 255 / h, (x ^ y) & 0xff));
     return image;
 }
 
-void TestPngMetadata::ourRoundTrip()
-{
+void TestPngMetadata::ourRoundTrip() {
     QTemporaryDir dir;
     QVERIFY(dir.isValid());
     GalleryItem item;
@@ -83,8 +80,7 @@ void TestPngMetadata::ourRoundTrip()
     QVERIFY(a1111.contains(QLatin1String("Model: koala-700m-llava-cap")));
 }
 
-void TestPngMetadata::a1111Png()
-{
+void TestPngMetadata::a1111Png() {
     QTemporaryDir dir;
     const QString path = dir.filePath(QStringLiteral("from-a1111.png"));
     QImageWriter writer(path, "png");
@@ -102,18 +98,17 @@ void TestPngMetadata::a1111Png()
     QCOMPARE(r.item.params.steps, 30);
     QCOMPARE(r.item.params.scheduler, QStringLiteral("dpmpp_2m_karras"));
     QCOMPARE(r.item.params.guidance, 6.5);
-    QCOMPARE(r.item.params.seed, qint64(123456));
+    QCOMPARE(r.item.params.seed, std::optional<quint64>(123456));
     QCOMPARE(r.item.modelName, QStringLiteral("sd_xl_base_1.0"));
     QCOMPARE(r.item.width, 64);
     QCOMPARE(r.item.height, 48);
 
     const std::optional<GenerationParams> p = PngMetadata::readParams(path);
     QVERIFY(p);
-    QCOMPARE(p->seed, qint64(123456));
+    QCOMPARE(p->seed, std::optional<quint64>(123456));
 }
 
-void TestPngMetadata::a1111ChunkIsReadableByOtherTools()
-{
+void TestPngMetadata::a1111ChunkIsReadableByOtherTools() {
     // The engine's own PNG reader sees the chunk too (it is what koala-cli and other tools use).
     QTemporaryDir dir;
     const QString path = dir.filePath(QStringLiteral("b.png"));
@@ -134,8 +129,7 @@ void TestPngMetadata::a1111ChunkIsReadableByOtherTools()
     QVERIFY(found);
 }
 
-void TestPngMetadata::pngWithoutMetadata()
-{
+void TestPngMetadata::pngWithoutMetadata() {
     QTemporaryDir dir;
     const QString path = dir.filePath(QStringLiteral("plain.png"));
     QVERIFY(testImage(8, 8).save(path));
@@ -146,8 +140,7 @@ void TestPngMetadata::pngWithoutMetadata()
     QVERIFY(!PngMetadata::readParams(path));
 }
 
-void TestPngMetadata::notAPng()
-{
+void TestPngMetadata::notAPng() {
     QTemporaryDir dir;
     const QString path = dir.filePath(QStringLiteral("fake.png"));
     QFile f(path);
@@ -161,8 +154,7 @@ void TestPngMetadata::notAPng()
     QVERIFY(!PngMetadata::read(dir.filePath(QStringLiteral("missing.png"))).error.isEmpty());
 }
 
-void TestPngMetadata::writeIsAtomic()
-{
+void TestPngMetadata::writeIsAtomic() {
     QTemporaryDir dir;
     GalleryItem item;
     item.params = GenerationParams::defaults();

@@ -16,20 +16,20 @@ private slots:
     void renameAndDelete();
     void importAndExport();
     void applyOnlyTouchesSetFields();
+    void seedsFullRangeAndRandom();
+    void rangesComeFromEngineLimits();
 
 private:
     static void writeFile(const QString& path, const QByteArray& data);
 };
 
-void TestPresetStore::writeFile(const QString& path, const QByteArray& data)
-{
+void TestPresetStore::writeFile(const QString& path, const QByteArray& data) {
     QFile f(path);
     QVERIFY(f.open(QIODevice::WriteOnly));
     f.write(data);
 }
 
-void TestPresetStore::shippedPresetsAllParse()
-{
+void TestPresetStore::shippedPresetsAllParse() {
     QTemporaryDir user;
     PresetStore store(user.path(), QStringLiteral(KOALA_SHIPPED_PRESETS));
     QVERIFY2(store.errors().isEmpty(), qPrintable(store.errors().join('\n')));
@@ -62,16 +62,14 @@ void TestPresetStore::shippedPresetsAllParse()
     QVERIFY(store.find(QStringLiteral("KOALA-1B quality")));
 }
 
-void TestPresetStore::shippedPresetsFoundFromSourceTree()
-{
+void TestPresetStore::shippedPresetsFoundFromSourceTree() {
     // A development build finds presets/ of the source tree without any configuration.
     const QString dir = PresetStore::shippedPresetsDir();
     QVERIFY(!dir.isEmpty());
     QVERIFY(QFileInfo::exists(dir + QStringLiteral("/portrait.yaml")));
 }
 
-void TestPresetStore::saveAndReloadRoundTrip()
-{
+void TestPresetStore::saveAndReloadRoundTrip() {
     QTemporaryDir user;
     QTemporaryDir shipped;
     PresetStore store(user.path(), shipped.path());
@@ -105,8 +103,7 @@ void TestPresetStore::saveAndReloadRoundTrip()
     QCOMPARE(*back.negativePrompt, params.negativePrompt);
 }
 
-void TestPresetStore::malformedFileNamesFileAndLine()
-{
+void TestPresetStore::malformedFileNamesFileAndLine() {
     QTemporaryDir user;
     QTemporaryDir shipped;
     writeFile(user.filePath(QStringLiteral("good.yaml")), "name: Good\nsteps: 12\n");
@@ -127,8 +124,7 @@ void TestPresetStore::malformedFileNamesFileAndLine()
     QVERIFY2(line >= 3 && line <= 5, qPrintable(err));
 }
 
-void TestPresetStore::invalidValueNamesLine()
-{
+void TestPresetStore::invalidValueNamesLine() {
     QString error;
     QVERIFY(!Preset::fromYaml(QStringLiteral("name: X\n\nsteps: many\n"), QStringLiteral("x.yaml"), &error));
     QVERIFY2(error.startsWith(QLatin1String("x.yaml:3: ")), qPrintable(error));
@@ -141,13 +137,13 @@ void TestPresetStore::invalidValueNamesLine()
     QVERIFY2(error.contains(QLatin1String("stpes")), qPrintable(error));
     QVERIFY(!Preset::fromYaml(QStringLiteral("- a\n- b\n"), QStringLiteral("x.yaml"), &error));
     // A preset without a name takes the file name.
-    const std::optional<Preset> unnamed = Preset::fromYaml(QStringLiteral("steps: 3\n"), QStringLiteral("/a/b/quick.yaml"));
+    const std::optional<Preset> unnamed =
+        Preset::fromYaml(QStringLiteral("steps: 3\n"), QStringLiteral("/a/b/quick.yaml"));
     QVERIFY(unnamed);
     QCOMPARE(unnamed->name, QStringLiteral("quick"));
 }
 
-void TestPresetStore::noOverwriteWithoutAsking()
-{
+void TestPresetStore::noOverwriteWithoutAsking() {
     QTemporaryDir user;
     QTemporaryDir shipped;
     PresetStore store(user.path(), shipped.path());
@@ -170,8 +166,7 @@ void TestPresetStore::noOverwriteWithoutAsking()
     QCOMPARE(store.save(p), PresetStore::Status::Invalid);
 }
 
-void TestPresetStore::shippedPresetsAreReadOnly()
-{
+void TestPresetStore::shippedPresetsAreReadOnly() {
     QTemporaryDir user;
     PresetStore store(user.path(), QStringLiteral(KOALA_SHIPPED_PRESETS));
     const int count = store.presets().size();
@@ -186,8 +181,7 @@ void TestPresetStore::shippedPresetsAreReadOnly()
     QVERIFY(QDir(user.path()).entryList(QDir::Files).isEmpty());
 }
 
-void TestPresetStore::renameAndDelete()
-{
+void TestPresetStore::renameAndDelete() {
     QTemporaryDir user;
     QTemporaryDir shipped;
     PresetStore store(user.path(), shipped.path());
@@ -217,8 +211,7 @@ void TestPresetStore::renameAndDelete()
     QCOMPARE(QDir(user.path()).entryList(QDir::Files).size(), 1);
 }
 
-void TestPresetStore::importAndExport()
-{
+void TestPresetStore::importAndExport() {
     QTemporaryDir user;
     QTemporaryDir shipped;
     QTemporaryDir outside;
@@ -255,8 +248,7 @@ void TestPresetStore::importAndExport()
     QCOMPARE(store.exportPreset(QStringLiteral("Nope"), exported), PresetStore::Status::NotFound);
 }
 
-void TestPresetStore::applyOnlyTouchesSetFields()
-{
+void TestPresetStore::applyOnlyTouchesSetFields() {
     GenerationParams base = GenerationParams::defaults();
     base.prompt = QStringLiteral("keep me");
     base.modelPath = QStringLiteral("/keep/model");
@@ -271,6 +263,56 @@ void TestPresetStore::applyOnlyTouchesSetFields()
     QCOMPARE(applied.steps, 33);
     QCOMPARE(applied.width, 640);
     QCOMPARE(applied.height, 1536);
+}
+
+// A preset's seed is "random" (or -1, as older files say) or any uint64, never another number.
+void TestPresetStore::seedsFullRangeAndRandom() {
+    QString error;
+    std::optional<Preset> p =
+        Preset::fromYaml(QStringLiteral("name: X\nseed: 18446744073709551615\n"), QStringLiteral("x.yaml"), &error);
+    QVERIFY2(p, qPrintable(error));
+    QCOMPARE(*p->seed, std::optional<quint64>(18446744073709551615ULL));
+    std::optional<Preset> back = Preset::fromYaml(p->toYaml(), QStringLiteral("back.yaml"), &error);
+    QVERIFY2(back, qPrintable(error));
+    QCOMPARE(*back->seed, std::optional<quint64>(18446744073709551615ULL));
+    QCOMPARE(back->applyTo(GenerationParams::defaults()).seed, std::optional<quint64>(18446744073709551615ULL));
+
+    for (const char* random : {"random", "-1"}) {
+        p = Preset::fromYaml(QStringLiteral("name: X\nseed: %1\n").arg(QLatin1String(random)), QStringLiteral("x.yaml"),
+                             &error);
+        QVERIFY2(p, qPrintable(error));
+        QVERIFY(p->seed.has_value() && !p->seed->has_value());
+        GenerationParams fixed = GenerationParams::defaults();
+        fixed.seed = 5;
+        QVERIFY(!p->applyTo(fixed).seed.has_value());
+        QVERIFY(p->toYaml().contains(QLatin1String("seed: random")));
+    }
+    for (const char* bad : {"18446744073709551616", "-2", "12x", "1.5"}) {
+        QVERIFY2(!Preset::fromYaml(QStringLiteral("name: X\n\nseed: %1\n").arg(QLatin1String(bad)),
+                                   QStringLiteral("x.yaml"), &error),
+                 bad);
+        QVERIFY2(error.startsWith(QLatin1String("x.yaml:3: ")) && error.contains(QLatin1String(bad)),
+                 qPrintable(error));
+    }
+}
+
+void TestPresetStore::rangesComeFromEngineLimits() {
+    const koala::Limits& L = koala::kLimits;
+    QString error;
+    auto parses = [&error](const QString& line) {
+        return Preset::fromYaml(QStringLiteral("name: X\n") + line + QLatin1Char('\n'), QStringLiteral("x.yaml"),
+                                &error)
+            .has_value();
+    };
+    QVERIFY(parses(QStringLiteral("steps: %1").arg(L.maxSteps)));
+    QVERIFY(!parses(QStringLiteral("steps: %1").arg(L.maxSteps + 1)));
+    QVERIFY(error.contains(QString::number(L.maxSteps)));
+    QVERIFY(parses(QStringLiteral("guidance: %1").arg(L.maxGuidance)));
+    QVERIFY(!parses(QStringLiteral("guidance: %1").arg(L.maxGuidance + 1)));
+    QVERIFY(parses(QStringLiteral("width: %1").arg(L.maxSize)));
+    QVERIFY(!parses(QStringLiteral("width: %1").arg(L.maxSize + L.sizeMultiple)));
+    QVERIFY(parses(QStringLiteral("count: %1").arg(GenerationParams::kMaxCount)));
+    QVERIFY(!parses(QStringLiteral("count: %1").arg(GenerationParams::kMaxCount + 1)));
 }
 
 QTEST_GUILESS_MAIN(TestPresetStore)

@@ -18,17 +18,16 @@ private:
     static QString fixture(const char* name);
 };
 
-QString TestTokenCounter::fixture(const char* name)
-{
+QString TestTokenCounter::fixture(const char* name) {
     return QStringLiteral(KOALA_TEST_DATA "/fixtures/") + QLatin1String(name);
 }
 
-void TestTokenCounter::countsLikeClip_data()
-{
+void TestTokenCounter::countsLikeClip_data() {
     QTest::addColumn<QString>("text");
     QTest::addColumn<int>("expected");
     QTest::newRow("koala astronaut") << QStringLiteral("a photo of a koala astronaut, highly detailed") << 9;
-    QTest::newRow("portrait") << QStringLiteral("A portrait painting of a Golden Retriever like Leonard da Vinci") << 11;
+    QTest::newRow("portrait") << QStringLiteral("A portrait painting of a Golden Retriever like Leonard da Vinci")
+                              << 11;
     QTest::newRow("negative") << QStringLiteral("worst quality, low quality, illustration, low resolution") << 10;
     QTest::newRow("camera") << QStringLiteral("a photo of a koala, 35mm, f/1.8, bokeh") << 18;
     QTest::newRow("empty") << QString() << 0;
@@ -37,8 +36,7 @@ void TestTokenCounter::countsLikeClip_data()
     QTest::newRow("weights") << QStringLiteral("(masterpiece:1.2), [blurry], {cat}") << 13;
 }
 
-void TestTokenCounter::countsLikeClip()
-{
+void TestTokenCounter::countsLikeClip() {
     QFETCH(QString, text);
     QFETCH(int, expected);
     TokenCounter counter;
@@ -48,10 +46,10 @@ void TestTokenCounter::countsLikeClip()
     QCOMPARE(n1b, expected);
 }
 
-void TestTokenCounter::missingFolderGivesMinusOne()
-{
+void TestTokenCounter::missingFolderGivesMinusOne() {
     TokenCounter counter;
-    const QString missing = QDir::temp().filePath(QStringLiteral("koala-no-such-model-%1").arg(QCoreApplication::applicationPid()));
+    const QString missing =
+        QDir::temp().filePath(QStringLiteral("koala-no-such-model-%1").arg(QCoreApplication::applicationPid()));
     QCOMPARE(counter.count(missing, QStringLiteral("a koala")), -1);
     QVERIFY(!counter.isAvailable(missing));
     QCOMPARE(counter.count(QString(), QStringLiteral("a koala")), -1);
@@ -62,8 +60,7 @@ void TestTokenCounter::missingFolderGivesMinusOne()
     QVERIFY(counter.isAvailable(fixture("tiny-koala-700m")));
 }
 
-void TestTokenCounter::cachesPerModel()
-{
+void TestTokenCounter::cachesPerModel() {
     TokenCounter counter;
     const QString path = fixture("tiny-koala-1b");
     QCOMPARE(counter.count(path, QStringLiteral("a koala")), 2);

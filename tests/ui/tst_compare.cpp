@@ -11,21 +11,19 @@
 #include "uitestutil.h"
 
 // Compare on the two tiny models: one click, two images side by side with each model's timings, kept as a pair.
-class TestCompare : public QObject
-{
+class TestCompare : public QObject {
     Q_OBJECT
 
 private slots:
     void compareShowsTwoImagesSideBySide();
 };
 
-void TestCompare::compareShowsTwoImagesSideBySide()
-{
+void TestCompare::compareShowsTwoImagesSideBySide() {
     IsolatedWindowFiles files;
     MainWindow window(files.options({fixtureModel("tiny-koala-700m"), fixtureModel("tiny-koala-1b")}));
     window.show();
     QVERIFY(QTest::qWaitForWindowExposed(&window));
-    PromptPanel *panel = window.promptPanel();
+    PromptPanel* panel = window.promptPanel();
     QCOMPARE(panel->models().size(), 2);
     QVERIFY(panel->currentModelPath() != panel->compareModelPath());
 
@@ -41,7 +39,7 @@ void TestCompare::compareShowsTwoImagesSideBySide()
     QSignalSpy ready(window.jobQueue(), &JobQueue::compareReady);
     QSignalSpy failed(window.jobQueue(), &JobQueue::jobFailed);
     QSignalSpy previews(window.jobQueue(), &JobQueue::jobPreview);
-    auto *compare = panel->findChild<QPushButton *>(QStringLiteral("compareButton"));
+    auto* compare = panel->findChild<QPushButton*>(QStringLiteral("compareButton"));
     QVERIFY(compare && compare->isEnabled());
     QTest::mouseClick(compare, Qt::LeftButton);
     QCOMPARE(window.galleryModel()->rowCount(), 2);  // one placeholder per side
@@ -50,10 +48,9 @@ void TestCompare::compareShowsTwoImagesSideBySide()
     QVERIFY2(failed.isEmpty(), failed.isEmpty() ? "" : qPrintable(failed.first().at(1).toString()));
     QCOMPARE(previews.count(), 2 * params.steps);
 
-    CompareView *view = window.compareView();
+    CompareView* view = window.compareView();
     QVERIFY(view->isVisible());
-    for (int side = 0; side < 2; ++side)
-    {
+    for (int side = 0; side < 2; ++side) {
         QCOMPARE(view->image(side).size(), QSize(64, 64));
         QVERIFY(view->statsText(side).contains(QStringLiteral("s/step")));
         QVERIFY(view->statsText(side).contains(QStringLiteral("peak GPU memory")));
@@ -62,7 +59,7 @@ void TestCompare::compareShowsTwoImagesSideBySide()
     QVERIFY(view->titleText(1).contains(QStringLiteral("1b")));
 
     // The pair stays in the gallery: two stored tiles sharing one compare group, one per slot.
-    GalleryModel *model = window.galleryModel();
+    GalleryModel* model = window.galleryModel();
     QCOMPARE(model->rowCount(), 2);
     const auto a = model->itemAt(0);
     const auto b = model->itemAt(1);

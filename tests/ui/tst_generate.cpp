@@ -18,8 +18,7 @@
 
 // The whole loop through the real window: prompt, Generate button, worker thread with the tiny KOALA-700M fixture,
 // per-step previews into the gallery tile, final image replacing it; then cancel, queue removal and PNG drop.
-class TestGenerate : public QObject
-{
+class TestGenerate : public QObject {
     Q_OBJECT
 
 private slots:
@@ -35,8 +34,7 @@ private:
     std::unique_ptr<MainWindow> m_window;
 };
 
-void TestGenerate::init()
-{
+void TestGenerate::init() {
     m_files = std::make_unique<IsolatedWindowFiles>();
     QVERIFY(m_files->dir.isValid());
     m_window = std::make_unique<MainWindow>(m_files->options({fixtureModel("tiny-koala-700m")}));
@@ -47,16 +45,14 @@ void TestGenerate::init()
     QCOMPARE(m_window->promptPanel()->models().size(), 1);
 }
 
-void TestGenerate::cleanup()
-{
+void TestGenerate::cleanup() {
     m_window.reset();
     m_files.reset();
 }
 
-void TestGenerate::generateShowsPreviewsThenImage()
-{
+void TestGenerate::generateShowsPreviewsThenImage() {
     constexpr int Steps = 4;
-    PromptPanel *panel = m_window->promptPanel();
+    PromptPanel* panel = m_window->promptPanel();
     GenerationParams params = panel->params();
     params.prompt = QStringLiteral("a koala astronaut");
     params.seed = 42;
@@ -70,10 +66,10 @@ void TestGenerate::generateShowsPreviewsThenImage()
     QSignalSpy previews(m_window->jobQueue(), &JobQueue::jobPreview);
     QSignalSpy images(m_window->jobQueue(), &JobQueue::imageReady);
     QSignalSpy failed(m_window->jobQueue(), &JobQueue::jobFailed);
-    GalleryModel *model = m_window->galleryModel();
+    GalleryModel* model = m_window->galleryModel();
     QCOMPARE(model->rowCount(), 0);
 
-    auto *generate = panel->findChild<QPushButton *>(QStringLiteral("generateButton"));
+    auto* generate = panel->findChild<QPushButton*>(QStringLiteral("generateButton"));
     QVERIFY(generate);
     QTest::mouseClick(generate, Qt::LeftButton);
     // The click returns at once (the worker runs on its own thread) and a placeholder tile is there.
@@ -92,7 +88,7 @@ void TestGenerate::generateShowsPreviewsThenImage()
     QVERIFY(!model->data(model->index(0), GalleryModel::PendingRole).toBool());
     const auto item = model->itemAt(0);
     QVERIFY(item.has_value());
-    QCOMPARE(item->params.seed, qint64(42));
+    QCOMPARE(item->params.seed, std::optional<quint64>(42));
     QVERIFY(QFileInfo::exists(item->path));
     QCOMPARE(QImage(item->path).size(), QSize(64, 64));
     QVERIFY(!model->thumbnail(0).isNull());
@@ -115,13 +111,12 @@ void TestGenerate::generateShowsPreviewsThenImage()
     QDropEvent drop(QPointF(10, 10), Qt::CopyAction, &mime, Qt::LeftButton, Qt::NoModifier);
     QApplication::sendEvent(m_window.get(), &drop);
     QCOMPARE(panel->params().prompt, QStringLiteral("a koala astronaut"));
-    QCOMPARE(panel->params().seed, qint64(42));
+    QCOMPARE(panel->params().seed, std::optional<quint64>(42));
     QCOMPARE(panel->params().steps, Steps);
 }
 
-void TestGenerate::removeQueuedAndCancelRunning()
-{
-    PromptPanel *panel = m_window->promptPanel();
+void TestGenerate::removeQueuedAndCancelRunning() {
+    PromptPanel* panel = m_window->promptPanel();
     GenerationParams params = panel->params();
     params.prompt = QStringLiteral("a long job");
     params.seed = 1;
@@ -155,13 +150,13 @@ void TestGenerate::removeQueuedAndCancelRunning()
     QTRY_VERIFY(!m_window->jobQueue()->isBusy());
     // Placeholder tiles of unfinished images are gone; nothing half-done was stored.
     for (int row = 0; row < m_window->galleryModel()->rowCount(); ++row)
-        QVERIFY(!m_window->galleryModel()->data(m_window->galleryModel()->index(row), GalleryModel::PendingRole).toBool());
+        QVERIFY(
+            !m_window->galleryModel()->data(m_window->galleryModel()->index(row), GalleryModel::PendingRole).toBool());
 }
 
 // The tiny fixture carries the real CLIP vocabulary, so the counter is the exact CLIP count, without "≈".
-void TestGenerate::tokenCounterIsExactForTheSelectedModel()
-{
-    PromptEditor *prompt = m_window->promptPanel()->promptEditor();
+void TestGenerate::tokenCounterIsExactForTheSelectedModel() {
+    PromptEditor* prompt = m_window->promptPanel()->promptEditor();
     prompt->setText(QStringLiteral("a photo of a koala astronaut, highly detailed"));
     QVERIFY(prompt->isExact());
     QCOMPARE(prompt->tokenCount(), 9 + 2);
@@ -169,7 +164,7 @@ void TestGenerate::tokenCounterIsExactForTheSelectedModel()
     // "koala," is two tokens and "35mm" three (digits split): the estimate would be off here.
     prompt->setText(QStringLiteral("a photo of a koala, 35mm, f/1.8, bokeh"));
     QCOMPARE(prompt->counterText(), QStringLiteral("20 / 77 tokens"));
-    PromptEditor *negative = m_window->promptPanel()->negativeEditor();
+    PromptEditor* negative = m_window->promptPanel()->negativeEditor();
     negative->setText(QStringLiteral("worst quality, low quality, illustration, low resolution"));
     QVERIFY(negative->isExact());
     QCOMPARE(negative->counterText(), QStringLiteral("12 / 77 tokens"));
@@ -177,25 +172,26 @@ void TestGenerate::tokenCounterIsExactForTheSelectedModel()
 
 // A model whose tokenizer cannot be loaded: the editors show the estimate, marked "≈"; back to exact with the tiny
 // fixture selected again.
-void TestGenerate::tokenCounterFallsBackToTheEstimate()
-{
+void TestGenerate::tokenCounterFallsBackToTheEstimate() {
     const QString fixture = fixtureModel("tiny-koala-700m");
     const QString broken = m_files->dir.filePath(QStringLiteral("broken-tokenizer-model"));
     QVERIFY(QDir().mkpath(broken + QStringLiteral("/tokenizer")));  // there, but empty
-    for (const char *entry : {"model_index.json", "unet", "vae", "text_encoder", "text_encoder_2", "tokenizer_2", "scheduler"})
-        QVERIFY(QFile::link(fixture + QLatin1Char('/') + QLatin1String(entry), broken + QLatin1Char('/') + QLatin1String(entry)));
+    for (const char* entry :
+         {"model_index.json", "unet", "vae", "text_encoder", "text_encoder_2", "tokenizer_2", "scheduler"})
+        QVERIFY(QFile::link(fixture + QLatin1Char('/') + QLatin1String(entry),
+                            broken + QLatin1Char('/') + QLatin1String(entry)));
     m_window.reset();
     m_window = std::make_unique<MainWindow>(m_files->options({broken, fixture}));
-    PromptPanel *panel = m_window->promptPanel();
+    PromptPanel* panel = m_window->promptPanel();
     QCOMPARE(panel->models().size(), 2);
     QCOMPARE(QFileInfo(panel->currentModelPath()).fileName(), QStringLiteral("broken-tokenizer-model"));
 
-    PromptEditor *prompt = panel->promptEditor();
+    PromptEditor* prompt = panel->promptEditor();
     prompt->setText(QStringLiteral("a koala astronaut"));
     QVERIFY(!prompt->isExact());
     QCOMPARE(prompt->counterText(), QStringLiteral("\u22485 / 77 tokens"));
 
-    auto *combo = panel->findChild<QComboBox *>(QStringLiteral("modelCombo"));
+    auto* combo = panel->findChild<QComboBox*>(QStringLiteral("modelCombo"));
     QVERIFY(combo);
     combo->setCurrentIndex(combo->findData(panel->models().at(1).path));
     QVERIFY(prompt->isExact());

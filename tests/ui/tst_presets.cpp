@@ -17,8 +17,7 @@
 // Presets through the real window: applying one changes the controls, saving stores the current controls, a broken
 // file is reported (file and line) without blocking the rest. No model is needed, which also shows the
 // "no model found" panel.
-class TestPresets : public QObject
-{
+class TestPresets : public QObject {
     Q_OBJECT
 
 private slots:
@@ -30,59 +29,52 @@ private slots:
     void saveCurrentAsking();
 
 private:
-    void writeFile(const QString &name, const QByteArray &content);
+    void writeFile(const QString& name, const QByteArray& content);
 
     std::unique_ptr<IsolatedWindowFiles> m_files;
     MainWindow::Options m_options;
 };
 
-void TestPresets::init()
-{
+void TestPresets::init() {
     m_files = std::make_unique<IsolatedWindowFiles>();
     m_options = m_files->options({});
     writeFile(QStringLiteral("fast-portrait.yaml"),
-            "name: Fast portrait\n"
-            "description: few steps, portrait bucket\n"
-            "scheduler: euler_a\n"
-            "steps: 7\n"
-            "guidance: 2.5\n"
-            "width: 832\n"
-            "height: 1216\n"
-            "count: 3\n"
-            "negative_prompt: \"blurry\"\n");
+              "name: Fast portrait\n"
+              "description: few steps, portrait bucket\n"
+              "scheduler: euler_a\n"
+              "steps: 7\n"
+              "guidance: 2.5\n"
+              "width: 832\n"
+              "height: 1216\n"
+              "count: 3\n"
+              "negative_prompt: \"blurry\"\n");
     // Line 3 has a mapping value where a scalar continues: yaml-cpp reports it with its line.
     writeFile(QStringLiteral("broken.yaml"), "name: Broken\nsteps: 10\nguidance: : 3\n");
 }
 
-void TestPresets::cleanup()
-{
-    m_files.reset();
-}
+void TestPresets::cleanup() { m_files.reset(); }
 
-void TestPresets::writeFile(const QString &name, const QByteArray &content)
-{
+void TestPresets::writeFile(const QString& name, const QByteArray& content) {
     QFile file(m_options.userPresetsDir + QLatin1Char('/') + name);
     QVERIFY(file.open(QIODevice::WriteOnly));
     file.write(content);
 }
 
-void TestPresets::noModelPanelIsShown()
-{
+void TestPresets::noModelPanelIsShown() {
     MainWindow window(m_options);
-    auto *panel = window.findChild<QWidget *>(QStringLiteral("noModelPanel"));
+    auto* panel = window.findChild<QWidget*>(QStringLiteral("noModelPanel"));
     QVERIFY(panel);
-    auto *stack = qobject_cast<QStackedWidget *>(panel->parentWidget());
+    auto* stack = qobject_cast<QStackedWidget*>(panel->parentWidget());
     QVERIFY(stack);
     QCOMPARE(stack->currentWidget(), panel);
-    QVERIFY(!window.promptPanel()->findChild<QPushButton *>(QStringLiteral("generateButton"))->isEnabled());
-    QVERIFY(panel->findChild<QPushButton *>(QStringLiteral("noModelAddButton")));
+    QVERIFY(!window.promptPanel()->findChild<QPushButton*>(QStringLiteral("generateButton"))->isEnabled());
+    QVERIFY(panel->findChild<QPushButton*>(QStringLiteral("noModelAddButton")));
     QCOMPARE(window.generate(), qint64(0));
 }
 
-void TestPresets::applyChangesControls()
-{
+void TestPresets::applyChangesControls() {
     MainWindow window(m_options);
-    PromptPanel *prompt = window.promptPanel();
+    PromptPanel* prompt = window.promptPanel();
     GenerationParams params = prompt->params();
     params.prompt = QStringLiteral("a koala in a tea cup");
     params.steps = 25;
@@ -91,46 +83,44 @@ void TestPresets::applyChangesControls()
     params.height = 1024;
     prompt->setParams(params);
 
-    PresetsPanel *presets = window.presetsPanel();
+    PresetsPanel* presets = window.presetsPanel();
     QVERIFY(presets->presetNames().contains(QStringLiteral("Fast portrait")));
     presets->selectPreset(QStringLiteral("Fast portrait"));
-    auto *apply = presets->findChild<QPushButton *>(QStringLiteral("presetApplyButton"));
+    auto* apply = presets->findChild<QPushButton*>(QStringLiteral("presetApplyButton"));
     QVERIFY(apply && apply->isEnabled());
     QTest::mouseClick(apply, Qt::LeftButton);
 
-    QCOMPARE(prompt->findChild<QSpinBox *>(QStringLiteral("stepsSpin"))->value(), 7);
-    QCOMPARE(prompt->findChild<QDoubleSpinBox *>(QStringLiteral("guidanceSpin"))->value(), 2.5);
-    QCOMPARE(prompt->findChild<QComboBox *>(QStringLiteral("schedulerCombo"))->currentData().toString(),
+    QCOMPARE(prompt->findChild<QSpinBox*>(QStringLiteral("stepsSpin"))->value(), 7);
+    QCOMPARE(prompt->findChild<QDoubleSpinBox*>(QStringLiteral("guidanceSpin"))->value(), 2.5);
+    QCOMPARE(prompt->findChild<QComboBox*>(QStringLiteral("schedulerCombo"))->currentData().toString(),
              QStringLiteral("euler_a"));
-    QCOMPARE(prompt->findChild<QComboBox *>(QStringLiteral("sizeCombo"))->currentData().toString(),
+    QCOMPARE(prompt->findChild<QComboBox*>(QStringLiteral("sizeCombo"))->currentData().toString(),
              QStringLiteral("832x1216"));
-    QCOMPARE(prompt->findChild<QSpinBox *>(QStringLiteral("countSpin"))->value(), 3);
+    QCOMPARE(prompt->findChild<QSpinBox*>(QStringLiteral("countSpin"))->value(), 3);
     QCOMPARE(prompt->negativeEditor()->text(), QStringLiteral("blurry"));
     // A preset never touches the prompt.
     QCOMPARE(prompt->promptEditor()->text(), QStringLiteral("a koala in a tea cup"));
 }
 
-void TestPresets::malformedPresetIsReportedWithFileAndLine()
-{
+void TestPresets::malformedPresetIsReportedWithFileAndLine() {
     MainWindow window(m_options);
     QVERIFY(window.presetsPanel()->presetNames().contains(QStringLiteral("Fast portrait")));
     QVERIFY(!window.presetsPanel()->presetNames().contains(QStringLiteral("Broken")));
     const QStringList messages = window.messageBar()->messages();
     const auto it = std::find_if(messages.cbegin(), messages.cend(),
-            [](const QString &m) { return m.contains(QStringLiteral("broken.yaml:3")); });
+                                 [](const QString& m) { return m.contains(QStringLiteral("broken.yaml:3")); });
     QVERIFY2(it != messages.cend(), qPrintable(messages.join(QStringLiteral(" | "))));
     QVERIFY(!window.messageBar()->isHidden());
 }
 
-void TestPresets::saveCurrentAsking()
-{
+void TestPresets::saveCurrentAsking() {
     MainWindow window(m_options);
     GenerationParams params = window.promptPanel()->params();
     params.steps = 13;
     params.guidance = 4.0;
     window.promptPanel()->setParams(params);
 
-    PresetsPanel *presets = window.presetsPanel();
+    PresetsPanel* presets = window.presetsPanel();
     QCOMPARE(presets->saveCurrentAs(QStringLiteral("Thirteen"), false), PresetStore::Status::Ok);
     QTRY_VERIFY(presets->presetNames().contains(QStringLiteral("Thirteen")));
     // The same name again is a clash the UI must ask about, not a silent overwrite.

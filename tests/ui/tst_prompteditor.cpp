@@ -5,8 +5,7 @@
 #include "tokenestimate.h"
 
 // The counter logic of the prompt editor, with a counter whose answer the test knows (one token per word).
-class TestPromptEditor : public QObject
-{
+class TestPromptEditor : public QObject {
     Q_OBJECT
 
 private slots:
@@ -17,24 +16,17 @@ private slots:
     void estimateFollowsClipSplitting();
 };
 
-namespace
-{
-    int wordCount(const QString &text)
-    {
-        return int(text.split(QLatin1Char(' '), Qt::SkipEmptyParts).size());
-    }
+namespace {
+int wordCount(const QString& text) { return int(text.split(QLatin1Char(' '), Qt::SkipEmptyParts).size()); }
 
-    QString words(const int n)
-    {
-        QStringList list;
-        for (int i = 0; i < n; ++i)
-            list << QStringLiteral("koala");
-        return list.join(QLatin1Char(' '));
-    }
+QString words(const int n) {
+    QStringList list;
+    for (int i = 0; i < n; ++i) list << QStringLiteral("koala");
+    return list.join(QLatin1Char(' '));
 }
+}  // namespace
 
-void TestPromptEditor::countsIncludeStartAndEndTokens()
-{
+void TestPromptEditor::countsIncludeStartAndEndTokens() {
     PromptEditor editor(QStringLiteral("Prompt"), {});
     editor.setTokenCounter(&wordCount);
     QCOMPARE(editor.tokenCount(), 2);
@@ -44,11 +36,10 @@ void TestPromptEditor::countsIncludeStartAndEndTokens()
     QVERIFY(!editor.isOverLimit());
 }
 
-void TestPromptEditor::turnsRedOverTheLimit()
-{
+void TestPromptEditor::turnsRedOverTheLimit() {
     PromptEditor editor(QStringLiteral("Prompt"), {});
     editor.setTokenCounter(&wordCount);
-    auto *counter = editor.findChild<QWidget *>(QStringLiteral("tokenCounter"));
+    auto* counter = editor.findChild<QWidget*>(QStringLiteral("tokenCounter"));
     QVERIFY(counter);
 
     editor.setText(words(75));  // 75 + start + end = exactly the limit
@@ -66,18 +57,16 @@ void TestPromptEditor::turnsRedOverTheLimit()
     QVERIFY(!counter->styleSheet().contains(QStringLiteral("color")));
 }
 
-void TestPromptEditor::unknownWithoutTokenizer()
-{
+void TestPromptEditor::unknownWithoutTokenizer() {
     PromptEditor editor(QStringLiteral("Prompt"), {});
     editor.setText(QStringLiteral("a koala"));
     QCOMPARE(editor.tokenCount(), -1);
     QVERIFY(editor.counterText().startsWith(QLatin1Char('?')));
-    editor.setTokenCounter([](const QString &) { return -1; });
+    editor.setTokenCounter([](const QString&) { return -1; });
     QCOMPARE(editor.tokenCount(), -1);
 }
 
-void TestPromptEditor::estimateIsMarked()
-{
+void TestPromptEditor::estimateIsMarked() {
     PromptEditor editor(QStringLiteral("Prompt"), {});
     editor.setTokenCounter(&TokenEstimate::count, false);
     editor.setText(QStringLiteral("a koala astronaut"));
@@ -85,8 +74,7 @@ void TestPromptEditor::estimateIsMarked()
     QCOMPARE(editor.counterText(), QStringLiteral("\u22485 / 77 tokens"));
 }
 
-void TestPromptEditor::estimateFollowsClipSplitting()
-{
+void TestPromptEditor::estimateFollowsClipSplitting() {
     QCOMPARE(TokenEstimate::count(QString()), 0);
     QCOMPARE(TokenEstimate::count(QStringLiteral("a koala astronaut")), 3);
     // CLIP's pre-tokenizer splits numbers into single digits.

@@ -9,12 +9,10 @@
 
 // A main window that touches nothing of the user's: settings INI, output folder, presets folder and HF cache all
 // live in one temporary folder, and the engine runs on the CPU.
-struct IsolatedWindowFiles
-{
+struct IsolatedWindowFiles {
     QTemporaryDir dir;
 
-    MainWindow::Options options(const QStringList &models) const
-    {
+    MainWindow::Options options(const QStringList& models) const {
         MainWindow::Options o;
         o.settingsFile = dir.filePath(QStringLiteral("settings.ini"));
         {
@@ -33,7 +31,6 @@ struct IsolatedWindowFiles
     }
 };
 
-inline QString fixtureModel(const char *name)
-{
+inline QString fixtureModel(const char* name) {
     return QStringLiteral(KOALA_TEST_DATA "/fixtures/") + QString::fromLatin1(name);
 }

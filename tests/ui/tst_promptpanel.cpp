@@ -1,0 +1,175 @@
+#include <QCheckBox>
+#include <QComboBox>
+#include <QDoubleSpinBox>
+#include <QLabel>
+#include <QLineEdit>
+#include <QPushButton>
+#include <QSpinBox>
+#include <QTest>
+
+#include "promptpanel.h"
+
+// The request controls alone (no engine run): ranges from koala::kLimits, the seed and size checks as typed
+// (ux-review 2 and 14) and the spacing control (ux-review 1).
+class TestPromptPanel : public QObject {
+    Q_OBJECT
+
+private slots:
+    void init();
+    void cleanup();
+    void rangesComeFromEngineLimits();
+    void seedRefusedAsTypedNeverChanged_data();
+    void seedRefusedAsTypedNeverChanged();
+    void fullRangeSeedAccepted();
+    void sizeValidatedAsTypedNamingBoth();
+    void outOfRangeSizeStaysVisible();
+    void spacingIsVisibleAndResettable();
+
+private:
+    template <typename T>
+    T* child(const char* name) const {
+        T* widget = m_panel->findChild<T*>(QString::fromLatin1(name));
+        if (!widget) qFatal("no child %s", name);
+        return widget;
+    }
+    QLineEdit* seedEdit() const { return child<QLineEdit>("seedEdit"); }
+    QLabel* problemLabel() const { return child<QLabel>("inputProblemLabel"); }
+    QPushButton* generateButton() const { return child<QPushButton>("generateButton"); }
+    void typeInto(QWidget* widget, const QString& text);
+
+    std::unique_ptr<PromptPanel> m_panel;
+};
+
+void TestPromptPanel::init() {
+    m_panel = std::make_unique<PromptPanel>();
+    ModelEntry a;
+    a.displayName = QStringLiteral("tiny-koala-700m");
+    a.path = QStringLiteral("/models/a");
+    ModelEntry b = a;
+    b.displayName = QStringLiteral("tiny-koala-1b");
+    b.path = QStringLiteral("/models/b");
+    m_panel->setModels({a, b});
+    m_panel->show();
+    QVERIFY(QTest::qWaitForWindowExposed(m_panel.get()));
+}
+
+void TestPromptPanel::cleanup() { m_panel.reset(); }
+
+void TestPromptPanel::typeInto(QWidget* widget, const QString& text) {
+    widget->setFocus();
+    if (auto* line = qobject_cast<QLineEdit*>(widget)) {
+        line->selectAll();
+    } else if (auto* spin = qobject_cast<QAbstractSpinBox*>(widget)) {
+        spin->selectAll();
+    }
+    QTest::keyClick(widget, Qt::Key_Delete);
+    QTest::keyClicks(widget, text);
+}
+
+void TestPromptPanel::rangesComeFromEngineLimits() {
+    const koala::Limits& L = koala::kLimits;
+    QCOMPARE(child<QSpinBox>("stepsSpin")->minimum(), L.minSteps);
+    QCOMPARE(child<QSpinBox>("stepsSpin")->maximum(), L.maxSteps);
+    QCOMPARE(child<QDoubleSpinBox>("guidanceSpin")->minimum(), L.minGuidance);
+    QCOMPARE(child<QDoubleSpinBox>("guidanceSpin")->maximum(), L.maxGuidance);
+    QCOMPARE(child<QSpinBox>("countSpin")->minimum(), L.minImages);
+    QCOMPARE(child<QSpinBox>("countSpin")->maximum(), GenerationParams::kMaxCount);
+    QCOMPARE(child<QSpinBox>("widthSpin")->singleStep(), L.sizeMultiple);
+    const GenerationParams p = m_panel->params();
+    QCOMPARE(p.steps, L.defaultSteps);
+    QCOMPARE(p.width, L.defaultSize);
+    QVERIFY(!p.seed.has_value());
+    QVERIFY(m_panel->inputProblem().isEmpty());
+    QVERIFY(generateButton()->isEnabled());
+}
+
+void TestPromptPanel::seedRefusedAsTypedNeverChanged_data() {
+    QTest::addColumn<QString>("typed");
+    QTest::newRow("2^64") << QStringLiteral("18446744073709551616");
+    QTest::newRow("20 nines") << QStringLiteral("99999999999999999999");
+    QTest::newRow("negative") << QStringLiteral("-5");
+    QTest::newRow("not digits") << QStringLiteral("12ab");
+    QTest::newRow("fraction") << QStringLiteral("1.5");
+}
+
+// ux-review 2: a seed the engine cannot take is shown as typed, named in a message, and Generate is disabled.
+void TestPromptPanel::seedRefusedAsTypedNeverChanged() {
+    QFETCH(QString, typed);
+    m_panel->setSeed(42);
+    typeInto(seedEdit(), typed);
+    QCOMPARE(seedEdit()->text(), typed);
+    QVERIFY2(m_panel->inputProblem().contains(typed), qPrintable(m_panel->inputProblem()));
+    QVERIFY(problemLabel()->isVisible());
+    QVERIFY(problemLabel()->text().contains(QLatin1String("18446744073709551615")));
+    QVERIFY(!generateButton()->isEnabled());
+    QVERIFY(!child<QPushButton>("compareButton")->isEnabled());
+
+    typeInto(seedEdit(), QStringLiteral("7"));
+    QVERIFY(m_panel->inputProblem().isEmpty());
+    QVERIFY(!problemLabel()->isVisible());
+    QVERIFY(generateButton()->isEnabled());
+    QCOMPARE(m_panel->params().seed, std::optional<quint64>(7));
+}
+
+void TestPromptPanel::fullRangeSeedAccepted() {
+    m_panel->setSeed(1);
+    for (const QString& typed :
+         {QStringLiteral("9999999999999999999"), QStringLiteral("18446744073709551615"), QStringLiteral("0")}) {
+        typeInto(seedEdit(), typed);
+        QVERIFY2(m_panel->inputProblem().isEmpty(), qPrintable(m_panel->inputProblem()));
+        QCOMPARE(QString::number(m_panel->params().seed.value()), typed);
+    }
+    // Random per image: no seed, whatever the field says.
+    child<QCheckBox>("randomSeedCheck")->setChecked(true);
+    QVERIFY(!m_panel->params().seed.has_value());
+    m_panel->setSeed(18446744073709551615ULL);
+    QCOMPARE(seedEdit()->text(), QStringLiteral("18446744073709551615"));
+    QCOMPARE(m_panel->params().seed, std::optional<quint64>(18446744073709551615ULL));
+}
+
+// ux-review 14: 100 × 77 is refused while typing, naming both sides, not only at Generate.
+void TestPromptPanel::sizeValidatedAsTypedNamingBoth() {
+    auto* size = child<QComboBox>("sizeCombo");
+    size->setCurrentIndex(size->findData(QStringLiteral("custom")));
+    typeInto(child<QSpinBox>("widthSpin"), QStringLiteral("100"));
+    typeInto(child<QSpinBox>("heightSpin"), QStringLiteral("77"));
+    const QString problem = problemLabel()->text();
+    QVERIFY(problemLabel()->isVisible());
+    QVERIFY2(problem.contains(QLatin1String("100")) && problem.contains(QLatin1String("77")), qPrintable(problem));
+    QVERIFY2(problem.contains(QLatin1String("Width")) && problem.contains(QLatin1String("height")),
+             qPrintable(problem));
+    QVERIFY(!generateButton()->isEnabled());
+
+    typeInto(child<QSpinBox>("widthSpin"), QStringLiteral("512"));
+    typeInto(child<QSpinBox>("heightSpin"), QStringLiteral("768"));
+    QVERIFY2(m_panel->inputProblem().isEmpty(), qPrintable(m_panel->inputProblem()));
+    QVERIFY(generateButton()->isEnabled());
+    QCOMPARE(m_panel->params().width, 512);
+    QCOMPARE(m_panel->params().height, 768);
+}
+
+// ux-review 14: typing 99999 showed 999 without a word.
+void TestPromptPanel::outOfRangeSizeStaysVisible() {
+    auto* size = child<QComboBox>("sizeCombo");
+    size->setCurrentIndex(size->findData(QStringLiteral("custom")));
+    typeInto(child<QSpinBox>("widthSpin"), QStringLiteral("99999"));
+    QCOMPARE(child<QSpinBox>("widthSpin")->value(), 99999);
+    QVERIFY2(problemLabel()->text().contains(QLatin1String("99999")), qPrintable(problemLabel()->text()));
+    QVERIFY(!generateButton()->isEnabled());
+}
+
+// ux-review 1: a preset's spacing is shown in a control and can be set back to the model's own.
+void TestPromptPanel::spacingIsVisibleAndResettable() {
+    auto* spacing = child<QComboBox>("spacingCombo");
+    QCOMPARE(spacing->currentData().toString(), QStringLiteral("default"));
+    GenerationParams p = m_panel->params();
+    p.spacing = QStringLiteral("trailing");
+    m_panel->setParams(p);
+    QCOMPARE(spacing->currentData().toString(), QStringLiteral("trailing"));
+    QCOMPARE(m_panel->params().spacing, QStringLiteral("trailing"));
+    spacing->setCurrentIndex(spacing->findData(QStringLiteral("default")));
+    QCOMPARE(m_panel->params().spacing, QStringLiteral("default"));
+}
+
+QTEST_MAIN(TestPromptPanel)
+#include "tst_promptpanel.moc"
