@@ -115,6 +115,10 @@ struct Limits {
     int minSize = 64, maxSize = 4096, sizeMultiple = 8, defaultSize = 1024;
     int minImages = 1, maxImages = 64, defaultImages = 1;
     std::uint64_t minSeed = 0, maxSeed = UINT64_MAX;
+    // ---- img2img / inpainting: strength in (0, max]; defaults are diffusers' (img2img 0.3, inpainting 0.9999).
+    // Image requests accept sizes from minImageSize (diffusers has no 64-pixel minimum; the image decides the size).
+    double maxStrength = 1.0, defaultImg2ImgStrength = 0.3, defaultInpaintStrength = 0.9999;
+    int minImageSize = 8, maxMaskBlur = 256;
 };
 constexpr Limits kLimits{};
 // The random-seed rule: a seed drawn from the OS entropy source in 0..2^32-1, as AUTOMATIC1111 draws them (short
@@ -169,6 +173,16 @@ struct Progress {
 
 struct Callbacks {
     std::function<void(const Progress&)> progress;
+
+    // ---- img2img / inpainting (diffusers' StableDiffusionXLImg2ImgPipeline / StableDiffusionXLInpaintPipeline) ---
+    // With initImage and no mask: img2img; the output takes the image's size rounded down to multiples of 8 (the
+    // image LANCZOS-resized to it), width/height are ignored. With a mask as well: inpainting with the 4-channel
+    // UNet; the output is width x height and image and mask are LANCZOS-resized to it. The mask is grey (an RGB
+    // mask is converted as PIL's convert("L")), white = repaint, binarized at 0.5 after the optional blur.
+    std::optional<Image> initImage;
+    std::optional<Image> mask;
+    std::optional<double> strength;  // (0, 1]; absent = kLimits.defaultImg2ImgStrength / defaultInpaintStrength
+    int maskBlur = 0;                // PIL GaussianBlur radius applied to the mask first (diffusers' mask_processor.blur)
     // Cheap latent-to-RGB preview after each step (one image per batch item, latent resolution ×1).
     std::function<void(int step, const std::vector<Image>&)> preview;
     // Latents after each step (float32 copy); only for tests and tools, costs a device-to-host copy.
@@ -204,6 +218,7 @@ struct ModelInfo {
     std::string device;            // "cpu", "cuda"
     std::string computeDType;      // "fp32", "fp16", "bf16"
     std::string vaeDType;          // the VAE's compute dtype (resolveVaeDType)
+    double encodeImageSeconds = 0;  // img2img / inpainting: preprocessing + VAE encoder (+ its first-use load)
     std::string defaultScheduler;  // toString(SchedulerKind) of the scheduler_config.json
     std::string defaultSpacing;
     bool sharesTextEncoders = false;  // text encoders / VAE shared with another loaded Model
@@ -212,6 +227,10 @@ struct ModelInfo {
 // Resolve a user-supplied path to a diffusers model folder: the folder itself, a Hugging Face cache repo folder
 // (models--org--name, newest snapshot), or a snapshot folder. Throws Error(ModelFormat) when it is not a model.
 std::string resolveModelFolder(const std::string& path);
+    // img2img / inpainting, only with keepLatents: scaling_factor · the sampled encoder latents, and the ε added to
+    // them (initialNoise holds the same ε).
+    FloatTensor imageLatents;
+    FloatTensor addedNoise;
 
 // Cheap description of a model folder without loading weights (reads configs and safetensors headers only).
 ModelInfo inspectModel(const std::string& path, const std::string& variant = "");
@@ -364,3 +383,43 @@ MetadataReadResult interpretMetadata(const std::vector<std::pair<std::string, st
 void writeSafetensors(const std::string& path, const std::vector<std::pair<std::string, FloatTensor>>& tensors);
 
 }  // namespace koala
+    // ---- img2img / inpainting (absent / empty / 0 for text-to-image); A1111: "Denoising strength: 0.75",
+    // "Mask blur: 4". The koala chunk's params gain "strength", "init_image", "init_image_sha256" (first 10 hex
+    // digits), "mask_image", "mask_image_sha256", "mask_blur".
+    std::optional<double> strength;
+    std::string initImage, initImageHash;  // file name (no folder), short sha256
+    std::string maskImage, maskImageHash;
+    int maskBlur = 0;
+// ---- img2img / inpainting: image files (engine/src/core/image_io.cpp) ------------------------------------------
+// Reads a PNG or JPEG (libpng / libjpeg-turbo; 8 or 16 bits, grey, grey+alpha, RGB, RGBA, palette) as 8-bit RGB
+// (16-bit samples keep their high byte, as PIL does). Channel Alpha returns the alpha channel as a grey image
+// (R=G=B=alpha; 255 where the file has none), for a mask drawn as transparency. Throws Error(Io) naming the file
+// when it cannot be read, is empty, or the build has no decoder for its format.
+enum class ImageChannel { Rgb, Alpha };
+Image readImage(const std::string& path, ImageChannel channel = ImageChannel::Rgb);
+// Which formats this build decodes: "png, jpeg", "png", ... ("" = none).
+std::string imageFormatsSupported();
+// sha256 of a file as 64 hex digits. Throws Error(Io).
+std::string fileSha256(const std::string& path);
+// PIL's Image.resize(..., LANCZOS) on 8-bit RGB, bit for bit (what diffusers' image processor does).
+Image resizeLanczos(const Image& image, int width, int height);
+// The denoising steps an image request runs: min(int(steps·strength), steps) (0 = none; refused by validate()).
+int img2imgSteps(int steps, double strength);
+
+// ---- LoRA files (issue 10) ----------------------------------------------------------------------------------------
+// $XDG_DATA_HOME/koala-studio/loras, else ~/.local/share/koala-studio/loras; it may not exist.
+std::string defaultLoraFolder();
+struct LoraFileInfo {
+    std::string path;
+    std::string name;       // file stem: what <lora:NAME> refers to
+    std::string format;     // "kohya", "peft" or "" (not recognised; it will be refused when used)
+    std::string shortHash;  // AUTOMATIC1111's short hash (first 12 hex of sha256 of the data after the header)
+    std::vector<std::string> triggerWords;  // modelspec.trigger_phrase, else ss_tag_frequency's top tags
+    std::int64_t bytes = 0;
+};
+// *.safetensors directly in each folder (missing folders are skipped), sorted by name; a name found in an earlier
+// folder hides later ones. `hashes` false skips the sha256 (fast listing).
+std::vector<LoraFileInfo> listLoraFiles(const std::vector<std::string>& folders, bool hashes = true);
+LoraFileInfo inspectLoraFile(const std::string& path, bool hash = true);  // throws Error(Io/ModelFormat)
+// The file for a <lora:NAME> tag: NAME.safetensors in `folders`, then defaultLoraFolder(); "" when absent.
+std::string findLoraFile(const std::string& name, const std::vector<std::string>& folders);

@@ -1,5 +1,6 @@
 // String round-trips of the public enums, request defaults and validation: the one place for each.
 #include "core/common.h"
+#include "core/image_io.h"
 
 #include <algorithm>
 #include <cctype>
@@ -116,12 +117,15 @@ void validate(const GenerateRequest& r) {
     auto bad = [](const std::string& m) { fail(ErrorKind::InvalidArgument, m); };
     const Limits& L = kLimits;
     const std::string size = std::to_string(r.width) + "x" + std::to_string(r.height);
-    if (r.width <= 0 || r.height <= 0 || r.width % L.sizeMultiple != 0 || r.height % L.sizeMultiple != 0)
-        bad("size " + size + " is impossible: width and height must be positive multiples of " +
-            std::to_string(L.sizeMultiple));
-    if (!validSize(r.width) || !validSize(r.height))
-        bad("size " + size + " is out of range: width and height must be between " + std::to_string(L.minSize) +
-            " and " + std::to_string(L.maxSize));
+    // ---- img2img / inpainting: the image decides the size (core/image_io.cpp, checked last), diffusers' limits.
+    if (!r.initImage && !r.mask) {
+        if (r.width <= 0 || r.height <= 0 || r.width % L.sizeMultiple != 0 || r.height % L.sizeMultiple != 0)
+            bad("size " + size + " is impossible: width and height must be positive multiples of " +
+                std::to_string(L.sizeMultiple));
+        if (!validSize(r.width) || !validSize(r.height))
+            bad("size " + size + " is out of range: width and height must be between " + std::to_string(L.minSize) +
+                " and " + std::to_string(L.maxSize));
+    }
     if (r.steps < L.minSteps || r.steps > L.maxSteps)
         bad("steps must be between " + std::to_string(L.minSteps) + " and " + std::to_string(L.maxSteps) + " (got " +
             std::to_string(r.steps) + ")");
@@ -132,6 +136,7 @@ void validate(const GenerateRequest& r) {
             formatNumber(L.maxGuidanceRescale));
     if (r.numImages < L.minImages || r.numImages > L.maxImages)
         bad("number of images must be between " + std::to_string(L.minImages) + " and " + std::to_string(L.maxImages));
+    if (r.initImage || r.mask) imageio::validateImageRequest(r);  // ---- img2img / inpainting
 }
 
 bool validSize(int pixels) {

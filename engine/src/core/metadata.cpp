@@ -146,6 +146,13 @@ json paramsObject(const ImageMetadata& m) {
     p["width"] = m.width;
     p["height"] = m.height;
     p["count"] = m.count;
+    // ---- img2img / inpainting: only for image requests (text-to-image PNGs keep the version 1 keys only).
+    if (m.strength) p["strength"] = *m.strength;
+    if (!m.initImage.empty()) p["init_image"] = m.initImage;
+    if (!m.initImageHash.empty()) p["init_image_sha256"] = m.initImageHash;
+    if (!m.maskImage.empty()) p["mask_image"] = m.maskImage;
+    if (!m.maskImageHash.empty()) p["mask_image_sha256"] = m.maskImageHash;
+    if (!m.maskImage.empty() || m.maskBlur != 0) p["mask_blur"] = m.maskBlur;
     return p;
 }
 
@@ -249,6 +256,9 @@ std::optional<ImageMetadata> parseA1111Parameters(const std::string& text) {
         if (!ours.empty()) m.scheduler = ours;
     }
     m.modelName = lookup(values, "Model");
+    // ---- img2img / inpainting, as A1111 writes them
+    if (m.strength) f.push_back("Denoising strength: " + formatNumber(*m.strength));
+    if (!m.maskImage.empty() || m.maskBlur != 0) f.push_back("Mask blur: " + std::to_string(m.maskBlur));
     if (parseDouble(lookup(values, "Guidance rescale"), x)) m.guidanceRescale = x;
     TimestepSpacing sp;
     const std::string spacing = lookup(values, "Timestep spacing");
@@ -319,6 +329,9 @@ std::optional<ImageMetadata> parseKoalaMetadata(const std::string& text) {
     auto su = j.find("scheduler_used");
     if (su != j.end() && su->is_string() && !su->get<std::string>().empty()) m.scheduler = su->get<std::string>();
     auto spu = j.find("spacing_used");
+    // ---- img2img / inpainting
+    if (parseDouble(lookup(values, "Denoising strength"), x)) m.strength = x;
+    if (parseInt(lookup(values, "Mask blur"), n) && n >= 0) m.maskBlur = int(n);
     if (spu != j.end() && spu->is_string() && !spu->get<std::string>().empty()) m.spacing = spu->get<std::string>();
     auto mn = j.find("model_name");
     if (m.modelName.empty() && mn != j.end() && mn->is_string()) m.modelName = mn->get<std::string>();
@@ -381,6 +394,14 @@ MetadataReadResult interpretMetadata(const std::vector<std::pair<std::string, st
         const json g = json::parse(prompt ? *prompt : *workflow, nullptr, false);
         std::size_t nodes = 0;
         if (g.is_object()) nodes = g.contains("nodes") && g["nodes"].is_array() ? g["nodes"].size() : g.size();
+    // ---- img2img / inpainting (absent in older PNGs)
+    auto st = p.find("strength");
+    if (st != p.end() && st->is_number()) m.strength = st->get<double>();
+    str("init_image", m.initImage);
+    str("init_image_sha256", m.initImageHash);
+    str("mask_image", m.maskImage);
+    str("mask_image_sha256", m.maskImageHash);
+    num("mask_blur", m.maskBlur);
         r.note = "a ComfyUI image (" + what + (nodes ? ", " + std::to_string(nodes) + " nodes" : std::string()) +
                  "): its settings live in a node graph, not in parameters this reader can apply";
     }

@@ -51,6 +51,8 @@ VaeConfig VaeConfig::fromConfig(const io::Config& cfg) {
     c.forceUpcast = cfg.getBool("force_upcast", true);
     c.usePostQuantConv = cfg.getBool("use_post_quant_conv", true);
     c.midBlockAddAttention = cfg.getBool("mid_block_add_attention", true);
+    c.inChannels = int(cfg.getInt("in_channels", 3));  // img2img / inpainting: the encoder
+    c.useQuantConv = cfg.getBool("use_quant_conv", true);
 
     // The SDXL pipeline only scales by scaling_factor; these would change the latent space (SD3/Flux VAEs).
     for (const char* key : {"latents_mean", "latents_std", "shift_factor"})
@@ -332,3 +334,106 @@ at::Tensor VaeDecoder::decode(const at::Tensor& zIn, int tileLatent) const {
 }
 
 }  // namespace koala::models
+// ---- img2img / inpainting: the encoder ------------------------------------------------------------------------------
+
+struct VaeEncoder::Weights {
+    struct MidAttention {
+        GroupNormW norm;
+        LinearW q, k, v, out;
+    };
+    struct DownBlock {
+        std::vector<ResnetW> resnets;
+        Conv2dW downsample;  // weight undefined for the last block
+    };
+    Conv2dW convIn;
+    std::vector<DownBlock> downBlocks;
+    ResnetW midResnet0, midResnet1;
+    MidAttention midAttn;  // norm.weight undefined when mid_block_add_attention is false
+    GroupNormW convNormOut;
+    Conv2dW convOut;
+    Conv2dW quantConv;  // weight undefined when use_quant_conv is false
+};
+
+VaeEncoder::~VaeEncoder() = default;
+
+std::shared_ptr<VaeEncoder> VaeEncoder::load(const VaeConfig& cfg, io::WeightStore& w) {
+    std::shared_ptr<VaeEncoder> enc(new VaeEncoder());
+    enc->m_cfg = cfg;
+    enc->m_w = std::make_unique<Weights>();
+    Weights& m = *enc->m_w;
+    w.setAliases(legacyAttentionNames);
+    const int groups = cfg.normNumGroups;
+    const std::int64_t lat2 = 2 * std::int64_t(cfg.latentChannels);
+    const std::int64_t first = cfg.blockOutChannels.front(), top = cfg.blockOutChannels.back();
+    m.convIn = Conv2dW::take(w, "encoder.conv_in", cfg.inChannels, first, 3);
+    std::int64_t prev = first;
+    const int levels = int(cfg.blockOutChannels.size());
+    m.downBlocks.resize(std::size_t(levels));
+    for (int i = 0; i < levels; ++i) {
+        const std::int64_t outCh = cfg.blockOutChannels[std::size_t(i)];
+        const std::string bp = "encoder.down_blocks." + std::to_string(i) + ".";
+        auto& b = m.downBlocks[std::size_t(i)];
+        for (int r = 0; r < cfg.layersPerBlock; ++r)
+            b.resnets.push_back(ResnetW::take(w, bp + "resnets." + std::to_string(r), r == 0 ? prev : outCh, outCh, 0,
+                                              groups, kNormEps));
+        // Downsample2D(padding=0): F.pad(x, (0,1,0,1)) then a 3x3 stride-2 convolution without padding.
+        if (i + 1 < levels) b.downsample = Conv2dW::take(w, bp + "downsamplers.0.conv", outCh, outCh, 3, 2, 0);
+        prev = outCh;
+    }
+    m.midResnet0 = ResnetW::take(w, "encoder.mid_block.resnets.0", top, top, 0, groups, kNormEps);
+    if (cfg.midBlockAddAttention) {
+        const std::string ap = "encoder.mid_block.attentions.0.";
+        m.midAttn.norm = GroupNormW::take(w, ap + "group_norm", top, groups, kNormEps);
+        m.midAttn.q = LinearW::take(w, ap + "to_q", top, top);
+        m.midAttn.k = LinearW::take(w, ap + "to_k", top, top);
+        m.midAttn.v = LinearW::take(w, ap + "to_v", top, top);
+        m.midAttn.out = LinearW::take(w, ap + "to_out.0", top, top);
+    }
+    m.midResnet1 = ResnetW::take(w, "encoder.mid_block.resnets.1", top, top, 0, groups, kNormEps);
+    m.convNormOut = GroupNormW::take(w, "encoder.conv_norm_out", top, groups, kNormEps);
+    m.convOut = Conv2dW::take(w, "encoder.conv_out", top, lat2, 3);
+    if (cfg.useQuantConv) m.quantConv = Conv2dW::take(w, "quant_conv", lat2, lat2, 1);
+    return enc;
+}
+
+at::Device VaeEncoder::device() const {
+    return m_w->convIn.weight.defined() ? m_w->convIn.weight.device() : at::Device(at::kCPU);
+}
+
+at::ScalarType VaeEncoder::dtype() const {
+    return m_w->convIn.weight.defined() ? m_w->convIn.weight.scalar_type() : at::kFloat;
+}
+
+at::Tensor VaeEncoder::encode(const at::Tensor& xIn) const {
+    c10::NoGradGuard noGrad;
+    const Weights& m = *m_w;
+    if (!m.convIn.weight.defined())
+        fail(ErrorKind::Internal, "VAE encoder used before its weights were loaded (check WeightStore::finish)");
+    if (xIn.dim() != 4 || xIn.size(1) != m_cfg.inChannels)
+        fail(ErrorKind::InvalidArgument, "VAE encode expects images [B," + std::to_string(m_cfg.inChannels) + ",H,W]");
+    at::Tensor h = m.convIn(xIn.to(device(), dtype()));
+    for (const auto& blk : m.downBlocks) {
+        for (const auto& r : blk.resnets) h = r(h, at::Tensor());
+        if (blk.downsample.weight.defined()) h = blk.downsample(at::constant_pad_nd(h, {0, 1, 0, 1}, 0));
+    }
+    h = m.midResnet0(h, at::Tensor());
+    if (m.midAttn.norm.weight.defined()) {
+        const auto b = h.size(0), c = h.size(1), hh = h.size(2), ww = h.size(3);
+        at::Tensor x = m.midAttn.norm(h).view({b, c, hh * ww}).transpose(1, 2);
+        x = attention(m.midAttn.q(x), m.midAttn.k(x), m.midAttn.v(x), 1);
+        x = m.midAttn.out(x).transpose(1, 2).reshape({b, c, hh, ww});
+        h = x + h;
+    }
+    h = m.midResnet1(h, at::Tensor());
+    h = m.convOut(at::silu(m.convNormOut(h)));
+    if (m.quantConv.weight.defined()) h = m.quantConv(h);
+    return h;
+}
+
+VaePosterior vaePosterior(const at::Tensor& moments) {
+    auto parts = moments.chunk(2, 1);
+    VaePosterior p;
+    p.mean = parts[0];
+    p.std = at::exp(parts[1].clamp(-30.0, 20.0) * 0.5);
+    return p;
+}

@@ -20,6 +20,8 @@ struct VaeConfig {
     bool forceUpcast = true;
     bool usePostQuantConv = true;
     bool midBlockAddAttention = true;
+    int inChannels = 3;        // encoder input (img2img / inpainting)
+    bool useQuantConv = true;  // encoder's quant_conv
     static VaeConfig fromConfig(
         const io::Config& cfg);  // unsupported values (latents_mean, shift_factor...) name the key
 };
@@ -53,3 +55,32 @@ private:
 };
 
 }  // namespace koala::models
+// ---- img2img / inpainting -----------------------------------------------------------------------------------------
+// AutoencoderKL's encoder: Encoder (conv_in, DownEncoderBlock2D with a right/bottom-padded stride-2 conv, mid block,
+// GroupNorm, SiLU, conv_out) + quant_conv, as diffusers' AutoencoderKL._encode (no tiling, no slicing). The
+// weights are "encoder.*" and "quant_conv.*" in the same vae/ files as the decoder's.
+class VaeEncoder {
+public:
+    static std::shared_ptr<VaeEncoder> load(const VaeConfig& cfg, io::WeightStore& weights);
+    // x: [B,in,H,W] in [-1,1] (H, W multiples of 8). Returns the posterior's moments [B,2·latent,H/8,W/8] (mean, then
+    // logvar) in the encoder's dtype.
+    at::Tensor encode(const at::Tensor& x) const;
+    const VaeConfig& config() const { return m_cfg; }
+    at::Device device() const;
+    at::ScalarType dtype() const;
+
+    struct Weights;
+    ~VaeEncoder();
+
+private:
+    VaeEncoder() = default;
+    VaeConfig m_cfg;
+    std::unique_ptr<Weights> m_w;
+};
+
+// DiagonalGaussianDistribution: mean, logvar = chunk(moments, 2, dim=1); logvar.clamp(-30, 20);
+// std = exp(0.5·logvar).
+struct VaePosterior {
+    at::Tensor mean, std;
+};
+VaePosterior vaePosterior(const at::Tensor& moments);

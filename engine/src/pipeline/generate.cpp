@@ -4,6 +4,8 @@
 #include "pipeline/model_impl.h"
 
 #include "core/common.h"
+#include "core/image_io.h"
+#include "pipeline/img2img.h"
 #include "sampling/noise.h"
 
 #include <c10/core/GradMode.h>
@@ -85,6 +87,11 @@ PromptEmbeds ModelImpl::encodePrompt(const GenerateRequest& r, bool guidance) {
     }
     if (parked) {
         t.encoder1->to(at::kCPU, dtype);
+    // ---- img2img / inpainting: the output size comes from the image (img2img) or the request (inpainting).
+    const bool withImage = r.initImage.has_value();
+    const bool inpaint = withImage && r.mask.has_value();
+    int width = r.width, height = r.height;
+    if (withImage) imageio::imageRequestSize(r, width, height);
         t.encoder2->to(at::kCPU, dtype);
     }
     return e;
@@ -139,8 +146,7 @@ GenerateResult ModelImpl::generate(const GenerateRequest& r, const Callbacks& cb
     pooled = pooled.to(dtype);
     // add_time_ids = [orig_h, orig_w, crop_top, crop_left, target_h, target_w]; negative ids equal positive ones.
     auto timeIds =
-        at::tensor(std::vector<double>{double(r.height), double(r.width), 0, 0, double(r.height), double(r.width)},
-                   at::kDouble)
+        at::tensor(std::vector<double>{double(height), double(width), 0, 0, double(height), double(width)}, at::kDouble)
             .to(dtype)
             .unsqueeze(0)
             .repeat({cfg ? 2 * n : n, 1})
@@ -155,29 +161,73 @@ GenerateResult ModelImpl::generate(const GenerateRequest& r, const Callbacks& cb
     result.schedulerName = toString(scheduler->kind());
     result.spacingName = toString(scheduler->spacing());
     at::Generator gen = sampling::makeCpuGenerator(r.seed);
-    const std::int64_t lh = r.height / 8, lw = r.width / 8;
-    at::Tensor noise = sampling::randnCpu(gen, {n, ucfg.inChannels, lh, lw}, device);
+    const std::int64_t lh = height / 8, lw = width / 8;
+    at::Tensor noise, latents;
+    // ---- img2img / inpainting: get_timesteps (begin index), prepare_latents, prepare_mask_latents.
+    int begin = 0;
+    at::Tensor imageLatents, maskLatent;
+    if (withImage) {
+        const auto tImg = Clock::now();
+        const double strength =
+            r.strength.value_or(inpaint ? kLimits.defaultInpaintStrength : kLimits.defaultImg2ImgStrength);
+        const int run = img2imgSteps(r.steps, strength);
+        if (run < 1) fail(ErrorKind::InvalidArgument, "the strength leaves no denoising step");
+        begin = r.steps - run;  // t_start = max(N - init_timestep, 0); every scheduler here has order 1
+        const at::Tensor image = preprocessImage(*r.initImage, width, height);
+        at::Tensor mask;
+        const int k = begin + i;  // index into the full schedule
+        if (inpaint) mask = preprocessMask(*r.mask, width, height, r.maskBlur);
+        checkCancel(cancel);
+        // Draw 1: the posterior sample of the image (encoded once, repeated for the batch).
+        imageLatents = encodeImageLatents(*this, image, gen).repeat({n, 1, 1, 1});
+        // Draw 2: ε.
+        noise = sampling::randnCpu(gen, {n, imageLatents.size(1), lh, lw}, device);
+        if (inpaint && strength == 1.0)
+            latents = noise * scheduler->initNoiseSigma();  // is_strength_max: pure noise
+        else
+            latents = scheduler->addNoise(imageLatents, noise, begin);
+        if (inpaint) {
+            // Draw 3: diffusers VAE-encodes masked_image = image·(mask < 0.5) with the same generator even for a
+            // 4-channel UNet, which never uses the result; only the draw (its shape) matters for what follows.
+            (void)sampling::randnCpu(gen, {1, imageLatents.size(1), lh, lw});
+            maskLatent = at::upsample_nearest2d(mask, {lh, lw}).to(device).repeat({n, 1, 1, 1});
+        }
+        if (r.keepLatents) {
+            result.imageLatents = toFloatTensor(imageLatents);
+            result.addedNoise = toFloatTensor(noise);
+        }
+        synchronizeDevice(device);
+        result.timings.encodeImageSeconds = secondsSince(tImg);
+    } else {
+        noise = sampling::randnCpu(gen, {n, ucfg.inChannels, lh, lw}, device);
+        latents = noise * scheduler->initNoiseSigma();
+    }
     if (r.keepLatents) result.initialNoise = toFloatTensor(noise);
-    at::Tensor latents = noise * scheduler->initNoiseSigma();
 
-    // 3. Denoising loop.
+    // 3. Denoising loop (from the begin index for image requests).
     const auto& timesteps = scheduler->timesteps();
-    const int total = int(timesteps.size());
+    const int total = int(timesteps.size()) - begin;
     std::vector<double> stepTimes;
     const auto tLoop = Clock::now();
     for (int i = 0; i < total; ++i) {
         checkCancel(cancel);
         const auto tStep = Clock::now();
         at::Tensor xin = cfg ? at::cat({latents, latents}) : latents;
-        xin = scheduler->scaleModelInput(xin, i).to(dtype);
-        at::Tensor eps = runner ? runner(xin, timesteps[std::size_t(i)], ctx, pooled, timeIds)
-                                : unet->forward(xin, timesteps[std::size_t(i)], ctx, pooled, timeIds);
+        xin = scheduler->scaleModelInput(xin, k).to(dtype);
+        at::Tensor eps = runner ? runner(xin, timesteps[std::size_t(k)], ctx, pooled, timeIds)
+                                : unet->forward(xin, timesteps[std::size_t(k)], ctx, pooled, timeIds);
         eps = eps.to(at::kFloat);
         if (cfg) {
             auto parts = eps.chunk(2);
             eps = sampling::applyGuidance(parts[0], parts[1], r.guidance, r.guidanceRescale);
         }
-        latents = scheduler->step(eps, i, latents, &gen);
+        latents = scheduler->step(eps, k, latents, &gen);
+        if (inpaint) {
+            // ---- inpainting: keep the unmasked area on the image, noised to the next timestep.
+            at::Tensor proper = imageLatents;
+            if (i < total - 1) proper = scheduler->addNoise(imageLatents, noise, k + 1);
+            latents = at::rsub(maskLatent, 1.0) * proper + maskLatent * latents;
+        }
         synchronizeDevice(device);
         stepTimes.push_back(secondsSince(tStep));
 

@@ -337,6 +337,12 @@ public:
         return prev.to(eps.scalar_type());
     }
 
+    // ---- img2img / inpainting: original_samples + noise * sigmas[index]
+    at::Tensor addNoise(const at::Tensor& x0, const at::Tensor& noise, int index) const override {
+        checkStepIndex(index, m_timesteps.size());
+        return x0 + noise * static_cast<double>(sigma(index));
+    }
+
 private:
     float sigma(int i) const { return static_cast<float>(m_sigmas[static_cast<size_t>(i)]); }
 
@@ -441,6 +447,13 @@ public:
         return prev.to(eps.scalar_type());
     }
 
+    // ---- img2img / inpainting: alpha_t * original_samples + sigma_t * noise at sigmas[index]
+    at::Tensor addNoise(const at::Tensor& x0, const at::Tensor& noise, int index) const override {
+        checkStepIndex(index, m_timesteps.size());
+        const AlphaSigma as = alphaSigma(sigma(index));
+        return x0 * static_cast<double>(as.alpha) + noise * static_cast<double>(as.sigma);
+    }
+
 private:
     struct AlphaSigma {
         float alpha;
@@ -518,6 +531,13 @@ public:
         const at::Tensor direction = predEps * static_cast<double>(dirCoef);
         const at::Tensor prev = x0 * static_cast<double>(sqrtF(alphaProdPrev)) + direction;
         return prev.to(eps.scalar_type());  // diffusers keeps the promoted dtype; same whenever sample and eps agree
+    }
+
+    // ---- img2img / inpainting: sqrt(alphas_cumprod[t]) * original_samples + sqrt(1 - alphas_cumprod[t]) * noise
+    at::Tensor addNoise(const at::Tensor& x0, const at::Tensor& noise, int index) const override {
+        checkStepIndex(index, m_timesteps.size());
+        const float ac = alphaAt(static_cast<long long>(m_timesteps[static_cast<size_t>(index)]));
+        return x0 * static_cast<double>(sqrtF(ac)) + noise * static_cast<double>(sqrtF(1.0f - ac));
     }
 
 private:

@@ -74,6 +74,12 @@ public:
     virtual at::Tensor step(const at::Tensor& eps, int stepIndex, const at::Tensor& sample,
                             at::Generator* generator) = 0;
 
+    // ---- img2img / inpainting
+    // scheduler.add_noise(x0, noise, timesteps[index]) in float32, as diffusers computes it for the timestep at
+    // `index` of timesteps() (the sigma schedulers take the begin index / current step index, DDIM the timestep):
+    // Euler, Euler a: x0 + σ·ε; DPM++ 2M: α·x0 + σ_t·ε (α = 1/√(σ²+1), σ_t = σ·α); DDIM: √ᾱ_t·x0 + √(1−ᾱ_t)·ε.
+    virtual at::Tensor addNoise(const at::Tensor& x0, const at::Tensor& noise, int index) const = 0;
+
     SchedulerKind kind() const { return m_kind; }
     TimestepSpacing spacing() const { return m_spacing; }
 
