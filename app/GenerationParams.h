@@ -32,6 +32,16 @@ struct GenerationParams {
     int height = koala::kLimits.defaultSize;
     int count = koala::kLimits.defaultImages;  // images per job: seeds seed, seed+1, ... (or a random seed each)
 
+    // ---- img2img / inpainting (issue 9): no init image = text-to-image. With one: img2img (the output takes the
+    // image's size, rounded down to multiples of 8); with a mask as well: inpainting at width x height. The files
+    // are read when the request is made; the metadata records their file names and short hashes.
+    QString initImagePath;           // PNG or JPEG, absolute
+    QString initImageHash;           // first 10 hex digits of its sha256 (shortFileHash), as recorded
+    QString maskPath;                // grey PNG, white = repaint; empty = img2img
+    QString maskHash;                // as initImageHash
+    std::optional<double> strength;  // (0, 1]; empty = the engine's default for the mode (defaultStrength)
+    int maskBlur = 0;                // Gaussian blur radius applied to the mask first (A1111 "Mask blur")
+
     // The most images one job queues. The app runs a job's images one by one (each its own request, seed and
     // timings), so this is a queue length, not the engine's batch limit (koala::kLimits.maxImages).
     static constexpr int kMaxCount = 1000;
@@ -39,9 +49,18 @@ struct GenerationParams {
     // Defaults come from the engine's koala::defaultRequest(), the one place that defines them.
     static GenerationParams defaults();
 
-    // The engine request for one image with a concrete seed. Throws nothing; run koala::validate() or
-    // validate() to check it.
+    // The engine request for one image with a concrete seed; run koala::validate() or validate() to check it.
+    // Reads the init image and mask files (koala::readImage); throws koala::Error(Io) naming one that cannot be read,
+    // and nothing otherwise.
     koala::GenerateRequest toRequest(quint64 resolvedSeed) const;
+
+    // img2img / inpainting helpers. hasInitImage: an init image is set; isInpaint: a mask as well.
+    bool hasInitImage() const { return !initImagePath.isEmpty(); }
+    bool isInpaint() const { return hasInitImage() && !maskPath.isEmpty(); }
+    // The strength the engine will use: `strength`, else koala::kLimits' default for the mode.
+    double effectiveStrength() const;
+    // The short hash the metadata records for a file (first 10 hex digits of its sha256); "" when it cannot be read.
+    static QString shortFileHash(const QString& path);
 
     // Empty string when the parameters can be run; otherwise one line naming the field (both, for the size).
     // The ranges are the engine's (koala::kLimits). A fixed seed must leave room for count images: the seeds are
@@ -56,7 +75,9 @@ struct GenerationParams {
 
     // JSON with the same keys as the members. fromJson takes defaults() for missing keys and ignores unknown ones.
     // "seed": null = random; a number, or a decimal string above 2^53 (JSON readers keep doubles), as in the
-    // engine's metadata schema; the -1 of older files reads as random.
+    // engine's metadata schema; the -1 of older files reads as random. img2img keys, only with an init image, are
+    // the engine's ("strength", "init_image" (file name), "init_image_sha256", "mask_image", "mask_image_sha256",
+    // "mask_blur") plus "init_image_path" / "mask_image_path": the full paths, which "reuse parameters" restores.
     QJsonObject toJson() const;
     static GenerationParams fromJson(const QJsonObject& json);
     // One seed in that form, and back (empty for null, -1, a negative or too large number, or junk).

@@ -5,8 +5,13 @@
 #include "GalleryStore.h"
 #include "PngMetadata.h"
 
+#include <QCoreApplication>
 #include <QDateTime>
 #include <QDir>
+#include <QFileInfo>
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QSaveFile>
 #include <QStandardPaths>
 
 JobQueue::JobQueue(GalleryStore* gallery, QObject* parent)
@@ -40,11 +45,78 @@ JobQueue::JobQueue(GalleryStore* gallery, QObject* parent)
     m_thread->start();
 }
 
-JobQueue::~JobQueue() {
+JobQueue::~JobQueue() { stop(); }
+
+void JobQueue::stop() {
+    if (m_stopped) return;
+    m_stopped = true;
+    m_interrupted = m_running;
     // The running job blocks the worker's event loop: cancel it so quit() takes effect at its next step.
     m_worker->cancelCurrent();
     m_thread->quit();
     m_thread->wait();
+    // Images and state changes the worker sent before it stopped are still queued for this thread: store them now.
+    QCoreApplication::sendPostedEvents(this, QEvent::MetaCall);
+    persist();
+}
+
+void JobQueue::setPersistPath(const QString& path) {
+    m_persistPath = path;
+    persist();
+}
+
+QList<Job> JobQueue::unfinishedJobs() const {
+    QList<Job> out;
+    for (const Job& job : m_jobs) {
+        const bool running =
+            job.state == Job::State::Running || (job.id == m_interrupted && job.state == Job::State::Cancelled);
+        if (job.state != Job::State::Queued && !running) continue;
+        Job rest = job;
+        // Whole images (Single) or whole pairs (Compare) done so far are not redone.
+        const int doneSeeds = running ? job.imagesDone / job.slotCount() : 0;
+        rest.seeds = job.seeds.mid(doneSeeds);
+        if (rest.seeds.isEmpty()) continue;
+        rest.params.count = int(rest.seeds.size());
+        out << rest;
+    }
+    return out;
+}
+
+void JobQueue::persist() {
+    if (m_persistPath.isEmpty()) return;
+    QJsonArray jobs;
+    for (const Job& job : unfinishedJobs()) jobs << job.toJson();
+    QJsonObject root;
+    root[QStringLiteral("version")] = 1;
+    root[QStringLiteral("jobs")] = jobs;
+    QDir().mkpath(QFileInfo(m_persistPath).absolutePath());
+    QSaveFile file(m_persistPath);
+    const QByteArray data = QJsonDocument(root).toJson();
+    if (!file.open(QIODevice::WriteOnly) || file.write(data) != data.size() || !file.commit())
+        qWarning("Cannot write the queue to %s: %s", qPrintable(m_persistPath), qPrintable(file.errorString()));
+}
+
+int JobQueue::restoreJobs(const QString& path, QString* error) {
+    QFile file(path);
+    if (!file.exists()) return 0;
+    if (!file.open(QIODevice::ReadOnly)) {
+        if (error) *error = tr("Cannot read the saved queue %1: %2").arg(path, file.errorString());
+        return 0;
+    }
+    QJsonParseError parseError;
+    const QJsonDocument doc = QJsonDocument::fromJson(file.readAll(), &parseError);
+    if (!doc.isObject()) {
+        if (error) *error = tr("The saved queue %1 is damaged: %2").arg(path, parseError.errorString());
+        return 0;
+    }
+    int restored = 0;
+    for (const QJsonValue& value : doc.object().value(QStringLiteral("jobs")).toArray()) {
+        if (const std::optional<Job> job = Job::fromJson(value.toObject())) {
+            enqueueJob(*job);
+            ++restored;
+        }
+    }
+    return restored;
 }
 
 void JobQueue::setLoadSettings(const EngineLoadSettings& settings) { m_load = settings; }
@@ -56,8 +128,10 @@ qint64 JobQueue::add(Job job) {
     m_jobs << job;
     emit jobAdded(job.id);
     emit jobStateChanged(job.id, Job::State::Queued);
+    const qint64 id = job.id;
     startNext();
-    return job.id;
+    persist();
+    return id;
 }
 
 qint64 JobQueue::enqueue(const GenerationParams& params) {
@@ -66,6 +140,15 @@ qint64 JobQueue::enqueue(const GenerationParams& params) {
     job.params = params;
     job.seeds = params.jobSeeds();
     return add(job);
+}
+
+qint64 JobQueue::enqueueJob(const Job& job) {
+    Job copy;
+    copy.kind = job.kind;
+    copy.params = job.params;
+    copy.seeds = job.seeds;
+    copy.params.count = int(job.seeds.size());
+    return add(copy);
 }
 
 qint64 JobQueue::enqueueCompare(const GenerationParams& params) {
@@ -84,7 +167,7 @@ Job* JobQueue::find(qint64 id) {
 }
 
 void JobQueue::startNext() {
-    if (m_running != 0) return;
+    if (m_running != 0 || m_stopped) return;
     for (Job& job : m_jobs) {
         if (job.state != Job::State::Queued) continue;
         job.state = Job::State::Running;
@@ -136,6 +219,7 @@ void JobQueue::onImageReady(qint64 jobId, int imageIndex, const QImage& image, c
         job->itemIds << stored->id;
         if (job->imagesTotal > 0) job->progress = double(job->imagesDone) / job->imagesTotal;
     }
+    persist();
     emit imageReady(jobId, *stored, imageIndex);
 
     if (!stored->compareGroup.isEmpty()) {
@@ -166,6 +250,7 @@ void JobQueue::finish(qint64 id, Job::State state, const QString& error) {
     default: break;
     }
     startNext();
+    persist();
     if (m_running == 0) emit idle();
 }
 
@@ -175,6 +260,7 @@ bool JobQueue::remove(qint64 id) {
         if (m_jobs.at(i).state == Job::State::Running) return false;
         m_jobs.removeAt(i);
         emit jobRemoved(id);
+        persist();
         return true;
     }
     return false;
@@ -189,6 +275,7 @@ void JobQueue::cancel(qint64 id) {
         job->state = Job::State::Cancelled;
         emit jobStateChanged(id, Job::State::Cancelled);
         emit jobCancelled(id);
+        persist();
     }
 }
 

@@ -22,6 +22,9 @@ class QThread;
 // Jobs wait here and go to the worker one at a time, so queued jobs can be removed without touching the worker.
 // Every finished image is stored in the GalleryStore before any signal announces it, so a crash or a closed window
 // never loses a finished image.
+//
+// With a persist path, the unfinished work (queued jobs and the rest of the running one) is written there, atomically,
+// whenever it changes, so the next start can restore it (restoreJobs) after a close or a crash.
 class JobQueue : public QObject {
     Q_OBJECT
 
@@ -29,6 +32,20 @@ public:
     // `gallery` must outlive the queue.
     explicit JobQueue(GalleryStore* gallery, QObject* parent = nullptr);
     ~JobQueue() override;
+
+    // Where the unfinished work is kept (see above); empty = nowhere. Writes it at once.
+    void setPersistPath(const QString& path);
+    QString persistPath() const { return m_persistPath; }
+    // Queues the jobs kept in `path` by an earlier run (new ids, same seeds); returns how many. A damaged file
+    // yields 0 and *error.
+    int restoreJobs(const QString& path, QString* error = nullptr);
+    // The work not done yet, as jobs that would redo exactly it: queued jobs, and the remaining seeds of the running
+    // (or, after stop(), the interrupted) job. A compare pair that was half done is redone whole.
+    QList<Job> unfinishedJobs() const;
+    // Stops the worker for good: cancels the running job (its remaining seeds stay unfinished work), waits for the
+    // thread and stores the images it still delivered. Queued jobs stay queued and nothing else starts. Idempotent;
+    // the destructor calls it.
+    void stop();
 
     // Settings for the following jobs' model loads.
     void setLoadSettings(const EngineLoadSettings& settings);
@@ -40,6 +57,8 @@ public:
     // The same request on params.modelPath and params.modelPath2, each image with its own timings, stored as pairs
     // (same compareGroup).
     qint64 enqueueCompare(const GenerationParams& params);
+    // A job as it is (kind, params, seeds), e.g. one of unfinishedJobs() restored. Returns the new id.
+    qint64 enqueueJob(const Job& job);
 
     // Removes a queued (or finished) job; false for the running one (cancel it) or an unknown id.
     bool remove(qint64 id);
@@ -88,6 +107,8 @@ private:
     void onImageReady(qint64 jobId, int imageIndex, const QImage& image, const GalleryItem& item);
     // Writes an image the gallery could not store into <AppData>/recovered (or the temp folder); returns its path.
     static QString saveToRecoveryFolder(const QImage& image, const GalleryItem& item);
+    // Rewrites the persist file with unfinishedJobs() (QSaveFile: complete or not at all).
+    void persist();
 
     GalleryStore* m_gallery;
     QThread* m_thread = nullptr;
@@ -97,4 +118,7 @@ private:
     qint64 m_nextId = 1;
     qint64 m_running = 0;
     QHash<QString, GalleryItem> m_pendingPairs;  // compare group -> the first stored item
+    QString m_persistPath;
+    bool m_stopped = false;
+    qint64 m_interrupted = 0;  // the job stop() cancelled
 };

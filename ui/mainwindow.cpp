@@ -8,6 +8,7 @@
 #include <QCloseEvent>
 #include <QDesktopServices>
 #include <QDir>
+#include <QFile>
 #include <QFileDialog>
 #include <QFileInfo>
 #include <QKeySequence>
@@ -16,10 +17,12 @@
 #include <QMessageBox>
 #include <QMimeData>
 #include <QProgressBar>
+#include <QPushButton>
 #include <QScrollArea>
 #include <QShortcut>
 #include <QSplitter>
 #include <QStackedWidget>
+#include <QStandardPaths>
 #include <QStatusBar>
 #include <QTabWidget>
 #include <QUrl>
@@ -300,6 +303,9 @@ void MainWindow::connectQueue() {
         m_statusProgress->setVisible(false);
         m_statusLabel->setText(tr("Ready"));
         updateBusy();
+        if (m_closeWhenIdle)
+            QMetaObject::invokeMethod(
+                this, [this]() { close(); }, Qt::QueuedConnection);
     });
 }
 
@@ -322,6 +328,15 @@ void MainWindow::restoreSession() {
             showError(tr("--model %1: %2").arg(folder, error));
     }
     scanModels();
+    QString queueError;
+    const int restored = m_queue->restoreJobs(queueFilePath(), &queueError);
+    if (!queueError.isEmpty()) showError(queueError);
+    if (restored > 0)
+        m_messageBar->showMessage(restored == 1
+                                      ? tr("1 job from the last session is back in the queue.")
+                                      : tr("%1 jobs from the last session are back in the queue.").arg(restored),
+                                  MessageBar::Level::Info);
+    m_queue->setPersistPath(queueFilePath());
     m_promptPanel->setParams(m_settings->lastParams());
     // An explicit --model wins over the model remembered from the last session.
     if (!m_sessionModels.isEmpty()) m_promptPanel->selectModel(m_sessionModels.first().path);
@@ -333,9 +348,17 @@ void MainWindow::restoreSession() {
 }
 
 MainWindow::~MainWindow() {
-    // Join the worker before the widgets its queued signals would reach are gone.
-    if (m_queue) m_queue->cancelAll();
+    // Join the worker before the widgets its queued signals would reach are gone. What is left stays in the queue
+    // file (closeWith decided whether there is anything).
+    if (m_queue) m_queue->stop();
     m_queue.reset();
+}
+
+QString MainWindow::queueFilePath() const {
+    const QString dir = m_options.settingsFile.isEmpty()
+                            ? QStandardPaths::writableLocation(QStandardPaths::AppDataLocation)
+                            : QFileInfo(m_options.settingsFile).absolutePath();
+    return dir + QStringLiteral("/queue.json");
 }
 
 PromptPanel* MainWindow::promptPanel() const { return m_promptPanel; }
@@ -569,13 +592,61 @@ bool MainWindow::loadParametersFromPng(const QString& path) {
     return true;
 }
 
-void MainWindow::closeEvent(QCloseEvent* event) {
+void MainWindow::saveSession() {
     m_settings->setWindowGeometry(saveGeometry());
     m_settings->setWindowState(saveState());
     m_settings->setLastParams(m_promptPanel->params());
     m_settings->sync();
-    // The engine polls the cancel flag every step, so the join in JobQueue's destructor is short.
-    m_queue->cancelAll();
+}
+
+MainWindow::CloseChoice MainWindow::askCloseChoice() {
+    QMessageBox box(QMessageBox::Question, tr("Images are still being made"),
+                    tr("Jobs not finished: %1.").arg(m_queue->unfinishedJobs().size()), QMessageBox::NoButton, this);
+    box.setInformativeText(tr("Kept jobs start again, with the same seeds, when KOALA Studio next starts."));
+    QPushButton* finish = box.addButton(tr("&Finish first, then close"), QMessageBox::AcceptRole);
+    QPushButton* keep = box.addButton(tr("&Keep for next time"), QMessageBox::AcceptRole);
+    QPushButton* discard = box.addButton(tr("&Discard"), QMessageBox::DestructiveRole);
+    box.addButton(QMessageBox::Cancel);
+    box.setDefaultButton(keep);
+    box.exec();
+    if (box.clickedButton() == finish) return CloseChoice::FinishFirst;
+    if (box.clickedButton() == keep) return CloseChoice::KeepForNextTime;
+    if (box.clickedButton() == discard) return CloseChoice::Discard;
+    return CloseChoice::StayOpen;
+}
+
+bool MainWindow::closeWith(const CloseChoice choice) {
+    switch (choice) {
+    case CloseChoice::StayOpen: return false;
+    case CloseChoice::FinishFirst:
+        m_closeWhenIdle = true;
+        m_statusLabel->setText(tr("KOALA Studio closes when the queue is done…"));
+        return false;
+    case CloseChoice::KeepForNextTime:
+        // Stops the worker at the next step; the persist file then holds exactly the work not done.
+        m_queue->stop();
+        return true;
+    case CloseChoice::Discard:
+        m_queue->setPersistPath({});
+        m_queue->cancelAll();
+        m_queue->stop();
+        QFile::remove(queueFilePath());
+        return true;
+    }
+    return false;
+}
+
+void MainWindow::closeEvent(QCloseEvent* event) {
+    saveSession();
+    const bool unfinished = !m_queue->unfinishedJobs().isEmpty();
+    if (unfinished && !m_closeWhenIdle && !closeWith(askCloseChoice())) {
+        event->ignore();
+        return;
+    }
+    if (unfinished && m_closeWhenIdle) {
+        event->ignore();  // a second close while waiting: keep waiting (the queue view shows what is left)
+        return;
+    }
     event->accept();
 }
 

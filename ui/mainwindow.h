@@ -62,6 +62,18 @@ public:
     // Loads the parameters of a PNG (ours or A1111) into the controls; false when it has none.
     bool loadParametersFromPng(const QString& path);
 
+    // What closing does to unfinished work (asked in closeEvent when there is some).
+    enum class CloseChoice {
+        FinishFirst,      // close by itself once the queue is empty
+        KeepForNextTime,  // stop now; the rest of the running job and the queued jobs return at the next start
+        Discard,          // cancel everything and forget it
+        StayOpen
+    };
+    // Applies a choice; true when the window may close now. closeEvent asks, then calls this.
+    bool closeWith(CloseChoice choice);
+    // Where the unfinished work is kept between runs: next to the settings file, or in the app data folder.
+    QString queueFilePath() const;
+
 protected:
     void closeEvent(QCloseEvent* event) override;
     void dragEnterEvent(QDragEnterEvent* event) override;
@@ -93,6 +105,8 @@ private:
     void showError(const QString& message);
     bool acceptParams(const GenerationParams& params);
     void showInfo(const QString& message);
+    CloseChoice askCloseChoice();
+    void saveSession();
     void onJobAdded(qint64 id);
     void onJobProgress(qint64 id, int step, int total, double itPerSec, double secondsLeft);
     void onJobPreview(qint64 id, int imageIndex, const QImage& image);
@@ -129,4 +143,5 @@ private:
     QProgressBar* m_statusProgress = nullptr;
     QLabel* m_computeLabel = nullptr;  // "CUDA · NVIDIA H200 · fp16" / "CPU · LibTorch 1.13 · fp32"
     QString m_compareGroupShown;
+    bool m_closeWhenIdle = false;
 };

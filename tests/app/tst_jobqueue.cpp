@@ -20,6 +20,8 @@ private slots:
     void compareSharesTextEncodersAndStoresPair();
     void destructorCancelsRunningJob();
     void unwritableOutputKeepsImageInRecoveryFolder();
+    void persistsUnfinishedWorkAndRestoresIt();
+    void damagedQueueFileIsReported();
 
 private:
     static QString fixture(const char* name);
@@ -364,6 +366,79 @@ void TestJobQueue::unwritableOutputKeepsImageInRecoveryFolder() {
     QVERIFY2(QFileInfo::exists(kept), qPrintable(kept));
     QCOMPARE(PngMetadata::readParams(kept)->seed, std::optional<quint64>(100));
     QFile::remove(kept);
+}
+
+// ux-review 4: the queued jobs and the rest of the running one are kept (atomically, on every change) and come
+// back with the same seeds; images already stored are not redone.
+void TestJobQueue::persistsUnfinishedWorkAndRestoresIt() {
+    QTemporaryDir out;
+    const QString queueFile = out.filePath(QStringLiteral("state/queue.json"));
+    GalleryStore gallery(out.filePath(QStringLiteral("images")));
+    qint64 running = 0;
+    qint64 queued = 0;
+    QList<quint64> runningSeeds;
+    {
+        JobQueue queue(&gallery);
+        queue.setLoadSettings(
+            {QStringLiteral("cpu"), QStringLiteral("auto"), QStringLiteral("default"), QStringLiteral("auto")});
+        queue.setPersistPath(queueFile);
+        QVERIFY(QFileInfo::exists(queueFile));
+        QSignalSpy images(&queue, &JobQueue::imageReady);
+
+        GenerationParams slow = quickParams();
+        slow.steps = 60;
+        slow.seed = 500;
+        slow.count = 3;
+        running = queue.enqueue(slow);
+        GenerationParams later = quickParams();
+        later.seed = 900;
+        later.count = 2;
+        queued = queue.enqueue(later);
+        {
+            QFile file(queueFile);
+            QVERIFY(file.open(QIODevice::ReadOnly));
+            QCOMPARE(QJsonDocument::fromJson(file.readAll()).object().value(QStringLiteral("jobs")).toArray().size(),
+                     2);
+        }
+        QTRY_VERIFY_WITH_TIMEOUT(!images.isEmpty(), 120000);
+        queue.stop();
+        const int done = queue.job(running)->imagesDone;
+        QVERIFY(done >= 1);
+        runningSeeds = QList<quint64>{500, 501, 502}.mid(done);
+        QCOMPARE(queue.job(queued)->state, Job::State::Queued);  // nothing starts after stop()
+        QCOMPARE(gallery.items().size(), done);
+    }
+
+    JobQueue next(&gallery);
+    QSignalSpy added(&next, &JobQueue::jobAdded);
+    QString error;
+    const int expected = runningSeeds.isEmpty() ? 1 : 2;
+    QCOMPARE(next.restoreJobs(queueFile, &error), expected);
+    QVERIFY(error.isEmpty());
+    const QList<Job> jobs = next.jobs();
+    QCOMPARE(jobs.size(), expected);
+    if (!runningSeeds.isEmpty()) {
+        QCOMPARE(jobs.first().seeds, runningSeeds);
+        QCOMPARE(jobs.first().params.steps, 60);
+    }
+    QCOMPARE(jobs.last().seeds, (QList<quint64>{900, 901}));
+    QCOMPARE(jobs.last().params.prompt, quickParams().prompt);
+    next.cancelAll();
+}
+
+void TestJobQueue::damagedQueueFileIsReported() {
+    QTemporaryDir out;
+    const QString queueFile = out.filePath(QStringLiteral("queue.json"));
+    QFile file(queueFile);
+    QVERIFY(file.open(QIODevice::WriteOnly));
+    file.write("{\"jobs\": [ {\"kind\": ");
+    file.close();
+    GalleryStore gallery(out.path());
+    JobQueue queue(&gallery);
+    QString error;
+    QCOMPARE(queue.restoreJobs(queueFile, &error), 0);
+    QVERIFY2(error.contains(QLatin1String("queue.json")), qPrintable(error));
+    QCOMPARE(queue.restoreJobs(out.filePath(QStringLiteral("absent.json")), &error), 0);
 }
 
 QTEST_GUILESS_MAIN(TestJobQueue)
