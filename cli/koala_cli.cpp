@@ -22,10 +22,35 @@ const char* kUsage =
     "                 [--timestep-spacing leading|trailing|linspace] [--width W] [--height H] [--device cpu|cuda]\n"
     "                 [--dtype fp32|fp16|bf16] [--variant fp16] [--out IMAGE.png] [--save-latents FILE.safetensors]\n"
     "                 [--prompt-2 TEXT] [--negative-2 TEXT] [--memory default|low] [--quiet]\n"
+    "                 [--init-image IMAGE [--strength F] [--mask IMAGE [--mask-blur PX]]]\n"
     "       koala-cli --version   (the LibTorch it was built with, CUDA or not, and the device it would use)\n"
     "       koala-cli --info IMAGE.png [--json]   (the generation parameters a PNG carries)\n"
     "Defaults: the model's scheduler and spacing, 25 steps, guidance 5, 1024x1024, CUDA when available, a random\n"
-    "seed, --out koala-<seed>.png. Without --negative there is no negative prompt; --negative \"\" encodes \"\".\n";
+    "seed, --out koala-<seed>.png. Without --negative there is no negative prompt; --negative \"\" encodes \"\".\n"
+    "img2img: --init-image (PNG or JPEG) sets the size (rounded down to multiples of 8), --strength in (0, 1]\n"
+    "(default 0.3). Inpainting: --mask as well (white = repaint, the image's size), the output is --width x --height,\n"
+    "--strength defaults to 0.9999, --mask-blur blurs the mask first.\n";
+
+// ---- img2img / inpainting: bad input files and values are one line (no usage text), exit 2.
+[[noreturn]] void inputError(const std::string& msg) {
+    std::fprintf(stderr, "koala-cli: error: %s\n", msg.c_str());
+    std::exit(2);
+}
+
+std::string fileNameOf(const std::string& path) {
+    const auto slash = path.find_last_of('/');
+    return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
+koala::Image readInputImage(const std::string& what, const std::string& path) {
+    try {
+        koala::Image img = koala::readImage(path);
+        if (img.width <= 0 || img.height <= 0) inputError(what + " " + path + " is empty");
+        return img;
+    } catch (const koala::Error& e) {
+        inputError(std::string(e.what()));
+    }
+}
 
 [[noreturn]] void usageError(const std::string& msg) {
     std::fprintf(stderr, "koala-cli: %s\n%s", msg.c_str(), kUsage);
@@ -99,6 +124,7 @@ int main(int argc, char** argv) {
     koala::LoadOptions lo = koala::defaultLoadOptions();
     std::string model, out, saveLatents;
     bool havePrompt = false, haveSeed = false, quiet = false;
+    std::string initImagePath, maskPath;  // ---- img2img / inpainting
     for (int i = 1; i < argc; ++i) {
         std::string a = argv[i];
         if (a == "-h" || a == "--help") {
@@ -170,6 +196,21 @@ int main(int argc, char** argv) {
             out = v;
         else if (a == "--save-latents")
             saveLatents = v;
+        // ---- img2img / inpainting
+        else if (a == "--init-image")
+            initImagePath = v;
+        else if (a == "--mask")
+            maskPath = v;
+        else if (a == "--strength") {
+            const double s = parseNumber<double>(a, v);
+            if (!(s > 0.0 && s <= koala::kLimits.maxStrength))
+                inputError("--strength must be greater than 0 and at most 1 (got " + v + ")");
+            req.strength = s;
+        } else if (a == "--mask-blur") {
+            req.maskBlur = parseNumber<int>(a, v);
+            if (req.maskBlur < 0 || req.maskBlur > koala::kLimits.maxMaskBlur)
+                inputError("--mask-blur must be between 0 and " + std::to_string(koala::kLimits.maxMaskBlur));
+        }
         else
             usageError("unknown option " + a);
     }
@@ -179,6 +220,25 @@ int main(int argc, char** argv) {
     if (out.empty()) out = "koala-" + std::to_string(req.seed) + ".png";
     req.keepLatents = !saveLatents.empty();
     req.previews = false;
+    // ---- img2img / inpainting: the checks a user can act on, before any model is loaded.
+    if (!maskPath.empty() && initImagePath.empty()) inputError("--mask needs --init-image (the image to repaint)");
+    if (initImagePath.empty() && (req.strength || req.maskBlur != 0))
+        inputError("--strength and --mask-blur need --init-image");
+    if (!initImagePath.empty()) {
+        req.initImage = readInputImage("init image", initImagePath);
+        if (!maskPath.empty()) {
+            req.mask = readInputImage("mask", maskPath);
+            if (req.mask->width != req.initImage->width || req.mask->height != req.initImage->height)
+                inputError("the mask " + maskPath + " is " + std::to_string(req.mask->width) + "x" +
+                           std::to_string(req.mask->height) + " but the init image is " +
+                           std::to_string(req.initImage->width) + "x" + std::to_string(req.initImage->height));
+        }
+        const double s = req.strength.value_or(req.mask ? koala::kLimits.defaultInpaintStrength
+                                                        : koala::kLimits.defaultImg2ImgStrength);
+        if (koala::img2imgSteps(req.steps, s) < 1)
+            inputError("strength " + std::to_string(s).substr(0, 6) + " with " + std::to_string(req.steps) +
+                       " steps leaves no denoising step (int(steps x strength) = 0): raise --strength or --steps");
+    }
 
     try {
         koala::validate(req);
@@ -206,8 +266,19 @@ int main(int argc, char** argv) {
         meta.guidanceRescale = req.guidanceRescale;
         meta.scheduler = res.schedulerName;  // the scheduler actually used
         meta.spacing = res.spacingName;
-        meta.width = req.width;
-        meta.height = req.height;
+        meta.width = res.images.empty() ? req.width : res.images[0].width;  // img2img: the image's size
+        meta.height = res.images.empty() ? req.height : res.images[0].height;
+        if (req.initImage) {  // ---- img2img / inpainting
+            meta.strength = req.strength.value_or(req.mask ? koala::kLimits.defaultInpaintStrength
+                                                           : koala::kLimits.defaultImg2ImgStrength);
+            meta.initImage = fileNameOf(initImagePath);
+            meta.initImageHash = koala::fileSha256(initImagePath).substr(0, 10);
+            if (req.mask) {
+                meta.maskImage = fileNameOf(maskPath);
+                meta.maskImageHash = koala::fileSha256(maskPath).substr(0, 10);
+                meta.maskBlur = req.maskBlur;
+            }
+        }
         meta.modelPath = info.path;
         meta.modelName = info.name;
         meta.generator = "koala-cli";
@@ -218,14 +289,15 @@ int main(int argc, char** argv) {
         extra["compute_dtype"] = info.computeDType;
         extra["scheduler_used"] = res.schedulerName;
         extra["spacing_used"] = res.spacingName;
-        extra["width"] = req.width;
-        extra["height"] = req.height;
+        extra["width"] = meta.width;
+        extra["height"] = meta.height;
         extra["timings"] = {{"total_seconds", res.timings.totalSeconds},
                             {"step_seconds", res.timings.stepMedianSeconds},
                             {"load_seconds", loadSeconds},
                             {"encode_seconds", res.timings.encodeSeconds},
                             {"denoise_seconds", res.timings.denoiseSeconds},
                             {"decode_seconds", res.timings.decodeSeconds},
+                            {"encode_image_seconds", res.timings.encodeImageSeconds},
                             {"peak_device_bytes", res.timings.peakDeviceBytes}};
         const auto chunks = koala::metadataTextChunks(meta, extra.dump());
         const std::string& sched = res.schedulerName;
@@ -240,7 +312,13 @@ int main(int argc, char** argv) {
             if (!quiet) std::fprintf(stderr, "wrote %s\n", path.c_str());
         }
         if (!saveLatents.empty()) {
-            koala::writeSafetensors(saveLatents, {{"initial_noise", res.initialNoise}, {"latents", res.finalLatents}});
+            std::vector<std::pair<std::string, koala::FloatTensor>> tensors{{"initial_noise", res.initialNoise},
+                                                                            {"latents", res.finalLatents}};
+            if (req.initImage) {  // ---- img2img / inpainting
+                tensors.emplace_back("image_latents", res.imageLatents);
+                tensors.emplace_back("noise", res.addedNoise);
+            }
+            koala::writeSafetensors(saveLatents, tensors);
             if (!quiet) std::fprintf(stderr, "wrote %s\n", saveLatents.c_str());
         }
         if (!quiet)

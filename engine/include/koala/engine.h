@@ -156,6 +156,16 @@ struct GenerateRequest {
     int numImages = kLimits.defaultImages;  // images per prompt (batch)
     bool previews = true;                   // compute Callbacks::preview images
     bool keepLatents = false;               // fill GenerateResult::initialNoise / finalLatents
+
+    // ---- img2img / inpainting (diffusers' StableDiffusionXLImg2ImgPipeline / StableDiffusionXLInpaintPipeline) ---
+    // With initImage and no mask: img2img; the output takes the image's size rounded down to multiples of 8 (the
+    // image LANCZOS-resized to it), width/height are ignored. With a mask as well: inpainting with the 4-channel
+    // UNet; the output is width x height and image and mask are LANCZOS-resized to it. The mask is grey (an RGB
+    // mask is converted as PIL's convert("L")), white = repaint, binarized at 0.5 after the optional blur.
+    std::optional<Image> initImage;
+    std::optional<Image> mask;
+    std::optional<double> strength;  // (0, 1]; absent = kLimits.defaultImg2ImgStrength / defaultInpaintStrength
+    int maskBlur = 0;                // PIL GaussianBlur radius applied to the mask first (diffusers' mask_processor.blur)
 };
 // The one place that fills the defaults.
 GenerateRequest defaultRequest();
@@ -173,16 +183,6 @@ struct Progress {
 
 struct Callbacks {
     std::function<void(const Progress&)> progress;
-
-    // ---- img2img / inpainting (diffusers' StableDiffusionXLImg2ImgPipeline / StableDiffusionXLInpaintPipeline) ---
-    // With initImage and no mask: img2img; the output takes the image's size rounded down to multiples of 8 (the
-    // image LANCZOS-resized to it), width/height are ignored. With a mask as well: inpainting with the 4-channel
-    // UNet; the output is width x height and image and mask are LANCZOS-resized to it. The mask is grey (an RGB
-    // mask is converted as PIL's convert("L")), white = repaint, binarized at 0.5 after the optional blur.
-    std::optional<Image> initImage;
-    std::optional<Image> mask;
-    std::optional<double> strength;  // (0, 1]; absent = kLimits.defaultImg2ImgStrength / defaultInpaintStrength
-    int maskBlur = 0;                // PIL GaussianBlur radius applied to the mask first (diffusers' mask_processor.blur)
     // Cheap latent-to-RGB preview after each step (one image per batch item, latent resolution ×1).
     std::function<void(int step, const std::vector<Image>&)> preview;
     // Latents after each step (float32 copy); only for tests and tools, costs a device-to-host copy.
@@ -196,6 +196,7 @@ struct Timings {
     double stepMedianSeconds = 0;  // median UNet step (including guidance and the scheduler update)
     double previewSeconds = 0;     // total spent on previews
     double decodeSeconds = 0;      // VAE decode + conversion to 8 bits
+    double encodeImageSeconds = 0;  // img2img / inpainting: preprocessing + VAE encoder (+ its first-use load)
     double totalSeconds = 0;
     std::int64_t peakDeviceBytes = 0;  // peak GPU memory allocated during the run (0 on CPU)
 };
@@ -204,6 +205,10 @@ struct GenerateResult {
     std::vector<Image> images;
     FloatTensor initialNoise;  // only with keepLatents
     FloatTensor finalLatents;  // only with keepLatents
+    // img2img / inpainting, only with keepLatents: scaling_factor · the sampled encoder latents, and the ε added to
+    // them (initialNoise holds the same ε).
+    FloatTensor imageLatents;
+    FloatTensor addedNoise;
     Timings timings;
     std::string schedulerName;  // the scheduler actually used (resolved from Default)
     std::string spacingName;
@@ -218,7 +223,6 @@ struct ModelInfo {
     std::string device;            // "cpu", "cuda"
     std::string computeDType;      // "fp32", "fp16", "bf16"
     std::string vaeDType;          // the VAE's compute dtype (resolveVaeDType)
-    double encodeImageSeconds = 0;  // img2img / inpainting: preprocessing + VAE encoder (+ its first-use load)
     std::string defaultScheduler;  // toString(SchedulerKind) of the scheduler_config.json
     std::string defaultSpacing;
     bool sharesTextEncoders = false;  // text encoders / VAE shared with another loaded Model
@@ -227,10 +231,6 @@ struct ModelInfo {
 // Resolve a user-supplied path to a diffusers model folder: the folder itself, a Hugging Face cache repo folder
 // (models--org--name, newest snapshot), or a snapshot folder. Throws Error(ModelFormat) when it is not a model.
 std::string resolveModelFolder(const std::string& path);
-    // img2img / inpainting, only with keepLatents: scaling_factor · the sampled encoder latents, and the ε added to
-    // them (initialNoise holds the same ε).
-    FloatTensor imageLatents;
-    FloatTensor addedNoise;
 
 // Cheap description of a model folder without loading weights (reads configs and safetensors headers only).
 ModelInfo inspectModel(const std::string& path, const std::string& variant = "");
@@ -343,6 +343,13 @@ struct ImageMetadata {
     std::string modelPath;  // model folder, when known
     std::string modelName;  // "koala-700m-llava-cap"
     std::string generator;  // "koala-cli", "KOALA Studio", ...
+    // ---- img2img / inpainting (absent / empty / 0 for text-to-image); A1111: "Denoising strength: 0.75",
+    // "Mask blur: 4". The koala chunk's params gain "strength", "init_image", "init_image_sha256" (first 10 hex
+    // digits), "mask_image", "mask_image_sha256", "mask_blur".
+    std::optional<double> strength;
+    std::string initImage, initImageHash;  // file name (no folder), short sha256
+    std::string maskImage, maskImageHash;
+    int maskBlur = 0;
 };
 
 // AUTOMATIC1111's sampler and schedule type for one of our scheduler names ({"", ""} for "default"/unknown), and
@@ -379,17 +386,6 @@ MetadataReadResult readImageMetadata(const std::string& pngPath);
 // Classifies already-read text chunks the same way (for callers that read the PNG themselves).
 MetadataReadResult interpretMetadata(const std::vector<std::pair<std::string, std::string>>& text);
 
-// Write float32 tensors as safetensors atomically. Throws Error(Io).
-void writeSafetensors(const std::string& path, const std::vector<std::pair<std::string, FloatTensor>>& tensors);
-
-}  // namespace koala
-    // ---- img2img / inpainting (absent / empty / 0 for text-to-image); A1111: "Denoising strength: 0.75",
-    // "Mask blur: 4". The koala chunk's params gain "strength", "init_image", "init_image_sha256" (first 10 hex
-    // digits), "mask_image", "mask_image_sha256", "mask_blur".
-    std::optional<double> strength;
-    std::string initImage, initImageHash;  // file name (no folder), short sha256
-    std::string maskImage, maskImageHash;
-    int maskBlur = 0;
 // ---- img2img / inpainting: image files (engine/src/core/image_io.cpp) ------------------------------------------
 // Reads a PNG or JPEG (libpng / libjpeg-turbo; 8 or 16 bits, grey, grey+alpha, RGB, RGBA, palette) as 8-bit RGB
 // (16-bit samples keep their high byte, as PIL does). Channel Alpha returns the alpha channel as a grey image
@@ -406,20 +402,7 @@ Image resizeLanczos(const Image& image, int width, int height);
 // The denoising steps an image request runs: min(int(steps·strength), steps) (0 = none; refused by validate()).
 int img2imgSteps(int steps, double strength);
 
-// ---- LoRA files (issue 10) ----------------------------------------------------------------------------------------
-// $XDG_DATA_HOME/koala-studio/loras, else ~/.local/share/koala-studio/loras; it may not exist.
-std::string defaultLoraFolder();
-struct LoraFileInfo {
-    std::string path;
-    std::string name;       // file stem: what <lora:NAME> refers to
-    std::string format;     // "kohya", "peft" or "" (not recognised; it will be refused when used)
-    std::string shortHash;  // AUTOMATIC1111's short hash (first 12 hex of sha256 of the data after the header)
-    std::vector<std::string> triggerWords;  // modelspec.trigger_phrase, else ss_tag_frequency's top tags
-    std::int64_t bytes = 0;
-};
-// *.safetensors directly in each folder (missing folders are skipped), sorted by name; a name found in an earlier
-// folder hides later ones. `hashes` false skips the sha256 (fast listing).
-std::vector<LoraFileInfo> listLoraFiles(const std::vector<std::string>& folders, bool hashes = true);
-LoraFileInfo inspectLoraFile(const std::string& path, bool hash = true);  // throws Error(Io/ModelFormat)
-// The file for a <lora:NAME> tag: NAME.safetensors in `folders`, then defaultLoraFolder(); "" when absent.
-std::string findLoraFile(const std::string& name, const std::vector<std::string>& folders);
+// Write float32 tensors as safetensors atomically. Throws Error(Io).
+void writeSafetensors(const std::string& path, const std::vector<std::pair<std::string, FloatTensor>>& tensors);
+
+}  // namespace koala

@@ -198,6 +198,9 @@ std::string toA1111Parameters(const ImageMetadata& m) {
     if (m.guidanceRescale != 0.0) f.push_back("Guidance rescale: " + formatNumber(m.guidanceRescale));
     if (!m.spacing.empty() && m.spacing != "default") f.push_back("Timestep spacing: " + m.spacing);
     if (m.count > 1) f.push_back("Batch size: " + std::to_string(m.count));
+    // ---- img2img / inpainting, as A1111 writes them
+    if (m.strength) f.push_back("Denoising strength: " + formatNumber(*m.strength));
+    if (!m.maskImage.empty() || m.maskBlur != 0) f.push_back("Mask blur: " + std::to_string(m.maskBlur));
     out += "\n";
     for (std::size_t i = 0; i < f.size(); ++i) out += (i ? ", " : "") + f[i];
     return out;
@@ -256,14 +259,14 @@ std::optional<ImageMetadata> parseA1111Parameters(const std::string& text) {
         if (!ours.empty()) m.scheduler = ours;
     }
     m.modelName = lookup(values, "Model");
-    // ---- img2img / inpainting, as A1111 writes them
-    if (m.strength) f.push_back("Denoising strength: " + formatNumber(*m.strength));
-    if (!m.maskImage.empty() || m.maskBlur != 0) f.push_back("Mask blur: " + std::to_string(m.maskBlur));
     if (parseDouble(lookup(values, "Guidance rescale"), x)) m.guidanceRescale = x;
     TimestepSpacing sp;
     const std::string spacing = lookup(values, "Timestep spacing");
     if (!spacing.empty() && fromString(spacing, sp)) m.spacing = toString(sp);
     if (parseInt(lookup(values, "Batch size"), n) && n > 0) m.count = int(n);
+    // ---- img2img / inpainting
+    if (parseDouble(lookup(values, "Denoising strength"), x)) m.strength = x;
+    if (parseInt(lookup(values, "Mask blur"), n) && n >= 0) m.maskBlur = int(n);
     return m;
 }
 
@@ -323,15 +326,20 @@ std::optional<ImageMetadata> parseKoalaMetadata(const std::string& text) {
     num("count", m.count);
     str("model", m.modelPath);
     str("model_name", m.modelName);
+    // ---- img2img / inpainting (absent in older PNGs)
+    auto st = p.find("strength");
+    if (st != p.end() && st->is_number()) m.strength = st->get<double>();
+    str("init_image", m.initImage);
+    str("init_image_sha256", m.initImageHash);
+    str("mask_image", m.maskImage);
+    str("mask_image_sha256", m.maskImageHash);
+    num("mask_blur", m.maskBlur);
     auto g = j.find("generator");
     if (g != j.end() && g->is_string()) m.generator = g->get<std::string>();
     // The studio keeps the resolved scheduler and the model name beside the request.
     auto su = j.find("scheduler_used");
     if (su != j.end() && su->is_string() && !su->get<std::string>().empty()) m.scheduler = su->get<std::string>();
     auto spu = j.find("spacing_used");
-    // ---- img2img / inpainting
-    if (parseDouble(lookup(values, "Denoising strength"), x)) m.strength = x;
-    if (parseInt(lookup(values, "Mask blur"), n) && n >= 0) m.maskBlur = int(n);
     if (spu != j.end() && spu->is_string() && !spu->get<std::string>().empty()) m.spacing = spu->get<std::string>();
     auto mn = j.find("model_name");
     if (m.modelName.empty() && mn != j.end() && mn->is_string()) m.modelName = mn->get<std::string>();
@@ -394,14 +402,6 @@ MetadataReadResult interpretMetadata(const std::vector<std::pair<std::string, st
         const json g = json::parse(prompt ? *prompt : *workflow, nullptr, false);
         std::size_t nodes = 0;
         if (g.is_object()) nodes = g.contains("nodes") && g["nodes"].is_array() ? g["nodes"].size() : g.size();
-    // ---- img2img / inpainting (absent in older PNGs)
-    auto st = p.find("strength");
-    if (st != p.end() && st->is_number()) m.strength = st->get<double>();
-    str("init_image", m.initImage);
-    str("init_image_sha256", m.initImageHash);
-    str("mask_image", m.maskImage);
-    str("mask_image_sha256", m.maskImageHash);
-    num("mask_blur", m.maskBlur);
         r.note = "a ComfyUI image (" + what + (nodes ? ", " + std::to_string(nodes) + " nodes" : std::string()) +
                  "): its settings live in a node graph, not in parameters this reader can apply";
     }

@@ -333,7 +333,6 @@ at::Tensor VaeDecoder::decode(const at::Tensor& zIn, int tileLatent) const {
     return (acc / wsum).to(dtype());
 }
 
-}  // namespace koala::models
 // ---- img2img / inpainting: the encoder ------------------------------------------------------------------------------
 
 struct VaeEncoder::Weights {
@@ -437,3 +436,5 @@ VaePosterior vaePosterior(const at::Tensor& moments) {
     p.std = at::exp(parts[1].clamp(-30.0, 20.0) * 0.5);
     return p;
 }
+
+}  // namespace koala::models

@@ -54,7 +54,6 @@ private:
     std::unique_ptr<Weights> m_w;
 };
 
-}  // namespace koala::models
 // ---- img2img / inpainting -----------------------------------------------------------------------------------------
 // AutoencoderKL's encoder: Encoder (conv_in, DownEncoderBlock2D with a right/bottom-padded stride-2 conv, mid block,
 // GroupNorm, SiLU, conv_out) + quant_conv, as diffusers' AutoencoderKL._encode (no tiling, no slicing). The
@@ -84,3 +83,5 @@ struct VaePosterior {
     at::Tensor mean, std;
 };
 VaePosterior vaePosterior(const at::Tensor& moments);
+
+}  // namespace koala::models

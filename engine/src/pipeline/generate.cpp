@@ -87,11 +87,6 @@ PromptEmbeds ModelImpl::encodePrompt(const GenerateRequest& r, bool guidance) {
     }
     if (parked) {
         t.encoder1->to(at::kCPU, dtype);
-    // ---- img2img / inpainting: the output size comes from the image (img2img) or the request (inpainting).
-    const bool withImage = r.initImage.has_value();
-    const bool inpaint = withImage && r.mask.has_value();
-    int width = r.width, height = r.height;
-    if (withImage) imageio::imageRequestSize(r, width, height);
         t.encoder2->to(at::kCPU, dtype);
     }
     return e;
@@ -128,6 +123,11 @@ GenerateResult ModelImpl::generate(const GenerateRequest& r, const Callbacks& cb
     const bool cfg = r.guidance > 1.0f;
     const int n = r.numImages;
     const auto& ucfg = unet->config();
+    // ---- img2img / inpainting: the output size comes from the image (img2img) or the request (inpainting).
+    const bool withImage = r.initImage.has_value();
+    const bool inpaint = withImage && r.mask.has_value();
+    int width = r.width, height = r.height;
+    if (withImage) imageio::imageRequestSize(r, width, height);
 
     // 1. Prompt encoding.
     auto tEnc = Clock::now();
@@ -175,7 +175,6 @@ GenerateResult ModelImpl::generate(const GenerateRequest& r, const Callbacks& cb
         begin = r.steps - run;  // t_start = max(N - init_timestep, 0); every scheduler here has order 1
         const at::Tensor image = preprocessImage(*r.initImage, width, height);
         at::Tensor mask;
-        const int k = begin + i;  // index into the full schedule
         if (inpaint) mask = preprocessMask(*r.mask, width, height, r.maskBlur);
         checkCancel(cancel);
         // Draw 1: the posterior sample of the image (encoded once, repeated for the batch).
@@ -212,6 +211,7 @@ GenerateResult ModelImpl::generate(const GenerateRequest& r, const Callbacks& cb
     for (int i = 0; i < total; ++i) {
         checkCancel(cancel);
         const auto tStep = Clock::now();
+        const int k = begin + i;  // index into the full schedule
         at::Tensor xin = cfg ? at::cat({latents, latents}) : latents;
         xin = scheduler->scaleModelInput(xin, k).to(dtype);
         at::Tensor eps = runner ? runner(xin, timesteps[std::size_t(k)], ctx, pooled, timeIds)
