@@ -1,5 +1,6 @@
 #include "GenerationParams.h"
 
+#include <QFile>
 #include <QFileInfo>
 #include <QJsonArray>
 #include <QJsonDocument>
@@ -25,6 +26,8 @@ QString sideProblem(const char* side, int pixels) {
 
 // JSON numbers are doubles: exact up to 2^53.
 constexpr quint64 kExactJsonInteger = quint64(1) << 53;
+
+std::string localPath(const QString& path) { return QFile::encodeName(path).toStdString(); }
 
 }  // namespace
 
@@ -64,7 +67,38 @@ koala::GenerateRequest GenerationParams::toRequest(quint64 resolvedSeed) const {
     r.width = width;
     r.height = height;
     r.numImages = 1;  // the app generates images one by one, each with its own seed and timings
+    if (hasInitImage()) {
+        r.initImage = koala::readImage(localPath(initImagePath));
+        if (isInpaint()) {
+            r.mask = koala::readImage(localPath(maskPath));
+            r.maskBlur = maskBlur;
+        }
+        r.strength = strength;
+    }
     return r;
+}
+
+void GenerationParams::clearInitImage() {
+    const GenerationParams d;
+    initImagePath = d.initImagePath;
+    initImageHash = d.initImageHash;
+    maskPath = d.maskPath;
+    maskHash = d.maskHash;
+    strength = d.strength;
+    maskBlur = d.maskBlur;
+}
+
+double GenerationParams::effectiveStrength() const {
+    if (strength) return *strength;
+    return isInpaint() ? L.defaultInpaintStrength : L.defaultImg2ImgStrength;
+}
+
+QString GenerationParams::shortFileHash(const QString& path) {
+    try {
+        return QString::fromStdString(koala::fileSha256(localPath(path)).substr(0, 10));
+    } catch (const koala::Error&) {
+        return {};
+    }
 }
 
 QString GenerationParams::validate() const {
@@ -97,6 +131,23 @@ QString GenerationParams::validate() const {
     if (!koala::fromString(spacing.toStdString(), sp))
         return QStringLiteral("Unknown timestep spacing \"%1\" (use one of: %2).")
             .arg(spacing, spacingNames().join(", "));
+    if (!hasInitImage() && !maskPath.isEmpty()) return QStringLiteral("A mask needs an init image.");
+    if (hasInitImage()) {
+        if (!QFileInfo(initImagePath).isFile())
+            return QStringLiteral("The init image %1 does not exist.").arg(initImagePath);
+        if (isInpaint() && !QFileInfo(maskPath).isFile())
+            return QStringLiteral("The mask %1 does not exist.").arg(maskPath);
+        const double s = effectiveStrength();
+        if (!(s > 0.0 && s <= L.maxStrength))
+            return QStringLiteral("Strength %1 must be above 0 and at most %2.").arg(s).arg(L.maxStrength);
+        if (koala::img2imgSteps(steps, s) < 1)
+            return QStringLiteral(
+                       "Strength %1 with %2 steps leaves no denoising step: raise the strength or the steps.")
+                .arg(s)
+                .arg(steps);
+        if (maskBlur < 0 || maskBlur > L.maxMaskBlur)
+            return QStringLiteral("Mask blur %1 must be between 0 and %2.").arg(maskBlur).arg(L.maxMaskBlur);
+    }
     return {};
 }
 
@@ -150,6 +201,18 @@ QJsonObject GenerationParams::toJson() const {
     o[QStringLiteral("width")] = width;
     o[QStringLiteral("height")] = height;
     o[QStringLiteral("count")] = count;
+    if (hasInitImage()) {
+        o[QStringLiteral("strength")] = effectiveStrength();
+        o[QStringLiteral("init_image")] = QFileInfo(initImagePath).fileName();
+        o[QStringLiteral("init_image_path")] = initImagePath;
+        o[QStringLiteral("init_image_sha256")] = initImageHash;
+        if (isInpaint()) {
+            o[QStringLiteral("mask_image")] = QFileInfo(maskPath).fileName();
+            o[QStringLiteral("mask_image_path")] = maskPath;
+            o[QStringLiteral("mask_image_sha256")] = maskHash;
+            o[QStringLiteral("mask_blur")] = maskBlur;
+        }
+    }
     return o;
 }
 
@@ -176,6 +239,14 @@ GenerationParams GenerationParams::fromJson(const QJsonObject& o) {
     p.width = o.value(QStringLiteral("width")).toInt(p.width);
     p.height = o.value(QStringLiteral("height")).toInt(p.height);
     p.count = o.value(QStringLiteral("count")).toInt(p.count);
+    // A chunk written elsewhere names the files only: the name is all there is to restore then.
+    p.initImagePath =
+        o.value(QStringLiteral("init_image_path")).toString(o.value(QStringLiteral("init_image")).toString());
+    p.initImageHash = o.value(QStringLiteral("init_image_sha256")).toString();
+    p.maskPath = o.value(QStringLiteral("mask_image_path")).toString(o.value(QStringLiteral("mask_image")).toString());
+    p.maskHash = o.value(QStringLiteral("mask_image_sha256")).toString();
+    if (const QJsonValue st = o.value(QStringLiteral("strength")); st.isDouble()) p.strength = st.toDouble();
+    p.maskBlur = o.value(QStringLiteral("mask_blur")).toInt(p.maskBlur);
     return p;
 }
 
@@ -210,6 +281,16 @@ koala::ImageMetadata GenerationParams::toMetadata() const {
     m.count = count;
     m.modelPath = modelPath.toStdString();
     m.modelName = modelName.toStdString();
+    if (hasInitImage()) {
+        m.strength = effectiveStrength();
+        m.initImage = QFileInfo(initImagePath).fileName().toStdString();
+        m.initImageHash = initImageHash.toStdString();
+        if (isInpaint()) {
+            m.maskImage = QFileInfo(maskPath).fileName().toStdString();
+            m.maskImageHash = maskHash.toStdString();
+            m.maskBlur = maskBlur;
+        }
+    }
     return m;
 }
 
@@ -229,6 +310,13 @@ GenerationParams GenerationParams::fromMetadata(const koala::ImageMetadata& m) {
     p.count = m.count;
     p.modelPath = QString::fromStdString(m.modelPath);
     p.modelName = QString::fromStdString(m.modelName);
+    // The metadata names files without their folder; A1111 text has the strength and mask blur only.
+    p.initImagePath = QString::fromStdString(m.initImage);
+    p.initImageHash = QString::fromStdString(m.initImageHash);
+    p.maskPath = QString::fromStdString(m.maskImage);
+    p.maskHash = QString::fromStdString(m.maskImageHash);
+    p.strength = m.strength;
+    p.maskBlur = m.maskBlur;
     return p;
 }
 
@@ -273,5 +361,8 @@ bool GenerationParams::operator==(const GenerationParams& o) const {
            negativePrompt == o.negativePrompt && hasNegative == o.hasNegative && seed == o.seed && steps == o.steps &&
            qFuzzyCompare(1.0 + guidance, 1.0 + o.guidance) &&
            qFuzzyCompare(1.0 + guidanceRescale, 1.0 + o.guidanceRescale) && scheduler == o.scheduler &&
-           spacing == o.spacing && width == o.width && height == o.height && count == o.count;
+           spacing == o.spacing && width == o.width && height == o.height && count == o.count &&
+           initImagePath == o.initImagePath && initImageHash == o.initImageHash && maskPath == o.maskPath &&
+           maskHash == o.maskHash && strength.has_value() == o.strength.has_value() &&
+           (!strength || qFuzzyCompare(*strength, *o.strength)) && maskBlur == o.maskBlur;
 }

@@ -57,6 +57,8 @@ struct GenerationParams {
     // img2img / inpainting helpers. hasInitImage: an init image is set; isInpaint: a mask as well.
     bool hasInitImage() const { return !initImagePath.isEmpty(); }
     bool isInpaint() const { return hasInitImage() && !maskPath.isEmpty(); }
+    // Back to text-to-image: the init image, mask, strength and mask blur fields at their defaults.
+    void clearInitImage();
     // The strength the engine will use: `strength`, else koala::kLimits' default for the mode.
     double effectiveStrength() const;
     // The short hash the metadata records for a file (first 10 hex digits of its sha256); "" when it cannot be read.
