@@ -35,6 +35,8 @@ double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock:
 
 struct Args {
     std::string model, randomConfig, tokenizerDir, jsonOut;
+    std::string initImage;  // img2img: the VAE encoder is measured too
+    std::optional<double> strength;
     std::string prompt = "a photo of a koala astronaut, highly detailed";
     std::optional<std::string> negative = std::string("blurry, low quality");
     int steps = 25, width = 1024, height = 1024, runs = 5, warmup = 1;
@@ -55,6 +57,7 @@ void usage(std::FILE* f) {
         "                   [--dtype fp16|bf16|fp32] [--device cpu|cuda] [--memory default|low]\n"
         "                   [--scheduler euler] [--json OUT.json] [--tokenizer DIR] [--prompt TEXT]\n"
         "                   [--negative TEXT | --no-negative] [--no-previews] [--seed N]\n"
+        "                   [--init-image IMAGE [--strength F]]   (img2img: the VAE encoder's time is reported)\n"
         "--random-config builds the full-size architecture with random weights (normal(0, 0.02)); its\n"
         "tokenizers and scheduler config come from --tokenizer DIR (default: the source tree's\n"
         "tests/data/fixtures/tiny-koala-700m, or $KOALA_TOKENIZER_DIR).\n");
@@ -117,7 +120,13 @@ Args parse(int argc, char** argv) {
             a.negative.reset();
         else if (f == "--no-previews")
             a.previews = false;
-        else if (f == "--steps")
+        else if (f == "--init-image")
+            a.initImage = next();
+        else if (f == "--strength") {
+            const float v = toFloat(f, next());
+            if (!(v > 0.0f && v <= 1.0f)) bad("--strength: must be greater than 0 and at most 1");
+            a.strength = double(v);
+        } else if (f == "--steps")
             a.steps = toInt(f, next());
         else if (f == "--width")
             a.width = toInt(f, next());
@@ -251,6 +260,11 @@ koala::GenerateRequest benchRequest(const Args& a) {
     r.height = a.height;
     r.scheduler = a.scheduler;
     r.previews = a.previews;
+    if (!a.initImage.empty()) {  // img2img: the image decides the size
+        static const koala::Image image = koala::readImage(a.initImage);
+        r.initImage = image;
+        r.strength = a.strength;
+    }
     return r;
 }
 
@@ -267,10 +281,12 @@ Measured measure(const Args& a, koala::Model& model) {
         auto res = model.generate(r, cb, nullptr);
         const koala::DeviceMemoryStats mem = koala::deviceMemoryStats(model.info());
         if (i == 0) out.firstImage = res.timings.totalSeconds;
-        std::printf("  %s %d: total %.3f s, step median %.1f ms, encode %.1f ms, decode %.1f ms\n",
+        std::printf("  %s %d: total %.3f s, step median %.1f ms, encode %.1f ms, decode %.1f ms",
                     warm ? "warm-up" : "run", warm ? i + 1 : i - a.warmup + 1, res.timings.totalSeconds,
                     1e3 * res.timings.stepMedianSeconds, 1e3 * res.timings.encodeSeconds,
                     1e3 * res.timings.decodeSeconds);
+        if (r.initImage) std::printf(", encode image %.1f ms", 1e3 * res.timings.encodeImageSeconds);
+        std::printf("\n");
         std::fflush(stdout);
         if (!warm) {
             out.timings.push_back(res.timings);
@@ -283,6 +299,7 @@ Measured measure(const Args& a, koala::Model& model) {
 
 struct Summary {
     double encode = 0, step = 0, denoise = 0, decode = 0, total = 0, preview = 0;
+    double encodeImage = 0;  // img2img: preprocessing + VAE encoder
     std::vector<double> totals;
     std::int64_t peakAlloc = 0;
 };
@@ -304,6 +321,7 @@ Summary summarize(const Args& a, const Measured& m) {
     s.step = med(&koala::Timings::stepMedianSeconds);
     s.denoise = med(&koala::Timings::denoiseSeconds);
     s.decode = med(&koala::Timings::decodeSeconds);
+    s.encodeImage = med(&koala::Timings::encodeImageSeconds);
     s.total = median(s.totals);
     s.preview = median(previewPerStep);
     return s;
@@ -329,6 +347,7 @@ void printTable(const Args& a, const Loaded& l, const Measured& m, const Summary
     row("denoising loop", secs(s.denoise));
     row("preview per step", ms(s.preview));
     row("VAE decode", ms(s.decode));
+    if (!a.initImage.empty()) row("image preprocessing + VAE encode", ms(s.encodeImage));
     row(("whole image (median of " + std::to_string(a.runs) + ")").c_str(), secs(s.total));
     row("peak GPU allocated", gibs(s.peakAlloc));
     row("peak GPU reserved", gibs(m.peakReserved));
@@ -379,6 +398,11 @@ bool writeJson(const Args& a, const Loaded& l, const Measured& m, const Summary&
     j["denoise_seconds"] = s.denoise;
     j["preview_per_step_seconds"] = s.preview;
     j["decode_seconds"] = s.decode;
+    if (!a.initImage.empty()) {
+        j["encode_image_seconds"] = s.encodeImage;
+        j["init_image"] = a.initImage;
+        j["strength"] = a.strength.value_or(koala::kLimits.defaultImg2ImgStrength);
+    }
     j["total_seconds_median"] = s.total;
     j["total_seconds_runs"] = s.totals;
     j["peak_allocated_bytes"] = s.peakAlloc;
