@@ -7,12 +7,21 @@
 #   scripts/gpu-check.sh                 # on the GPU machine; results in $OUT (default ./gpu-check-out)
 #   scripts/gpu-check.sh --dry-run       # print what would run
 #   scripts/gpu-check.sh --cpu-smoke     # here: CPU LibTorch (/usr), build-bench, a tiny random config, 1 step
+#   scripts/gpu-check.sh --with-diffusers   # + diffusers side by side on the same random-weight files, after the
+#                                           # engine benchmarks (tools/gpu/diffusers_side_by_side.py; carry .whl
+#                                           # from scripts/fetch-device-wheels.sh: installed into /tmp/site)
 #
 # Environment (all optional): OUT, BUILD_DIR (build-gpu), JOBS (nproc), TORCH_PREFIX (from python3's torch),
 # DEPS (.device-deps, unpacked by ../shared/tools/device-deps.sh), KOALA_CHECK_SIZE (1024), KOALA_CHECK_STEPS (25),
 # KOALA_CHECK_RUNS (5), KOALA_CHECK_CONFIGS ("arch:dtype:memory ..."), KOALA_CHECK_BUDGET (seconds for the whole
-# script, 540; each benchmark gets what is left minus KOALA_CHECK_TEST_RESERVE, 90), KOALA_CHECK_SKIP_TESTS=1.
-# Output files in $OUT (the device tool returns at most 8): gpu-check.log, ctest.log, bench.json, summary.md.
+# script, 540; each benchmark gets what is left minus KOALA_CHECK_TEST_RESERVE, 90, or 0 with
+# KOALA_CHECK_SKIP_TESTS=1), KOALA_CHECK_SKIP_TESTS=1, KOALA_CHECK_NO_BUILD=1 (use the binaries already in BUILD_DIR:
+# a warm rerun). With --with-diffusers: KOALA_CHECK_DIFFUSERS_ARCHS (koala-700m,koala-1b,sdxl-base; --cpu-smoke:
+# tiny), KOALA_CHECK_DIFFUSERS_RUNS (3), KOALA_CHECK_PYTHON (python3; --cpu-smoke: the reference venv's),
+# KOALA_CHECK_SITE (/tmp/site); KOALA_CHECK_CONFIGS then defaults to "koala-700m:fp16:low" alone (the side by side
+# times the default mode of every architecture itself).
+# Output files in $OUT (the device tool returns at most 8): gpu-check.log, ctest.log, bench.json, summary.md,
+# summary.stdout, and with --with-diffusers diffusers-side-by-side.json and diffusers-side-by-side.md.
 set -uo pipefail
 
 cd "$(dirname "$0")/.."
@@ -20,11 +29,13 @@ ROOT=$PWD
 T0=$(date +%s)
 DRY=0
 SMOKE=0
+DIFF=0
 for a in "$@"; do
     case "$a" in
         --dry-run) DRY=1 ;;
         --cpu-smoke) SMOKE=1 ;;
-        -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+        --with-diffusers) DIFF=1 ;;
+        -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
         *) echo "gpu-check: unknown argument $a" >&2; exit 1 ;;
     esac
 done
@@ -53,6 +64,10 @@ if [ "$SMOKE" = 1 ]; then
     FIX=$ROOT/tests/data/fixtures/tiny-koala-700m
     CONFIGS=${KOALA_CHECK_CONFIGS:-"$FIX:fp32:default $FIX:bf16:default $FIX:fp32:low"}
     TEST_LABELS="gpu"
+    DIFF_ARCHS=${KOALA_CHECK_DIFFUSERS_ARCHS:-tiny}
+    VENV_PY=${KOALA_TORCH_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/koala-studio/torch-2.11}/bin/python
+    [ -x "$VENV_PY" ] || VENV_PY=python3
+    PY=${KOALA_CHECK_PYTHON:-$VENV_PY}
 else
     DEVICE=cuda
     BUILD_DIR=${BUILD_DIR:-$ROOT/build-gpu}
@@ -61,9 +76,13 @@ else
     STEPS=${KOALA_CHECK_STEPS:-25}
     RUNS=${KOALA_CHECK_RUNS:-5}
     CONFIGS=${KOALA_CHECK_CONFIGS:-"koala-700m:fp16:default koala-700m:fp16:low koala-700m:bf16:default koala-1b:fp16:default sdxl-base:fp16:default"}
+    [ "$DIFF" = 1 ] && CONFIGS=${KOALA_CHECK_CONFIGS:-"koala-700m:fp16:low"}
     TEST_LABELS="fixtures|gpu"
+    DIFF_ARCHS=${KOALA_CHECK_DIFFUSERS_ARCHS:-koala-700m,koala-1b,sdxl-base}
+    PY=${KOALA_CHECK_PYTHON:-python3}
 fi
 BUDGET=${KOALA_CHECK_BUDGET:-540}
+DIFF_RUNS=${KOALA_CHECK_DIFFUSERS_RUNS:-3}
 
 if [ -z "${TORCH_PREFIX:-}" ]; then
     # The torch package folder itself (not only its share/cmake): TorchConfig.cmake then finds its own libtorch.so.
@@ -103,6 +122,34 @@ if [ "$SMOKE" = 0 ] && [ "$DRY" = 0 ]; then
     done
     [ -f "$TORCH_PREFIX/share/cmake/Torch/TorchConfig.cmake" ] ||
         { say "gpu-check: PREFLIGHT: no TorchConfig.cmake under $TORCH_PREFIX"; preflight_fail=1; }
+    if [ "$DIFF" = 1 ]; then
+        # diffusers travels as .whl/ (scripts/fetch-device-wheels.sh): wheels are pip-installed as the device README
+        # says, NAME-VERSION.tar.xz (a pure-Python wheel's files) unpacked; both into $SITE, put first on PYTHONPATH.
+        SITE=${KOALA_CHECK_SITE:-/tmp/site}
+        if compgen -G ".whl/*.whl" >/dev/null; then
+            "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$SITE" \
+                .whl/*.whl 2>&1 | tee -a "$LOG"
+        fi
+        if compgen -G ".whl/*.tar.xz" >/dev/null; then
+            "$PY" -c 'import sys, tarfile
+for t in sys.argv[2:]:
+    with tarfile.open(t) as f:
+        try:
+            f.extractall(sys.argv[1], filter="data")
+        except TypeError:  # a Python without extraction filters
+            f.extractall(sys.argv[1])' "$SITE" .whl/*.tar.xz 2>&1 | tee -a "$LOG"
+        fi
+        [ -d "$SITE" ] && export PYTHONPATH="$SITE${PYTHONPATH:+:$PYTHONPATH}"
+        dv=$("$PY" -c 'import diffusers, transformers; print(diffusers.__version__, transformers.__version__)' 2>&1 |
+            tail -n 1)
+        if [[ $dv =~ ^[0-9] ]]; then
+            say "gpu-check: preflight: diffusers, transformers: $dv"
+        else
+            say "gpu-check: PREFLIGHT: --with-diffusers but $PY cannot import diffusers ($dv): run"
+            say "           scripts/fetch-device-wheels.sh here and name .whl in the device tool's carry"
+            preflight_fail=1
+        fi
+    fi
     [ "$preflight_fail" = 0 ] || { say "gpu-check: preflight failed after $(elapsed) s"; exit 2; }
     # Hopper (H100/H200): no probe compile-and-run of the GPU architecture at configure time.
     export TORCH_CUDA_ARCH_LIST=${TORCH_CUDA_ARCH_LIST:-9.0}
@@ -115,10 +162,15 @@ say "gpu-check: device $DEVICE, build $BUILD_DIR ($GEN, -j$JOBS), LibTorch prefi
     nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>&1 | tee -a "$LOG"
 
 # ---- build ---------------------------------------------------------------------------------------------------------
-run cmake -S "$ROOT" -B "$BUILD_DIR" -G "$GEN" -DKOALA_BUILD_GUI=OFF -DCMAKE_BUILD_TYPE=Release \
-    "-DCMAKE_PREFIX_PATH=$PREFIX" || { say "gpu-check: cmake failed"; exit 2; }
-if [ "$DEVICE" = cuda ] && [ "$DRY" = 0 ] && ! grep -q "CUDA LibTorch" "$LOG"; then
-    say "gpu-check: WARNING: CMake did not report a CUDA LibTorch (KOALA_WITH_CUDA off): CUDA paths are not built"
+NO_BUILD=${KOALA_CHECK_NO_BUILD:-0}
+if [ "$NO_BUILD" = 1 ]; then
+    say "gpu-check: KOALA_CHECK_NO_BUILD=1: using the binaries already in $BUILD_DIR"
+else
+    run cmake -S "$ROOT" -B "$BUILD_DIR" -G "$GEN" -DKOALA_BUILD_GUI=OFF -DCMAKE_BUILD_TYPE=Release \
+        "-DCMAKE_PREFIX_PATH=$PREFIX" || { say "gpu-check: cmake failed"; exit 2; }
+    if [ "$DEVICE" = cuda ] && [ "$DRY" = 0 ] && ! grep -q "CUDA LibTorch" "$LOG"; then
+        say "gpu-check: WARNING: CMake did not report a CUDA LibTorch (KOALA_WITH_CUDA off): CUDA paths are not built"
+    fi
 fi
 # Only what the check needs: the benchmark, then the engine tests that `ctest -L` selects (fixture_* and gpu_*).
 TARGETS=(koala-cli)
@@ -126,9 +178,13 @@ for f in tests/engine/fixture_*.cpp tests/engine/gpu_*.cpp; do
     n=$(basename "$f" .cpp)
     case "$TEST_LABELS" in *fixtures*) TARGETS+=("test_$n") ;; *) [[ $n == gpu_* ]] && TARGETS+=("test_$n") ;; esac
 done
-# koala-bench first: the benchmarks run before the tests are even built.
-run cmake --build "$BUILD_DIR" --target koala-bench -j "$JOBS" || { say "gpu-check: build failed"; exit 2; }
-say "gpu-check: koala-bench built in $(elapsed) s"
+# koala-bench first (and koala-cli for the side by side's latents): the benchmarks run before the tests are built.
+FIRST_TARGETS=(koala-bench)
+[ "$DIFF" = 1 ] && FIRST_TARGETS+=(koala-cli)
+if [ "$NO_BUILD" != 1 ]; then
+    run cmake --build "$BUILD_DIR" --target "${FIRST_TARGETS[@]}" -j "$JOBS" || { say "gpu-check: build failed"; exit 2; }
+    say "gpu-check: ${FIRST_TARGETS[*]} built in $(elapsed) s"
+fi
 
 # The summary table from whatever JSON exists so far (called after every benchmark and at the end).
 write_summary() {
@@ -173,6 +229,10 @@ head = "gpu-check: %s, %s steps, guidance 5, median of the runs after a warm-up;
 text = head + "\n\n" + "\n".join(lines) + "\n"
 if not runs:
     text += "\n(no benchmark produced JSON)\n"
+sbs = os.path.join(os.path.dirname(out_md), "diffusers-side-by-side.md")
+if os.path.exists(sbs):
+    with open(sbs) as fh:
+        text += "\n" + fh.read()
 with open(out_md, "w") as fh:
     fh.write(text)
 print(text)
@@ -180,7 +240,10 @@ PY
 }
 
 TEST_STATUS="not run yet"
-TEST_RESERVE=${KOALA_CHECK_TEST_RESERVE:-90}  # seconds kept for the fixture and GPU tests after the benchmarks
+DIFF_STATUS="not run"
+# Seconds kept for the fixture and GPU tests after the benchmarks (none when they are skipped).
+if [ "${KOALA_CHECK_SKIP_TESTS:-0}" = 1 ]; then TEST_RESERVE=${KOALA_CHECK_TEST_RESERVE:-0}
+else TEST_RESERVE=${KOALA_CHECK_TEST_RESERVE:-90}; fi
 # ---- benchmarks ----------------------------------------------------------------------------------------------------
 BENCH=$BUILD_DIR/koala-bench
 [ -x "$BENCH" ] || BENCH=$BUILD_DIR/cli/koala-bench
@@ -202,10 +265,28 @@ for c in $CONFIGS; do
     [ "$DRY" = 0 ] && write_summary "not run yet"
 done
 
+# ---- diffusers side by side (same card, same random-weight files; after the engine benchmarks) ---------------------
+if [ "$DIFF" = 1 ]; then
+    left=$(( BUDGET - $(elapsed) - TEST_RESERVE ))
+    if [ "$DRY" = 0 ] && [ "$left" -lt 60 ]; then
+        say "gpu-check: SKIPPED the diffusers side by side: only $left s of the budget left"
+        DIFF_STATUS="skipped (budget)"
+    else
+        sbs=(env PYTHONUNBUFFERED=1 timeout $(( left + 30 )) "$PY" "$ROOT/tools/gpu/diffusers_side_by_side.py"
+             --archs "$DIFF_ARCHS" --out "$OUT" --work "${KOALA_CHECK_SBS_WORK:-/tmp/koala-sbs}"
+             --engine-bin "$BUILD_DIR" --device "$DEVICE" --size "$SIZE" --steps "$STEPS" --runs "$DIFF_RUNS"
+             --budget "$left")
+        [ "$SMOKE" = 1 ] && sbs+=(--dtype fp32)
+        if run "${sbs[@]}"; then DIFF_STATUS=passed; else DIFF_STATUS="FAILED (exit $?)"; fi
+        say "gpu-check: diffusers side by side $DIFF_STATUS after $(elapsed) s"
+        [ "$DRY" = 0 ] && write_summary "not run yet"
+    fi
+fi
+
 # ---- tests ---------------------------------------------------------------------------------------------------------
 TEST_STATUS=skipped
 if [ "${KOALA_CHECK_SKIP_TESTS:-0}" != 1 ]; then
-    if ! run cmake --build "$BUILD_DIR" --target "${TARGETS[@]}" -j "$JOBS"; then
+    if [ "$NO_BUILD" != 1 ] && ! run cmake --build "$BUILD_DIR" --target "${TARGETS[@]}" -j "$JOBS"; then
         TEST_STATUS="FAILED (tests did not build)"
     fi
     say "gpu-check: tests built after $(elapsed) s"
@@ -230,4 +311,5 @@ write_summary "$TEST_STATUS"
 cat "$OUT/summary.md" | tee -a "$LOG"
 say "gpu-check: done in $(elapsed) s"
 case "$TEST_STATUS" in FAILED*) exit 1 ;; esac
+case "$DIFF_STATUS" in FAILED*) exit 1 ;; esac
 exit 0
