@@ -25,6 +25,8 @@ const char* kUsage =
     "                 [--init-image IMAGE [--strength F] [--mask IMAGE [--mask-blur PX]]]\n"
     "       koala-cli --version   (the LibTorch it was built with, CUDA or not, and the device it would use)\n"
     "       koala-cli --info IMAGE.png [--json]   (the generation parameters a PNG carries)\n"
+    "       koala-cli --download REPO [--revision REV]   (a pipeline from the Hugging Face hub into its cache;\n"
+    "                 progress on stderr, the snapshot folder on stdout)\n"
     "Defaults: the model's scheduler and spacing, 25 steps, guidance 5, 1024x1024, CUDA when available, a random\n"
     "seed, --out koala-<seed>.png. Without --negative there is no negative prompt; --negative \"\" encodes \"\".\n"
     "img2img: --init-image (PNG or JPEG) sets the size (rounded down to multiples of 8), --strength in (0, 1]\n"
@@ -119,6 +121,9 @@ int printInfo(const std::string& path, bool asJson) {
 
 }  // namespace
 
+// cli/hub_download.cpp: `koala-cli --download REPO ...` (koala_hub); argv[i] is "--download".
+int runHubDownload(int argc, char** argv, int i);
+
 int main(int argc, char** argv) {
     koala::GenerateRequest req = koala::defaultRequest();
     koala::LoadOptions lo = koala::defaultLoadOptions();
@@ -137,6 +142,7 @@ int main(int argc, char** argv) {
                         koala::describeBuild().c_str(), koala::describeDevice(koala::defaultDevice()).c_str());
             return 0;
         }
+        if (a == "--download") return runHubDownload(argc, argv, i);
         if (a == "--info") {
             if (i + 1 >= argc) usageError("missing value for --info");
             const std::string image = argv[++i];

@@ -1,0 +1,71 @@
+// Private helpers of koala_hub shared by the cache code and the downloader.
+#pragma once
+
+#include "koala/hub.h"
+
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <string>
+
+namespace koala::hub::detail {
+
+namespace fs = std::filesystem;
+
+[[noreturn]] void fail(ErrorKind kind, const std::string& message);
+
+bool isCommitHash(const std::string& s);  // 40 lowercase hex digits
+bool isSha256(const std::string& s);      // 64 lowercase hex digits
+// W/"abc" and "abc" -> abc, as huggingface_hub's _normalize_etag.
+std::string normalizeEtag(const std::string& etag);
+// A repo path that stays inside the snapshot: relative, no "." or ".." parts, no empty parts, no backslashes.
+bool safeRepoPath(const std::string& path);
+void validateRevision(const std::string& revision);
+
+// The relative symlink target from snapshots/{commit}/{path} to blobs/{etag}: "../../" plus one "../" per folder.
+std::string blobLinkTarget(const std::string& repoPath, const std::string& etag);
+
+// Writes `text` to `path` atomically (a temporary file in the same folder, then rename).
+void writeFileAtomic(const fs::path& path, const std::string& text);
+// Creates (or replaces) the symlink `link` -> `target` atomically.
+void replaceSymlink(const fs::path& link, const std::string& target);
+
+// flock(2) on a lock file (created when missing). Released by the destructor.
+class FileLock {
+public:
+    enum class Mode { Shared, Exclusive };
+    FileLock() = default;
+    FileLock(const FileLock&) = delete;
+    FileLock& operator=(const FileLock&) = delete;
+    FileLock(FileLock&& o) noexcept : m_fd(o.m_fd) { o.m_fd = -1; }
+    ~FileLock();
+    // Non-blocking: true when taken.
+    bool tryLock(const fs::path& path, Mode mode);
+    // Blocks, polling `cancel` (if any) every 100 ms; Error(Cancelled) when cancelled.
+    void lock(const fs::path& path, Mode mode, const CancelToken* cancel);
+    bool held() const { return m_fd >= 0; }
+
+private:
+    int m_fd = -1;
+};
+
+// The per-repo lock that download() holds shared and remove*() take exclusively.
+fs::path repoLockPath(const std::string& cacheDir, const std::string& repoId);
+fs::path blobLockPath(const std::string& cacheDir, const std::string& repoId, const std::string& etag);
+
+// SHA-256, incremental.
+class Sha256 {
+public:
+    Sha256();
+    void update(const void* data, std::size_t n);
+    std::string hexDigest();  // finishes; call once
+
+private:
+    void block(const std::uint8_t* p);
+    std::uint32_t m_h[8];
+    std::uint8_t m_buf[64];
+    std::size_t m_bufLen = 0;
+    std::uint64_t m_total = 0;
+};
+
+}  // namespace koala::hub::detail
