@@ -160,9 +160,10 @@ GalleryItem EngineWorker::describeImage(const Job& job, const koala::Model& mode
     item.schedulerUsed = QString::fromStdString(result.schedulerName);
     item.spacingUsed = QString::fromStdString(result.spacingName);
     item.timings = ImageTimings::fromEngine(result.timings);
+    const QString base = job.runKey.isEmpty() ? QStringLiteral("job%1").arg(job.id) : job.runKey;
+    item.job = base;
+    item.jobIndex = seedIndex * job.slotCount() + slot;
     if (job.kind == Job::Kind::Compare) {
-        const QString base =
-            job.compareGroupBase.isEmpty() ? QStringLiteral("cmp%1").arg(job.id) : job.compareGroupBase;
         item.compareGroup = QStringLiteral("%1-%2").arg(base).arg(seedIndex);
         item.compareSlot = slot;
     }

@@ -53,6 +53,10 @@ QJsonObject GalleryItem::toJson() const {
         o[QStringLiteral("compare_group")] = compareGroup;
         o[QStringLiteral("compare_slot")] = compareSlot;
     }
+    if (!job.isEmpty()) {
+        o[QStringLiteral("job")] = job;
+        o[QStringLiteral("job_index")] = jobIndex;
+    }
     o[QStringLiteral("width")] = width;
     o[QStringLiteral("height")] = height;
     return o;
@@ -71,6 +75,8 @@ GalleryItem GalleryItem::fromJson(const QJsonObject& o) {
     item.timings = ImageTimings::fromJson(o.value(QStringLiteral("timings")).toObject());
     item.compareGroup = o.value(QStringLiteral("compare_group")).toString();
     item.compareSlot = o.value(QStringLiteral("compare_slot")).toInt(-1);
+    item.job = o.value(QStringLiteral("job")).toString();
+    item.jobIndex = o.value(QStringLiteral("job_index")).toInt(-1);
     item.width = o.value(QStringLiteral("width")).toInt();
     item.height = o.value(QStringLiteral("height")).toInt();
     return item;

@@ -37,6 +37,8 @@ struct GalleryItem {
     ImageTimings timings;
     QString compareGroup;  // non-empty: two items with the same group form a compare pair
     int compareSlot = -1;  // 0 = model A, 1 = model B, -1 = not part of a compare
+    QString job;           // the job that made it (Job::runKey); empty in older files
+    int jobIndex = -1;     // its place in that job (the order the job's images are shown in)
     int width = 0;
     int height = 0;
 

@@ -116,7 +116,8 @@ bool GalleryStore::remove(const QString& id, QString* error) {
         return false;
     }
     QFile file(it->path);
-    if (file.exists() && !file.remove()) {
+    // The trash first, so a wrong click can be undone; deleted for good where there is no trash.
+    if (file.exists() && !file.moveToTrash() && !file.remove()) {
         if (error) *error = QStringLiteral("Cannot delete %1: %2").arg(it->path, file.errorString());
         return false;
     }

@@ -30,9 +30,11 @@ struct Job {
     qint64 id = 0;
     Kind kind = Kind::Single;
     GenerationParams params;
-    QList<quint64> seeds;      // one image (Single) or one pair (Compare) per seed
-    QString compareGroupBase;  // Compare: groups are "<base>-<seed index>"; empty = derived from the id
-    EngineLoadSettings load;   // filled by the queue when the job starts
+    QList<quint64> seeds;  // one image (Single) or one pair (Compare) per seed
+    // Unique across runs of the app, set when the job starts: the stored images' `job` key, and compare groups
+    // "<runKey>-<seed index>". Empty = derived from the id.
+    QString runKey;
+    EngineLoadSettings load;  // filled by the queue when the job starts
 
     // Kept by the queue.
     State state = State::Queued;

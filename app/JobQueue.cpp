@@ -174,9 +174,9 @@ void JobQueue::startNext() {
         m_running = job.id;
 
         // Unique across runs of the app, so pairs from different sessions never merge in one folder.
-        job.compareGroupBase = QStringLiteral("%1-%2")
-                                   .arg(QDateTime::currentDateTime().toString(QStringLiteral("yyyyMMddHHmmss")))
-                                   .arg(job.id);
+        job.runKey = QStringLiteral("%1-%2")
+                         .arg(QDateTime::currentDateTime().toString(QStringLiteral("yyyyMMddHHmmss")))
+                         .arg(job.id);
         job.load = m_load;
         EngineWorker* worker = m_worker;
         QMetaObject::invokeMethod(

@@ -162,14 +162,39 @@ bool PngMetadata::write(const QString& path, const QImage& image, const GalleryI
     return true;
 }
 
+namespace {
+
+// Why `path` cannot be read as a PNG, in words a person can act on; "" when it starts like one.
+QString notPngReason(const QString& path) {
+    const QString name = QFileInfo(path).fileName();
+    QFile file(path);
+    if (!file.exists()) return QStringLiteral("%1 does not exist").arg(path);
+    if (!file.open(QIODevice::ReadOnly)) return QStringLiteral("%1 cannot be read: %2").arg(path, file.errorString());
+    if (file.read(pngSignature.size()) == pngSignature) return {};
+    const QByteArray format = QImageReader::imageFormat(path);
+    const QString what = format.isEmpty()
+                             ? QStringLiteral("is not an image")
+                             : QStringLiteral("is a %1 image, not a PNG").arg(QString::fromLatin1(format).toUpper());
+    return QStringLiteral(
+               "%1 %2: generation parameters are read from PNG files (KOALA Studio, koala-cli, "
+               "AUTOMATIC1111)")
+        .arg(name, what);
+}
+
+}  // namespace
+
 PngMetadata::ReadResult PngMetadata::read(const QString& path) {
     ReadResult result;
+    if (const QString reason = notPngReason(path); !reason.isEmpty()) {
+        result.error = reason;
+        return result;
+    }
     QImageReader reader(path, "png");
     QHash<QString, QString> texts;
     QString chunkError;
     if (!reader.canRead() || !readTextChunks(path, texts, &chunkError)) {
-        result.error = QStringLiteral("%1 is not a readable PNG: %2")
-                           .arg(path, chunkError.isEmpty() ? reader.errorString() : chunkError);
+        result.error = QStringLiteral("%1 is a damaged PNG: %2")
+                           .arg(QFileInfo(path).fileName(), chunkError.isEmpty() ? reader.errorString() : chunkError);
         return result;
     }
     const QSize size = reader.size();

@@ -38,6 +38,8 @@ void CompareView::setSide(const int index, const CompareSide& side) {
     Pane& pane = m_panes[index];
     pane.title->setText(side.modelName);
     pane.viewer->setImage(side.image);
+    // A side of a running compare waits for its turn; the "Run Compare" hint is for an empty view only.
+    if (side.image.isNull()) pane.viewer->setPlaceholderText(tr("This side is generated after the other one."));
     pane.stats->setText(side.image.isNull() ? tr("waiting…") : formatStats(side));
 }
 
@@ -62,6 +64,10 @@ QImage CompareView::image(const int index) const {
 
 QString CompareView::statsText(const int index) const {
     return ((index == 0) || (index == 1)) ? m_panes[index].stats->text() : QString();
+}
+
+QString CompareView::placeholderText(const int index) const {
+    return ((index == 0) || (index == 1)) ? m_panes[index].viewer->placeholderText() : QString();
 }
 
 QString CompareView::titleText(const int index) const {

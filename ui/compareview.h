@@ -27,6 +27,7 @@ public:
     void setSide(int index, const CompareSide& side);
     void setPreview(int index, const QImage& preview);
     void clear();
+    QString placeholderText(int index) const;
 
     QImage image(int index) const;
     QString statsText(int index) const;

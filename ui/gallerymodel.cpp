@@ -1,5 +1,7 @@
 #include "gallerymodel.h"
 
+#include <algorithm>
+
 #include <QColor>
 #include <QFileInfo>
 #include <QImageReader>
@@ -52,7 +54,17 @@ void GalleryModel::setItems(const QList<GalleryItem>& items) {
         tile.item = *it;
         tile.seed = it->params.seed.value_or(0);
         tile.compareSlot = it->compareSlot;
+        tile.imageIndex = it->jobIndex;
         m_tiles.append(tile);
+    }
+    // Newest job first, but a job's own images in their order, as they were shown while it ran (ux-review 9).
+    for (qsizetype begin = 0; begin < m_tiles.size();) {
+        qsizetype end = begin + 1;
+        const QString job = m_tiles[begin].item->job;
+        while (!job.isEmpty() && end < m_tiles.size() && m_tiles[end].item->job == job) ++end;
+        std::stable_sort(m_tiles.begin() + begin, m_tiles.begin() + end,
+                         [](const Tile& a, const Tile& b) { return a.imageIndex < b.imageIndex; });
+        begin = end;
     }
     endResetModel();
 }

@@ -14,6 +14,7 @@ public:
     void setImage(const QImage& image);
     QImage image() const;
     void setPlaceholderText(const QString& text);
+    QString placeholderText() const { return m_placeholder; }
 
     QSize sizeHint() const override;
     QSize minimumSizeHint() const override;

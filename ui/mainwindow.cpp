@@ -66,8 +66,14 @@ QString formatBytes(const qint64 bytes) {
 }
 
 QString describeItem(const GalleryItem& item) {
+    // The sampler and spacing actually used, as the PNG's A1111 text names them (ux-review 15: "model default"
+    // left the sampler out here while the PNG said "Euler").
+    GenerationParams used = item.params;
+    if (!item.schedulerUsed.isEmpty()) used.scheduler = item.schedulerUsed;
+    if (!item.spacingUsed.isEmpty()) used.spacing = item.spacingUsed;
+    if (used.modelName.isEmpty()) used.modelName = item.modelName;
     QStringList lines;
-    lines << item.params.toA1111();
+    lines << used.toA1111();
     lines << MainWindow::tr("Model: %1 (%2, %3 %4) · scheduler %5")
                  .arg(item.modelName, item.unetShape, item.device, item.computeDType, item.schedulerUsed);
     lines << MainWindow::tr("Total %1 s · %2 s/step · peak GPU memory %3")
@@ -138,8 +144,10 @@ QWidget* MainWindow::createContent() {
     m_galleryModel = new GalleryModel(this);
     m_galleryWidget = new GalleryWidget(m_galleryModel, this);
     m_sideViewer = new ImageViewer(this);
+    m_sideViewer->setObjectName(QStringLiteral("sideViewer"));
     m_sideViewer->setPlaceholderText(tr("Select an image"));
     m_sideInfo = new QLabel(this);
+    m_sideInfo->setObjectName(QStringLiteral("sideInfo"));
     m_sideInfo->setWordWrap(true);
     m_sideInfo->setTextInteractionFlags(Qt::TextSelectableByMouse);
     auto* side = new QWidget(this);
@@ -258,6 +266,7 @@ void MainWindow::connectGallery() {
     connect(m_largeViewer, &ImageViewer::doubleClicked, this, [this]() { m_contentTabs->setCurrentIndex(GalleryTab); });
 
     connect(m_gallery.get(), &GalleryStore::itemRemoved, m_galleryModel, &GalleryModel::removeItem);
+    connect(m_gallery.get(), &GalleryStore::itemRemoved, this, &MainWindow::onItemRemoved);
     connect(m_gallery.get(), &GalleryStore::reloaded, this, [this]() {
         m_galleryModel->setItems(m_gallery->items());
         for (const QString& error : m_gallery->loadErrors())
@@ -482,6 +491,7 @@ void MainWindow::applyPreset(const Preset& preset) {
 }
 
 void MainWindow::showItem(const GalleryItem& item) {
+    m_sideItemId = item.id;
     m_sideViewer->setImage(QImage(item.path));
     m_sideInfo->setText(describeItem(item));
 }
@@ -494,6 +504,7 @@ void MainWindow::openItem(const GalleryItem& item) {
             return;
         }
     }
+    m_largeItemId = item.id;
     m_largeViewer->setImage(QImage(item.path));
     m_largeInfo->setText(describeItem(item));
     m_contentTabs->setCurrentIndex(ImageTab);
@@ -506,16 +517,37 @@ void MainWindow::showCompare(const GalleryItem& a, const GalleryItem& b) {
 }
 
 void MainWindow::deleteItem(const GalleryItem& item) {
-    if (QMessageBox::question(this, tr("Delete image"), tr("Delete %1 from disk?").arg(item.path)) != QMessageBox::Yes)
+    if (QMessageBox::question(this, tr("Delete image"),
+                              tr("Move %1 to the trash?\n(Where there is no trash, it is deleted for good.)")
+                                  .arg(QDir::toNativeSeparators(item.path))) != QMessageBox::Yes)
         return;
+    deleteImage(item.id);
+}
+
+bool MainWindow::deleteImage(const QString& itemId) {
     QString error;
-    if (!m_gallery->remove(item.id, &error))
-        showError(error.isEmpty() ? tr("Could not delete %1").arg(item.path) : error);
+    if (m_gallery->remove(itemId, &error)) return true;
+    showError(error.isEmpty() ? tr("Could not delete %1").arg(itemId) : error);
+    return false;
+}
+
+// Whatever showed the removed image shows nothing now (not a picture whose file is gone, nor its path).
+void MainWindow::onItemRemoved(const QString& id) {
+    if (id == m_sideItemId) {
+        m_sideItemId.clear();
+        m_sideViewer->setImage({});
+        m_sideInfo->clear();
+    }
+    if (id == m_largeItemId) {
+        m_largeItemId.clear();
+        m_largeViewer->setImage({});
+        m_largeInfo->clear();
+    }
 }
 
 void MainWindow::showError(const QString& message) {
+    // The banner only: the status bar is for progress, and an old error there outlived its cause.
     m_messageBar->showMessage(message, MessageBar::Level::Error);
-    statusBar()->showMessage(message, 10000);
 }
 
 void MainWindow::showInfo(const QString& message) { statusBar()->showMessage(message, 5000); }

@@ -59,6 +59,13 @@ public:
     qint64 generate();
     qint64 compare();
     void cancel();
+    // Removes an image from the gallery (to the trash where there is one) and from every view showing it; the
+    // "Delete" menu entry asks first, then calls this. False, with a message, when it could not be removed.
+    bool deleteImage(const QString& itemId);
+    // The gallery id of the image in the side viewer and in the Image tab; empty when none.
+    QString sideItemId() const { return m_sideItemId; }
+    QString largeItemId() const { return m_largeItemId; }
+
     // Loads the parameters of a PNG (ours or A1111) into the controls; false when it has none.
     bool loadParametersFromPng(const QString& path);
 
@@ -102,6 +109,7 @@ private:
     void openItem(const GalleryItem& item);
     void showCompare(const GalleryItem& a, const GalleryItem& b);
     void deleteItem(const GalleryItem& item);
+    void onItemRemoved(const QString& id);
     void showError(const QString& message);
     bool acceptParams(const GenerationParams& params);
     void showInfo(const QString& message);
@@ -144,4 +152,6 @@ private:
     QLabel* m_computeLabel = nullptr;  // "CUDA · NVIDIA H200 · fp16" / "CPU · LibTorch 1.13 · fp32"
     QString m_compareGroupShown;
     bool m_closeWhenIdle = false;
+    QString m_sideItemId;
+    QString m_largeItemId;
 };

@@ -101,11 +101,15 @@ bool PresetsPanel::applyPreset(const QString& name) {
     return true;
 }
 
-PresetStore::Status PresetsPanel::saveCurrentAs(const QString& name, const bool overwrite) {
+PresetStore::Status PresetsPanel::saveSilently(const QString& name, const bool overwrite, QString* error) {
     const Preset preset =
         Preset::fromParams(name, {}, m_currentParams(), m_currentModelHint ? m_currentModelHint() : QString());
+    return m_store->save(preset, overwrite, error);
+}
+
+PresetStore::Status PresetsPanel::saveCurrentAs(const QString& name, const bool overwrite) {
     QString error;
-    const PresetStore::Status status = m_store->save(preset, overwrite, &error);
+    const PresetStore::Status status = saveSilently(name, overwrite, &error);
     if ((status != PresetStore::Status::Ok) && (status != PresetStore::Status::NameClash))
         emit errorOccurred(error.isEmpty() ? tr("Could not save preset \"%1\"").arg(name) : error);
     return status;
@@ -143,19 +147,53 @@ bool PresetsPanel::confirmOverwrite(const QString& name) {
                                  tr("A preset named \"%1\" already exists. Replace it?").arg(name)) == QMessageBox::Yes;
 }
 
-void PresetsPanel::onSave() {
-    bool ok = false;
-    const QString name =
-        QInputDialog::getText(this, tr("Save preset"), tr("Preset name:"), QLineEdit::Normal, selectedName(), &ok)
-            .trimmed();
-    if (!ok || name.isEmpty()) return;
-    PresetStore::Status status = saveCurrentAs(name, false);
-    if ((status == PresetStore::Status::NameClash) && confirmOverwrite(name)) status = saveCurrentAs(name, true);
-    if (status == PresetStore::Status::ReadOnly)
-        emit errorOccurred(tr("\"%1\" is a shipped preset; choose another name").arg(name));
-    if (status == PresetStore::Status::Ok) {
-        selectPreset(name);
-        emit infoMessage(tr("Preset \"%1\" saved").arg(name));
+void PresetsPanel::setNamePrompt(NamePrompt prompt) { m_namePrompt = std::move(prompt); }
+
+void PresetsPanel::onSave() { saveCurrentAsking(); }
+
+void PresetsPanel::saveCurrentAsking() {
+    NamePrompt ask = m_namePrompt;
+    if (!ask) {
+        ask = [this](const QString& message, const QString& suggested) -> std::optional<QString> {
+            bool ok = false;
+            const QString label =
+                message.isEmpty() ? tr("Preset name:") : message + QStringLiteral("\n\n") + tr("Preset name:");
+            const QString name =
+                QInputDialog::getText(this, tr("Save preset"), label, QLineEdit::Normal, suggested, &ok);
+            return ok ? std::optional<QString>(name) : std::nullopt;
+        };
+    }
+    QString message;
+    QString suggested = selectedName();
+    for (;;) {
+        const std::optional<QString> typed = ask(message, suggested);
+        if (!typed) return;
+        const QString name = typed->trimmed();
+        suggested = *typed;  // a refused name stays in the field to be edited
+        if (name.isEmpty()) {
+            message = tr("A preset needs a name.");
+            continue;
+        }
+        QString error;
+        PresetStore::Status status = saveSilently(name, false, &error);
+        if (status == PresetStore::Status::NameClash) {
+            if (!confirmOverwrite(name)) {
+                message = tr("\"%1\" is taken; choose another name.").arg(name);
+                continue;
+            }
+            status = saveSilently(name, true, &error);
+        }
+        if (status == PresetStore::Status::Ok) {
+            selectPreset(name);
+            emit infoMessage(tr("Preset \"%1\" saved").arg(name));
+            return;
+        }
+        if (status == PresetStore::Status::ReadOnly || status == PresetStore::Status::Invalid) {
+            message = error;  // the dialog says it; the name can be changed there
+            continue;
+        }
+        emit errorOccurred(error.isEmpty() ? tr("Could not save preset \"%1\"").arg(name) : error);
+        return;
     }
 }
 

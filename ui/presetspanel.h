@@ -1,6 +1,7 @@
 #pragma once
 
 #include <functional>
+#include <optional>
 
 #include <QWidget>
 
@@ -28,6 +29,14 @@ public:
     bool applyPreset(const QString& name);
     PresetStore::Status saveCurrentAs(const QString& name, bool overwrite);
 
+    // How "Save current…" asks for a name: `message` says why it asks again (empty the first time), `suggested` is
+    // prefilled. Returns nothing when the person cancels. The default is a QInputDialog; tests replace it.
+    using NamePrompt = std::function<std::optional<QString>(const QString& message, const QString& suggested)>;
+    void setNamePrompt(NamePrompt prompt);
+    // The "Save current…" button: asks for a name until one can be saved (a refused name is kept in the field and
+    // the reason shown there, once) or the person cancels.
+    void saveCurrentAsking();
+
     // Emits errorOccurred once for each malformed preset file not reported yet. Call it after connecting.
     void reportStoreErrors();
 
@@ -46,6 +55,7 @@ private:
     void onExport();
     void updateButtons();
     bool confirmOverwrite(const QString& name);
+    PresetStore::Status saveSilently(const QString& name, bool overwrite, QString* error);
 
     PresetStore* m_store = nullptr;
     std::function<GenerationParams()> m_currentParams;
@@ -59,4 +69,5 @@ private:
     QPushButton* m_import = nullptr;
     QPushButton* m_export = nullptr;
     QStringList m_reportedErrors;
+    NamePrompt m_namePrompt;
 };

@@ -64,7 +64,7 @@ void PromptPanel::buildLayout(QWidget* addModel) {
     form->addRow(tr("S&teps:"), m_steps);
     form->addRow(tr("G&uidance:"), m_guidance);
     form->addRow(tr("Sc&heduler:"), m_scheduler);
-    form->addRow(tr("S&pacing:"), m_spacing);
+    form->addRow(tr("Sp&acing:"), m_spacing);
     form->addRow(tr("Si&ze:"), m_size);
     form->addRow(QString(), customRow);
     form->addRow(tr("&Images:"), m_count);
@@ -73,7 +73,6 @@ void PromptPanel::buildLayout(QWidget* addModel) {
     auto* buttons = new QHBoxLayout;
     m_generate->setDefault(true);
     m_generate->setToolTip(tr("Queue this request (Ctrl+Return)"));
-    m_compare->setToolTip(tr("Run the same request on both models and show them side by side"));
     m_cancel->setToolTip(tr("Stop the running job (Esc)"));
     m_cancel->setEnabled(false);
     buttons->addWidget(m_generate, 2);
@@ -181,7 +180,11 @@ PromptPanel::PromptPanel(QWidget* parent)
     connect(m_seed, &QLineEdit::textChanged, this, &PromptPanel::updateInputState);
     for (QSpinBox* spin : {m_width, m_height, m_steps, m_count})
         connect(spin, &QSpinBox::valueChanged, this, &PromptPanel::updateInputState);
-    connect(m_model, &QComboBox::currentIndexChanged, this, [this]() { emit modelChanged(currentModelPath()); });
+    connect(m_model, &QComboBox::currentIndexChanged, this, [this]() {
+        updateInputState();
+        emit modelChanged(currentModelPath());
+    });
+    connect(m_compareModel, &QComboBox::currentIndexChanged, this, &PromptPanel::updateInputState);
 
     setParams(GenerationParams::defaults());
 }
@@ -340,5 +343,10 @@ void PromptPanel::updateInputState() {
     m_problem->setText(problem);
     m_problem->setVisible(!problem.isEmpty());
     m_generate->setEnabled(!m_models.isEmpty() && problem.isEmpty());
-    m_compare->setEnabled(m_models.size() > 1 && problem.isEmpty());
+    // ux-review 8: the same model on both sides (e.g. restored from the last session) is not a comparison.
+    const bool twoModels = m_models.size() > 1 && currentModelPath() != compareModelPath();
+    m_compare->setEnabled(twoModels && problem.isEmpty());
+    m_compare->setToolTip(twoModels || m_models.size() < 2
+                              ? tr("Run the same request on both models and show them side by side")
+                              : tr("Choose a different model in \"Compare with\" to compare"));
 }

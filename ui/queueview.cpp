@@ -65,6 +65,14 @@ QString QueueView::stateText(const qint64 jobId) const {
     return row ? row->text(StateColumn) : QString();
 }
 
+QString QueueView::progressText(const qint64 jobId) const {
+    const QTreeWidgetItem* row = rowFor(jobId);
+    if (!row) return {};
+    const auto* bar =
+        qobject_cast<QProgressBar*>(m_tree->itemWidget(const_cast<QTreeWidgetItem*>(row), ProgressColumn));
+    return bar ? bar->text() : QString();
+}
+
 int QueueView::progressPercent(const qint64 jobId) const {
     const QTreeWidgetItem* row = rowFor(jobId);
     if (!row) return -1;
@@ -101,9 +109,18 @@ void QueueView::updateJob(const qint64 id) {
     if (auto* bar = qobject_cast<QProgressBar*>(m_tree->itemWidget(row, ProgressColumn))) {
         const int percent = (job->state == Job::State::Done) ? 100 : qBound(0, int(job->progress * 100.0 + 0.5), 100);
         bar->setValue(percent);
+        // A cancelled or failed job must not look half successful (ux-review 16): its bar is greyed and says so,
+        // counting the images that were kept.
+        const bool ended = job->state == Job::State::Cancelled || job->state == Job::State::Failed;
+        bar->setEnabled(!ended);
         if (job->state == Job::State::Running && job->totalSteps > 0)
             bar->setFormat(
                 tr("%1/%2 · %3/%4").arg(job->step).arg(job->totalSteps).arg(job->imagesDone).arg(job->imagesTotal));
+        else if (ended)
+            bar->setFormat(
+                (job->state == Job::State::Cancelled ? tr("cancelled · %1/%2 kept") : tr("failed · %1/%2 kept"))
+                    .arg(job->itemIds.size())
+                    .arg(job->imagesTotal));
         else
             bar->setFormat(QStringLiteral("%p%"));
     }

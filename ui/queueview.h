@@ -19,6 +19,8 @@ public:
     int rowCount() const;
     QString stateText(qint64 jobId) const;
     int progressPercent(qint64 jobId) const;
+    // What the job's progress bar says ("cancelled · 1/4 kept" for a cancelled job).
+    QString progressText(qint64 jobId) const;
 
 private:
     void addJob(qint64 id);

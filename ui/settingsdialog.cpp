@@ -5,6 +5,7 @@
 #include <QFileDialog>
 #include <QFormLayout>
 #include <QHBoxLayout>
+#include <QLabel>
 #include <QLineEdit>
 #include <QPushButton>
 #include <QVBoxLayout>
@@ -59,7 +60,10 @@ SettingsDialog::SettingsDialog(AppSettings* settings, QWidget* parent)
     form->addRow(tr("&Device:"), m_device);
     form->addRow(tr("&Precision:"), m_precision);
     form->addRow(tr("&Memory mode:"), m_memory);
-    form->addRow(tr("&Output folder:"), outputRow);
+    // A row whose field is a layout gets no buddy from QFormLayout, so its "&" would show literally (ux-review 10).
+    auto* outputLabel = new QLabel(tr("&Output folder:"), this);
+    outputLabel->setBuddy(m_output);
+    form->addRow(outputLabel, outputRow);
 
     auto* buttons = new QDialogButtonBox(QDialogButtonBox::Ok | QDialogButtonBox::Cancel, this);
     auto* layout = new QVBoxLayout(this);

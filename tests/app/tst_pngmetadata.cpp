@@ -149,9 +149,17 @@ void TestPngMetadata::notAPng() {
     f.close();
     const PngMetadata::ReadResult r = PngMetadata::read(path);
     QCOMPARE(r.source, PngMetadata::Source::None);
-    QVERIFY(!r.error.isEmpty());
-    QVERIFY(r.error.contains(path));
-    QVERIFY(!PngMetadata::read(dir.filePath(QStringLiteral("missing.png"))).error.isEmpty());
+    // ux-review 12: said "not a readable PNG: Unknown error".
+    QVERIFY2(r.error.contains(QLatin1String("fake.png is not an image")), qPrintable(r.error));
+    QVERIFY(!r.error.contains(QLatin1String("Unknown error")));
+    QVERIFY(
+        PngMetadata::read(dir.filePath(QStringLiteral("missing.png"))).error.contains(QLatin1String("does not exist")));
+
+    // A JPEG (here even named .png) is named as one.
+    const QString jpeg = dir.filePath(QStringLiteral("photo.png"));
+    QVERIFY(testImage(16, 16).save(jpeg, "JPEG"));
+    const QString error = PngMetadata::read(jpeg).error;
+    QVERIFY2(error.contains(QLatin1String("photo.png is a JPEG image, not a PNG")), qPrintable(error));
 }
 
 void TestPngMetadata::writeIsAtomic() {

@@ -43,6 +43,12 @@ void TestCompare::compareShowsTwoImagesSideBySide() {
     QVERIFY(compare && compare->isEnabled());
     QTest::mouseClick(compare, Qt::LeftButton);
     QCOMPARE(window.galleryModel()->rowCount(), 2);  // one placeholder per side
+    // ux-review 11: a waiting side said 'Run "Compare" to generate…' under "waiting…".
+    for (int side = 0; side < 2; ++side) {
+        QCOMPARE(window.compareView()->statsText(side), QStringLiteral("waiting…"));
+        QVERIFY2(!window.compareView()->placeholderText(side).contains(QLatin1String("Run")),
+                 qPrintable(window.compareView()->placeholderText(side)));
+    }
 
     QTRY_VERIFY_WITH_TIMEOUT(!ready.isEmpty() || !failed.isEmpty(), 180000);
     QVERIFY2(failed.isEmpty(), failed.isEmpty() ? "" : qPrintable(failed.first().at(1).toString()));

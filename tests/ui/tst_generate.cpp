@@ -2,6 +2,7 @@
 #include <QDropEvent>
 #include <QFile>
 #include <QFileInfo>
+#include <QLabel>
 #include <QMimeData>
 #include <QPushButton>
 #include <QSignalSpy>
@@ -10,7 +11,9 @@
 #include "GalleryStore.h"
 #include "JobQueue.h"
 #include "gallerymodel.h"
+#include "imageviewer.h"
 #include "mainwindow.h"
+#include "messagebar.h"
 #include "prompteditor.h"
 #include "promptpanel.h"
 #include "queueview.h"
@@ -28,6 +31,8 @@ private slots:
     void removeQueuedAndCancelRunning();
     void tokenCounterIsExactForTheSelectedModel();
     void tokenCounterFallsBackToTheEstimate();
+    void sideViewerNamesSamplerAndClearsOnDelete();
+    void nonPngAndComfyUiAreNamed();
 
 private:
     std::unique_ptr<IsolatedWindowFiles> m_files;
@@ -147,6 +152,9 @@ void TestGenerate::removeQueuedAndCancelRunning() {
     QTRY_VERIFY_WITH_TIMEOUT(!cancelled.isEmpty(), 60000);
     QCOMPARE(cancelled.first().at(0).toLongLong(), running);
     QTRY_COMPARE(m_window->queueView()->stateText(running), Job::toString(Job::State::Cancelled));
+    // ux-review 16: the bar kept a blue "88%" as if half successful.
+    QVERIFY2(m_window->queueView()->progressText(running).startsWith(QLatin1String("cancelled")),
+             qPrintable(m_window->queueView()->progressText(running)));
     QTRY_VERIFY(!m_window->jobQueue()->isBusy());
     // Placeholder tiles of unfinished images are gone; nothing half-done was stored.
     for (int row = 0; row < m_window->galleryModel()->rowCount(); ++row)
@@ -196,6 +204,61 @@ void TestGenerate::tokenCounterFallsBackToTheEstimate() {
     combo->setCurrentIndex(combo->findData(panel->models().at(1).path));
     QVERIFY(prompt->isExact());
     QCOMPARE(prompt->counterText(), QStringLiteral("5 / 77 tokens"));
+}
+
+// ux-review 15 and 7: the info names the sampler the PNG names ("model default" left it out); deleting the image
+// clears the side viewer and its path.
+void TestGenerate::sideViewerNamesSamplerAndClearsOnDelete() {
+    PromptPanel* panel = m_window->promptPanel();
+    GenerationParams params = panel->params();
+    params.prompt = QStringLiteral("a koala");
+    params.scheduler = QStringLiteral("default");
+    params.seed = 5;
+    params.steps = 2;
+    params.width = 64;
+    params.height = 64;
+    panel->setParams(params);
+    QSignalSpy images(m_window->jobQueue(), &JobQueue::imageReady);
+    QVERIFY(m_window->generate() > 0);
+    QTRY_VERIFY_WITH_TIMEOUT(!images.isEmpty(), 120000);
+    const GalleryItem item = images.first().at(1).value<GalleryItem>();
+    QTRY_COMPARE(m_window->sideItemId(), item.id);
+    auto* info = m_window->findChild<QLabel*>(QStringLiteral("sideInfo"));
+    auto* viewer = m_window->findChild<ImageViewer*>(QStringLiteral("sideViewer"));
+    QVERIFY(info && viewer);
+    QVERIFY(!item.schedulerUsed.isEmpty());
+    QVERIFY2(info->text().contains(QLatin1String("Sampler: ")), qPrintable(info->text()));
+    QVERIFY(info->text().contains(item.path));
+    QVERIFY(!viewer->image().isNull());
+
+    QVERIFY(m_window->deleteImage(item.id));
+    QVERIFY(!QFileInfo::exists(item.path));
+    QVERIFY(m_window->sideItemId().isEmpty());
+    QVERIFY(viewer->image().isNull());
+    QVERIFY(info->text().isEmpty());
+    QCOMPARE(m_window->galleryModel()->rowCount(), 0);
+}
+
+// ux-review 12: "not a readable PNG: Unknown error" for a JPEG; a ComfyUI PNG is named as one.
+void TestGenerate::nonPngAndComfyUiAreNamed() {
+    const QString jpeg = m_files->dir.filePath(QStringLiteral("photo.jpg"));
+    QImage image(16, 16, QImage::Format_RGB888);
+    image.fill(Qt::gray);
+    QVERIFY(image.save(jpeg, "JPEG"));
+    QVERIFY(!m_window->loadParametersFromPng(jpeg));
+    QVERIFY2(m_window->messageBar()->currentText().contains(QLatin1String("JPEG image, not a PNG")),
+             qPrintable(m_window->messageBar()->currentText()));
+
+    const QString comfy = m_files->dir.filePath(QStringLiteral("comfy.png"));
+    koala::Image rgb;
+    rgb.width = 8;
+    rgb.height = 8;
+    rgb.rgb.assign(8 * 8 * 3, 128);
+    koala::writePng(comfy.toStdString(), rgb,
+                    {{"prompt", R"({"3":{"class_type":"KSampler","inputs":{"seed":5}}})"}, {"workflow", "{}"}});
+    QVERIFY(!m_window->loadParametersFromPng(comfy));
+    QVERIFY2(m_window->messageBar()->currentText().contains(QLatin1String("ComfyUI")),
+             qPrintable(m_window->messageBar()->currentText()));
 }
 
 QTEST_MAIN(TestGenerate)

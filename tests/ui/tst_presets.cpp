@@ -3,6 +3,7 @@
 #include <QFile>
 #include <QListWidget>
 #include <QPushButton>
+#include <QSignalSpy>
 #include <QSpinBox>
 #include <QStackedWidget>
 #include <QTest>
@@ -27,6 +28,7 @@ private slots:
     void applyChangesControls();
     void malformedPresetIsReportedWithFileAndLine();
     void saveCurrentAsking();
+    void savingUnderShippedNameKeepsTheTypedName();
 
 private:
     void writeFile(const QString& name, const QByteArray& content);
@@ -131,6 +133,33 @@ void TestPresets::saveCurrentAsking() {
     QVERIFY(presets->applyPreset(QStringLiteral("Thirteen")));
     QCOMPARE(window.promptPanel()->params().steps, 13);
     QCOMPARE(window.promptPanel()->params().guidance, 4.0);
+}
+
+// ux-review 6: the error came three times and the dialog closed, losing the typed name.
+void TestPresets::savingUnderShippedNameKeepsTheTypedName() {
+    MainWindow window(m_options);
+    PresetsPanel* presets = window.presetsPanel();
+    const QString shipped = QStringLiteral("KOALA-Lightning 10 steps");
+    QVERIFY(presets->presetNames().contains(shipped));
+    QSignalSpy errors(presets, &PresetsPanel::errorOccurred);
+    const int bannersBefore = window.messageBar()->messageCount();
+    QStringList asked;
+    QStringList suggested;
+    presets->setNamePrompt([&](const QString& message, const QString& suggestion) -> std::optional<QString> {
+        asked << message;
+        suggested << suggestion;
+        if (asked.size() == 1) return shipped;
+        if (asked.size() == 2) return shipped + QStringLiteral(" (mine)");
+        return std::nullopt;
+    });
+    presets->saveCurrentAsking();
+    QCOMPARE(asked.size(), 2);
+    QVERIFY(asked.at(0).isEmpty());
+    QVERIFY2(asked.at(1).contains(QLatin1String("shipped")), qPrintable(asked.at(1)));
+    QCOMPARE(suggested.at(1), shipped);  // the typed name is still there to edit
+    QCOMPARE(errors.count(), 0);         // said once, in the dialog
+    QCOMPARE(window.messageBar()->messageCount(), bannersBefore);
+    QVERIFY(presets->presetNames().contains(shipped + QStringLiteral(" (mine)")));
 }
 
 QTEST_MAIN(TestPresets)

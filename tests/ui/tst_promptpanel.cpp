@@ -24,6 +24,7 @@ private slots:
     void sizeValidatedAsTypedNamingBoth();
     void outOfRangeSizeStaysVisible();
     void spacingIsVisibleAndResettable();
+    void compareNeedsTwoDifferentModels();
 
 private:
     template <typename T>
@@ -169,6 +170,21 @@ void TestPromptPanel::spacingIsVisibleAndResettable() {
     QCOMPARE(m_panel->params().spacing, QStringLiteral("trailing"));
     spacing->setCurrentIndex(spacing->findData(QStringLiteral("default")));
     QCOMPARE(m_panel->params().spacing, QStringLiteral("default"));
+}
+
+// ux-review 8: restored with the same model on both sides, Compare was enabled and then failed.
+void TestPromptPanel::compareNeedsTwoDifferentModels() {
+    auto* compare = child<QPushButton>("compareButton");
+    GenerationParams p = m_panel->params();
+    p.modelPath = QStringLiteral("/models/a");
+    p.modelPath2 = QStringLiteral("/models/a");
+    m_panel->setParams(p);
+    QCOMPARE(m_panel->compareModelPath(), m_panel->currentModelPath());
+    QVERIFY(!compare->isEnabled());
+    QVERIFY(compare->toolTip().contains(QLatin1String("different model")));
+    QVERIFY(generateButton()->isEnabled());
+    m_panel->selectModel(QStringLiteral("/models/b"), true);
+    QVERIFY(compare->isEnabled());
 }
 
 QTEST_MAIN(TestPromptPanel)
