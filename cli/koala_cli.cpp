@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <iostream>
 #include <map>
 #include <random>
@@ -23,6 +24,7 @@ const char* kUsage =
     "                 [--dtype fp32|fp16|bf16] [--variant fp16] [--out IMAGE.png] [--save-latents FILE.safetensors]\n"
     "                 [--prompt-2 TEXT] [--negative-2 TEXT] [--memory default|low] [--quiet]\n"
     "                 [--init-image IMAGE [--strength F] [--mask IMAGE [--mask-blur PX]]]\n"
+    "                 [--prompt-syntax a1111|plain] [--lora FILE[:WEIGHT]]... [--lora-dir DIR]...\n"
     "       koala-cli --version   (the LibTorch it was built with, CUDA or not, and the device it would use)\n"
     "       koala-cli --info IMAGE.png [--json]   (the generation parameters a PNG carries)\n"
     "       koala-cli --download REPO [--revision REV]   (a pipeline from the Hugging Face hub into its cache;\n"
@@ -31,7 +33,10 @@ const char* kUsage =
     "seed, --out koala-<seed>.png. Without --negative there is no negative prompt; --negative \"\" encodes \"\".\n"
     "img2img: --init-image (PNG or JPEG) sets the size (rounded down to multiples of 8), --strength in (0, 1]\n"
     "(default 0.3). Inpainting: --mask as well (white = repaint, the image's size), the output is --width x --height,\n"
-    "--strength defaults to 0.9999, --mask-blur blurs the mask first.\n";
+    "--strength defaults to 0.9999, --mask-blur blurs the mask first.\n"
+    "Prompt syntax (default a1111): AUTOMATIC1111's (word:1.2) [word] BREAK, prompts beyond 75 tokens in chunks,\n"
+    "<lora:NAME:WEIGHT> tags (NAME.safetensors in --lora-dir folders, then ~/.local/share/koala-studio/loras);\n"
+    "plain: the literal text cut at 77 tokens, as diffusers. --lora FILE[:WEIGHT] merges a LoRA file (weight 1).\n";
 
 // ---- img2img / inpainting: bad input files and values are one line (no usage text), exit 2.
 [[noreturn]] void inputError(const std::string& msg) {
@@ -116,6 +121,10 @@ int printInfo(const std::string& path, bool asJson) {
     std::printf("size: %dx%d\n", m.width, m.height);
     std::printf("model: %s\n", !m.modelName.empty() ? m.modelName.c_str() : m.modelPath.c_str());
     if (!m.generator.empty()) std::printf("generator: %s\n", m.generator.c_str());
+    std::printf("prompt syntax: %s\n", m.promptSyntax.c_str());  // ---- prompt syntax and LoRA (issue 10)
+    for (const auto& l : m.loras)
+        std::printf("lora: %s (weight %g%s%s)%s\n", l.name.c_str(), l.weight, l.hash.empty() ? "" : ", hash ",
+                    l.hash.c_str(), l.fromPrompt ? " from the prompt" : "");
     return 0;
 }
 
@@ -202,6 +211,22 @@ int main(int argc, char** argv) {
             out = v;
         else if (a == "--save-latents")
             saveLatents = v;
+        // ---- prompt syntax and LoRA (issue 10)
+        else if (a == "--prompt-syntax") {
+            if (!koala::fromString(v, req.promptSyntax)) usageError("unknown prompt syntax '" + v + "' (a1111 or plain)");
+        } else if (a == "--lora-dir")
+            req.loraFolders.push_back(v);
+        else if (a == "--lora") {
+            koala::LoraRequest l;
+            l.path = v;
+            // FILE:WEIGHT when what follows the last ':' is a number and FILE is not a file by itself.
+            const auto colon = v.rfind(':');
+            if (colon != std::string::npos && colon > 0 && !std::ifstream(v).good()) {
+                l.path = v.substr(0, colon);
+                l.weight = parseNumber<double>("--lora weight", v.substr(colon + 1));
+            }
+            req.loras.push_back(l);
+        }
         // ---- img2img / inpainting
         else if (a == "--init-image")
             initImagePath = v;
@@ -284,6 +309,14 @@ int main(int argc, char** argv) {
                 meta.maskImageHash = koala::fileSha256(maskPath).substr(0, 10);
                 meta.maskBlur = req.maskBlur;
             }
+        }
+        // ---- prompt syntax and LoRA (issue 10)
+        meta.promptSyntax = koala::toString(req.promptSyntax);
+        for (const auto& l : res.loras) {
+            meta.loras.push_back({l.name, l.weight, l.shortHash, l.fromPrompt});
+            if (!quiet)
+                std::fprintf(stderr, "LoRA %s (weight %g, %s): %s\n", l.name.c_str(), l.weight, l.shortHash.c_str(),
+                             l.report.c_str());
         }
         meta.modelPath = info.path;
         meta.modelName = info.name;

@@ -140,6 +140,23 @@ struct LoadOptions {
 };
 LoadOptions defaultLoadOptions();
 
+// ---- prompt syntax and LoRA (issue 10) ----------------------------------------------------------------------------
+// A1111: AUTOMATIC1111's attention syntax ((x), [x], (x:1.3), \( escapes), BREAK, 75-token chunks (prompts longer
+// than 75 tokens are encoded in several 77-token chunks), the "Original" emphasis, `<lora:NAME:WEIGHT>` tags.
+// Plain: the literal text cut at 77 tokens, as diffusers. Both give the same embedding for a prompt of at most 75
+// tokens without brackets, BREAK, backslashes or tags.
+enum class PromptSyntax { A1111, Plain };
+const char* toString(PromptSyntax v);  // "a1111", "plain"
+bool fromString(std::string_view s, PromptSyntax& out);
+
+// A LoRA to merge for one request: a file (`path`), or a name looked up in the LoRA folders (file stem, without
+// .safetensors). `weight` scales it (1 = as trained; negative allowed).
+struct LoraRequest {
+    std::string path;
+    std::string name;
+    double weight = 1.0;
+};
+
 struct GenerateRequest {
     std::string prompt;
     std::optional<std::string> prompt2;    // for text_encoder_2; absent = prompt
@@ -166,6 +183,11 @@ struct GenerateRequest {
     std::optional<Image> mask;
     std::optional<double> strength;  // (0, 1]; absent = kLimits.defaultImg2ImgStrength / defaultInpaintStrength
     int maskBlur = 0;                // PIL GaussianBlur radius applied to the mask first (diffusers' mask_processor.blur)
+
+    // ---- prompt syntax and LoRA (issue 10) ----
+    PromptSyntax promptSyntax = PromptSyntax::A1111;
+    std::vector<LoraRequest> loras;        // merged in addition to the prompt's <lora:...> tags (A1111 syntax)
+    std::vector<std::string> loraFolders;  // where names are looked up, before defaultLoraFolder()
 };
 // The one place that fills the defaults.
 GenerateRequest defaultRequest();
@@ -212,6 +234,18 @@ struct GenerateResult {
     Timings timings;
     std::string schedulerName;  // the scheduler actually used (resolved from Default)
     std::string spacingName;
+
+    // ---- LoRA (issue 10) ----
+    struct AppliedLora {
+        std::string name;  // file stem
+        std::string path;
+        double weight = 1.0;
+        std::string shortHash;    // AUTOMATIC1111's short hash (12 hex digits)
+        bool fromPrompt = false;  // a <lora:...> tag of the prompt
+        int appliedKeys = 0, totalKeys = 0, missingKeys = 0;  // modules merged / in the file / without a target
+        std::string report;  // "applied N of M keys (K without a target)"
+    };
+    std::vector<AppliedLora> loras;
 };
 
 struct ModelInfo {
@@ -280,6 +314,16 @@ public:
     ~PromptTokenizer();
     // Tokens the text takes, without the start and end tokens (77 - 2 = 75 fit).
     int count(const std::string& text) const;
+    // ---- prompt syntax (issue 10) ----
+    // Under a syntax: tokens (A1111: 75 per full chunk plus the last chunk's, as AUTOMATIC1111's counter), chunks
+    // and the byte offset in `text` where each chunk starts (BREAK and the comma back-off included); Plain: one
+    // chunk, tokens as count(). <lora:...> tags count for nothing.
+    struct Layout {
+        int tokens = 0;
+        int chunks = 1;
+        std::vector<std::size_t> chunkStarts{0};
+    };
+    Layout layout(const std::string& text, PromptSyntax syntax = PromptSyntax::A1111) const;
 
 private:
     PromptTokenizer();
@@ -350,6 +394,19 @@ struct ImageMetadata {
     std::string initImage, initImageHash;  // file name (no folder), short sha256
     std::string maskImage, maskImageHash;
     int maskBlur = 0;
+
+    // ---- prompt syntax and LoRA (issue 10) ----
+    // "a1111" or "plain"; koala chunks written before the field existed read as "plain" (the engine had no other).
+    std::string promptSyntax = "a1111";
+    struct Lora {
+        std::string name;
+        double weight = 1.0;
+        std::string hash;         // A1111 short hash; "" when unknown
+        bool fromPrompt = false;  // a <lora:NAME:WEIGHT> tag of the prompt (then the prompt restores it)
+    };
+    // koala params: "prompt_syntax", "loras": [{"name", "weight", "hash", "from_prompt"}]; A1111: `Lora hashes:
+    // "name: hash, ..."` (weights from the prompt's tags, 1 for a LoRA without a tag).
+    std::vector<Lora> loras;
 };
 
 // AUTOMATIC1111's sampler and schedule type for one of our scheduler names ({"", ""} for "default"/unknown), and
@@ -401,6 +458,24 @@ std::string fileSha256(const std::string& path);
 Image resizeLanczos(const Image& image, int width, int height);
 // The denoising steps an image request runs: min(int(steps·strength), steps) (0 = none; refused by validate()).
 int img2imgSteps(int steps, double strength);
+
+// ---- LoRA files (issue 10) ----------------------------------------------------------------------------------------
+// $XDG_DATA_HOME/koala-studio/loras, else ~/.local/share/koala-studio/loras; it may not exist.
+std::string defaultLoraFolder();
+struct LoraFileInfo {
+    std::string path;
+    std::string name;       // file stem: what <lora:NAME> refers to
+    std::string format;     // "kohya", "peft" or "" (not recognised; it will be refused when used)
+    std::string shortHash;  // AUTOMATIC1111's short hash (first 12 hex of sha256 of the data after the header)
+    std::vector<std::string> triggerWords;  // modelspec.trigger_phrase, else ss_tag_frequency's top tags
+    std::int64_t bytes = 0;
+};
+// *.safetensors directly in each folder (missing folders are skipped), sorted by name; a name found in an earlier
+// folder hides later ones. `hashes` false skips the sha256 (fast listing).
+std::vector<LoraFileInfo> listLoraFiles(const std::vector<std::string>& folders, bool hashes = true);
+LoraFileInfo inspectLoraFile(const std::string& path, bool hash = true);  // throws Error(Io/ModelFormat)
+// The file for a <lora:NAME> tag: NAME.safetensors in `folders`, then defaultLoraFolder(); "" when absent.
+std::string findLoraFile(const std::string& name, const std::vector<std::string>& folders);
 
 // Write float32 tensors as safetensors atomically. Throws Error(Io).
 void writeSafetensors(const std::string& path, const std::vector<std::pair<std::string, FloatTensor>>& tensors);

@@ -153,7 +153,65 @@ json paramsObject(const ImageMetadata& m) {
     if (!m.maskImage.empty()) p["mask_image"] = m.maskImage;
     if (!m.maskImageHash.empty()) p["mask_image_sha256"] = m.maskImageHash;
     if (!m.maskImage.empty() || m.maskBlur != 0) p["mask_blur"] = m.maskBlur;
+    // ---- prompt syntax and LoRA (issue 10)
+    p["prompt_syntax"] = m.promptSyntax;
+    if (!m.loras.empty()) {
+        json loras = json::array();
+        for (const auto& l : m.loras)
+            loras.push_back({{"name", l.name}, {"weight", l.weight}, {"hash", l.hash}, {"from_prompt", l.fromPrompt}});
+        p["loras"] = loras;
+    }
     return p;
+}
+
+// ---- prompt syntax and LoRA (issue 10) ----
+// The <lora:NAME[:WEIGHT[:...]]> tags of a prompt (A1111's extra-network syntax), as (name, weight).
+std::vector<std::pair<std::string, double>> loraTagsOf(const std::string& prompt) {
+    static const std::regex re(R"re(<(?:lora|lyco):([^:>]+)(?::([^:>]*))?[^>]*>)re");
+    std::vector<std::pair<std::string, double>> out;
+    for (auto it = std::sregex_iterator(prompt.begin(), prompt.end(), re); it != std::sregex_iterator(); ++it) {
+        double w = 1.0;
+        if ((*it)[2].matched) {
+            char* end = nullptr;
+            const std::string ws = (*it)[2].str();
+            const double v = std::strtod(ws.c_str(), &end);
+            if (end != ws.c_str()) w = v;
+        }
+        out.emplace_back((*it)[1].str(), w);
+    }
+    return out;
+}
+
+// `Lora hashes: "a: 0123456789ab, b: ..."` and the prompt's tags → ImageMetadata::loras.
+void readA1111Loras(const std::string& hashes, ImageMetadata& m) {
+    const auto tags = loraTagsOf(m.prompt);
+    auto tagWeight = [&](const std::string& name, double& w) {
+        for (const auto& [n, tw] : tags)
+            if (n == name) {
+                w = tw;
+                return true;
+            }
+        return false;
+    };
+    std::size_t start = 0;
+    while (start < hashes.size()) {
+        auto comma = hashes.find(',', start);
+        if (comma == std::string::npos) comma = hashes.size();
+        const std::string item = trim(hashes.substr(start, comma - start));
+        start = comma + 1;
+        const auto colon = item.rfind(':');
+        if (item.empty() || colon == std::string::npos) continue;
+        ImageMetadata::Lora l;
+        l.name = trim(item.substr(0, colon));
+        l.hash = trim(item.substr(colon + 1));
+        l.fromPrompt = tagWeight(l.name, l.weight);
+        m.loras.push_back(l);
+    }
+    for (const auto& [n, w] : tags) {
+        bool known = false;
+        for (const auto& l : m.loras) known = known || l.name == n;
+        if (!known) m.loras.push_back({n, w, "", true});
+    }
 }
 
 }  // namespace
@@ -201,6 +259,13 @@ std::string toA1111Parameters(const ImageMetadata& m) {
     // ---- img2img / inpainting, as A1111 writes them
     if (m.strength) f.push_back("Denoising strength: " + formatNumber(*m.strength));
     if (!m.maskImage.empty() || m.maskBlur != 0) f.push_back("Mask blur: " + std::to_string(m.maskBlur));
+    // ---- LoRA (issue 10), as A1111 writes it: Lora hashes: "name: shorthash, ..."
+    if (!m.loras.empty()) {
+        std::string h;
+        for (const auto& l : m.loras)
+            if (!l.hash.empty()) h += (h.empty() ? "" : ", ") + l.name + ": " + l.hash;
+        if (!h.empty()) f.push_back("Lora hashes: \"" + h + "\"");
+    }
     out += "\n";
     for (std::size_t i = 0; i < f.size(); ++i) out += (i ? ", " : "") + f[i];
     return out;
@@ -267,6 +332,9 @@ std::optional<ImageMetadata> parseA1111Parameters(const std::string& text) {
     // ---- img2img / inpainting
     if (parseDouble(lookup(values, "Denoising strength"), x)) m.strength = x;
     if (parseInt(lookup(values, "Mask blur"), n) && n >= 0) m.maskBlur = int(n);
+    // ---- prompt syntax and LoRA (issue 10): A1111's own syntax
+    m.promptSyntax = "a1111";
+    readA1111Loras(lookup(values, "Lora hashes"), m);
     return m;
 }
 
@@ -334,6 +402,19 @@ std::optional<ImageMetadata> parseKoalaMetadata(const std::string& text) {
     str("mask_image", m.maskImage);
     str("mask_image_sha256", m.maskImageHash);
     num("mask_blur", m.maskBlur);
+    // ---- prompt syntax and LoRA (issue 10); chunks from before it were plain (the engine had no other syntax)
+    m.promptSyntax = "plain";
+    str("prompt_syntax", m.promptSyntax);
+    if (auto ls = p.find("loras"); ls != p.end() && ls->is_array())
+        for (const auto& e : *ls) {
+            if (!e.is_object() || !e.contains("name") || !e["name"].is_string()) continue;
+            ImageMetadata::Lora l;
+            l.name = e["name"].get<std::string>();
+            if (e.contains("weight") && e["weight"].is_number()) l.weight = e["weight"].get<double>();
+            if (e.contains("hash") && e["hash"].is_string()) l.hash = e["hash"].get<std::string>();
+            if (e.contains("from_prompt") && e["from_prompt"].is_boolean()) l.fromPrompt = e["from_prompt"].get<bool>();
+            m.loras.push_back(l);
+        }
     auto g = j.find("generator");
     if (g != j.end() && g->is_string()) m.generator = g->get<std::string>();
     // The studio keeps the resolved scheduler and the model name beside the request.

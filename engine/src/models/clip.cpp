@@ -192,4 +192,28 @@ ClipTextOutput ClipTextEncoder::forward(const at::Tensor& idsIn, int clipSkip) c
     return out;
 }
 
+// ---- LoRA (issue 10) ----------------------------------------------------------------------------------------------
+std::vector<std::pair<std::string, at::Tensor*>> ClipTextEncoder::loraTargets() {
+    std::vector<std::pair<std::string, at::Tensor*>> out;
+    for (std::size_t i = 0; i < m_w->layers.size(); ++i) {
+        auto& l = m_w->layers[i];
+        const std::string p = "text_model.encoder.layers." + std::to_string(i) + ".";
+        out.emplace_back(p + "self_attn.q_proj", &l.q.weight);
+        out.emplace_back(p + "self_attn.k_proj", &l.k.weight);
+        out.emplace_back(p + "self_attn.v_proj", &l.v.weight);
+        out.emplace_back(p + "self_attn.out_proj", &l.out.weight);
+        out.emplace_back(p + "mlp.fc1", &l.fc1.weight);
+        out.emplace_back(p + "mlp.fc2", &l.fc2.weight);
+    }
+    if (m_w->projection.weight.defined()) out.emplace_back("text_projection", &m_w->projection.weight);
+    return out;
+}
+
+std::shared_ptr<ClipTextEncoder> ClipTextEncoder::shallowCopy() const {
+    std::shared_ptr<ClipTextEncoder> enc(new ClipTextEncoder());
+    enc->m_cfg = m_cfg;
+    enc->m_w = std::make_unique<Weights>(*m_w);
+    return enc;
+}
+
 }  // namespace koala::models

@@ -5,6 +5,8 @@
 
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace koala::io {
 class Config;
@@ -43,6 +45,13 @@ public:
     at::ScalarType dtype() const;
     // Move every weight to another device/dtype (memory mode "low" parks the encoders on the CPU).
     void to(at::Device device, at::ScalarType dtype);
+
+    // ---- LoRA (issue 10) ----
+    // Every linear weight a LoRA may target, by its transformers module name with the "text_model." prefix
+    // ("text_model.encoder.layers.0.self_attn.q_proj", "...mlp.fc1"): pointers into this encoder's weight slots.
+    std::vector<std::pair<std::string, at::Tensor*>> loraTargets();
+    // A new encoder holding the same weight tensors (shared storage): replace a slot of the copy to change it alone.
+    std::shared_ptr<ClipTextEncoder> shallowCopy() const;
 
     struct Weights;  // defined in clip.cpp
     ~ClipTextEncoder();

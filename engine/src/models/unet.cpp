@@ -743,4 +743,62 @@ std::string Unet::shapeNameOf(const UnetConfig& c) {
     return "custom";
 }
 
+// ---- LoRA (issue 10) ----------------------------------------------------------------------------------------------
+std::vector<std::pair<std::string, at::Tensor*>> Unet::loraTargets() {
+    std::vector<std::pair<std::string, at::Tensor*>> out;
+    Weights& W = *m_w;
+    auto add = [&](const std::string& name, at::Tensor& t) {
+        if (t.defined()) out.emplace_back(name, &t);
+    };
+    auto resnet = [&](const std::string& p, ResnetW& r) {
+        add(p + ".conv1", r.conv1.weight);
+        add(p + ".conv2", r.conv2.weight);
+        add(p + ".time_emb_proj", r.timeEmbProj.weight);
+        add(p + ".conv_shortcut", r.shortcut.weight);
+    };
+    auto transformer = [&](const std::string& p, Transformer2dW& t) {
+        add(p + ".proj_in", t.linear ? t.projInL.weight : t.projInC.weight);
+        add(p + ".proj_out", t.linear ? t.projOutL.weight : t.projOutC.weight);
+        for (std::size_t j = 0; j < t.blocks.size(); ++j) {
+            const std::string b = p + ".transformer_blocks." + std::to_string(j);
+            auto& blk = t.blocks[j];
+            for (auto [name, a] : {std::pair<const char*, AttnW*>{".attn1", &blk.attn1}, {".attn2", &blk.attn2}}) {
+                add(b + name + ".to_q", a->q.weight);
+                add(b + name + ".to_k", a->k.weight);
+                add(b + name + ".to_v", a->v.weight);
+                add(b + name + ".to_out.0", a->out.weight);
+            }
+            add(b + ".ff.net.0.proj", blk.ffIn.weight);
+            add(b + ".ff.net.2", blk.ffOut.weight);
+        }
+    };
+    add("conv_in", W.convIn.weight);
+    add("time_embedding.linear_1", W.time1.weight);
+    add("time_embedding.linear_2", W.time2.weight);
+    add("add_embedding.linear_1", W.add1.weight);
+    add("add_embedding.linear_2", W.add2.weight);
+    for (std::size_t i = 0; i < W.down.size(); ++i) {
+        const std::string p = "down_blocks." + std::to_string(i);
+        for (std::size_t l = 0; l < W.down[i].resnets.size(); ++l)
+            resnet(p + ".resnets." + std::to_string(l), W.down[i].resnets[l]);
+        for (std::size_t l = 0; l < W.down[i].attns.size(); ++l)
+            transformer(p + ".attentions." + std::to_string(l), W.down[i].attns[l]);
+        add(p + ".downsamplers.0.conv", W.down[i].down.weight);
+    }
+    for (std::size_t l = 0; l < W.midResnets.size(); ++l)
+        resnet("mid_block.resnets." + std::to_string(l), W.midResnets[l]);
+    for (std::size_t l = 0; l < W.midAttns.size(); ++l)
+        transformer("mid_block.attentions." + std::to_string(l), W.midAttns[l]);
+    for (std::size_t i = 0; i < W.up.size(); ++i) {
+        const std::string p = "up_blocks." + std::to_string(i);
+        for (std::size_t l = 0; l < W.up[i].resnets.size(); ++l)
+            resnet(p + ".resnets." + std::to_string(l), W.up[i].resnets[l]);
+        for (std::size_t l = 0; l < W.up[i].attns.size(); ++l)
+            transformer(p + ".attentions." + std::to_string(l), W.up[i].attns[l]);
+        add(p + ".upsamplers.0.conv", W.up[i].up.weight);
+    }
+    add("conv_out", W.convOut.weight);
+    return out;
+}
+
 }  // namespace koala::models

@@ -5,6 +5,7 @@
 
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace koala::io {
@@ -71,6 +72,12 @@ public:
     static std::string shapeNameOf(const UnetConfig& cfg);  // the same, from the config alone
     at::Device device() const;
     at::ScalarType dtype() const;
+
+    // ---- LoRA (issue 10) ----
+    // Every linear and convolution weight a LoRA may target, by its diffusers module name ("conv_in",
+    // "down_blocks.1.attentions.0.transformer_blocks.0.attn1.to_q", "...ff.net.0.proj", "...resnets.0.conv1",
+    // "...downsamplers.0.conv"): pointers into this UNet's weight slots. Not thread-safe against a forward.
+    std::vector<std::pair<std::string, at::Tensor*>> loraTargets();
 
     struct Weights;
     ~Unet();

@@ -23,11 +23,6 @@ void checkCancel(CancelToken* cancel) {
     if (cancel && cancel->cancelled()) fail(ErrorKind::Cancelled, "generation cancelled");
 }
 
-at::Tensor idsTensor(const std::vector<int>& ids) {
-    std::vector<std::int64_t> v(ids.begin(), ids.end());
-    return at::tensor(v, at::kLong).unsqueeze(0);
-}
-
 }  // namespace
 
 FloatTensor toFloatTensor(const at::Tensor& t) {
@@ -61,39 +56,8 @@ std::vector<Image> toImages(const at::Tensor& images01) {
     return out;
 }
 
-PromptEmbeds ModelImpl::encodePrompt(const GenerateRequest& r, bool guidance) {
-    auto& t = *text;
-    const bool parked = memory == MemoryMode::Low && device.is_cuda();
-    if (parked) {
-        t.encoder1->to(device, dtype);
-        t.encoder2->to(device, dtype);
-    }
-    auto encodePair = [&](const std::string& p1, const std::string& p2, at::Tensor& embeds, at::Tensor& pooled) {
-        auto o1 = t.encoder1->forward(idsTensor(t.tokenizer1->encodePadded(p1)).to(device));
-        auto o2 = t.encoder2->forward(idsTensor(t.tokenizer2->encodePadded(p2)).to(device));
-        embeds = at::cat({o1.hiddenPenultimate, o2.hiddenPenultimate.to(o1.hiddenPenultimate.scalar_type())}, -1);
-        pooled = o2.textEmbeds;
-    };
-    PromptEmbeds e;
-    encodePair(r.prompt, r.prompt2.value_or(r.prompt), e.prompt, e.pooled);
-    if (guidance) {
-        if (!r.negative && forceZerosForEmptyPrompt) {
-            e.negative = at::zeros_like(e.prompt);
-            e.negativePooled = at::zeros_like(e.pooled);
-        } else {
-            const std::string n1 = r.negative.value_or("");
-            encodePair(n1, r.negative2.value_or(n1), e.negative, e.negativePooled);
-        }
-    }
-    if (parked) {
-        t.encoder1->to(at::kCPU, dtype);
-        t.encoder2->to(at::kCPU, dtype);
-    }
-    return e;
-}
-
 at::Tensor ModelImpl::decodeLatents(const at::Tensor& latents) {
-    auto& dec = *vae->decoder;
+    const auto& dec = *vae->decoder;
     const double sf = dec.config().scalingFactor;
     const int tile = memory == MemoryMode::Low ? 64 : 0;
     auto z = (latents.to(at::kFloat) / sf);

@@ -279,6 +279,12 @@ int PromptTokenizer::count(const std::string& text) const {
     return guarded("tokenizing", [&] { return int(m_impl->tokenizer->encode(text).size()); });
 }
 
+// Prompt syntax (issue 10): pipeline/prompt.cpp.
+PromptTokenizer::Layout promptLayout(const text::ClipTokenizer& tok, const std::string& text, PromptSyntax syntax);
+PromptTokenizer::Layout PromptTokenizer::layout(const std::string& text, PromptSyntax syntax) const {
+    return guarded("tokenizing", [&] { return promptLayout(*m_impl->tokenizer, text, syntax); });
+}
+
 Model::Model(std::unique_ptr<ModelImpl> impl) : m_impl(std::move(impl)) {}
 Model::~Model() = default;
 
@@ -294,7 +300,12 @@ std::shared_ptr<Model> Model::load(const std::string& path, const LoadOptions& o
 const ModelInfo& Model::info() const { return m_impl->info; }
 
 GenerateResult Model::generate(const GenerateRequest& request, const Callbacks& callbacks, CancelToken* cancel) {
-    return guarded("generating", [&] { return m_impl->generate(request, callbacks, cancel); });
+    return guarded("generating", [&] {
+        auto loras = m_impl->applyLoras(request);  // LoRA (issue 10): merge / take off before the run
+        GenerateResult r = m_impl->generate(request, callbacks, cancel);
+        r.loras = std::move(loras);
+        return r;
+    });
 }
 
 int Model::countTokens(const std::string& text) const {

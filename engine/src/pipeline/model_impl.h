@@ -39,6 +39,8 @@ struct PromptEmbeds {
     at::Tensor negative, negativePooled;  // undefined when classifier-free guidance is off
 };
 
+struct LoraState;  // pipeline/lora.cpp (issue 10)
+
 class ModelImpl {
 public:
     // The UNet call used by the denoising loop; replaceable (the CUDA path installs a graph-captured runner).
@@ -72,6 +74,14 @@ public:
     PromptEmbeds encodePrompt(const GenerateRequest& request, bool guidance);
     at::Tensor decodeLatents(const at::Tensor& latents);  // → [B,3,H,W] float32 in [0,1]
     GenerateResult generate(const GenerateRequest& request, const Callbacks& callbacks, CancelToken* cancel);
+
+    // ---- LoRA (issue 10, pipeline/lora.cpp) ----
+    // Makes the merged LoRA set the request's (its loras and, under the A1111 syntax, the prompt's <lora:> tags):
+    // nothing when it already is, else the current set is taken off exactly and the new one merged. Called by
+    // Model::generate before generate(). removeLoras() restores the loaded weights bit for bit.
+    std::shared_ptr<LoraState> loraState;
+    std::vector<GenerateResult::AppliedLora> applyLoras(const GenerateRequest& request);
+    void removeLoras();
 };
 
 // dtype names and conversions (model.cpp): the one mapping between the public DType and LibTorch's.
