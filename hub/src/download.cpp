@@ -649,12 +649,6 @@ DownloadResult Client::run() {
     res.repoDir = m_repoDir.string();
     std::error_code ec;
 
-    // One shared lock per repo while downloading: remove*() waits for none of it and refuses instead.
-    fs::create_directories(m_cache, ec);
-    if (ec) fail(ErrorKind::Io, "cannot create the cache folder " + m_cache.string() + ": " + ec.message());
-    FileLock repoLock;
-    repoLock.lock(repoLockPath(m_o.env.cacheDir, m_repo), FileLock::Mode::Shared, m_o.cancel);
-
     phase(DownloadProgress::Phase::Listing);
     std::vector<std::string> repoFiles;
     try {
@@ -673,6 +667,13 @@ DownloadResult Client::run() {
         throw;
     }
     res.commit = m_commit;
+    // One shared lock per repo while downloading: remove*() refuses (Busy) instead of pulling files from under it.
+    FileLock repoLock;
+    repoLock.lock(repoLockPath(m_o.env.cacheDir, m_repo), FileLock::Mode::Shared, m_o.cancel);
+    // The folders huggingface_hub makes before downloading (its scan_cache_dir() flags a repo without snapshots/).
+    fs::create_directories(m_repoDir / "blobs", ec);
+    fs::create_directories(m_repoDir / "snapshots", ec);
+    if (ec) fail(ErrorKind::Io, "cannot create " + m_repoDir.string() + ": " + ec.message());
     if (std::find(repoFiles.begin(), repoFiles.end(), "model_index.json") == repoFiles.end())
         fail(ErrorKind::NotFound, m_repo + " has no model_index.json at " + m_o.revision +
                                       ": it is not a diffusers pipeline (KOALA Studio loads SDXL-family pipelines)");

@@ -299,6 +299,7 @@ HT_TEST(a_wrong_checksum_is_refused_and_not_left_in_place) {
 HT_TEST(not_found_names_the_repo_or_revision) {
     auto o = options("notfound");
     HT_CHECK_THROWS(hub::download("koala/missing", o), ErrorKind::NotFound, "koala/missing");
+    HT_CHECK(!fs::exists(fs::path(o.env.cacheDir) / "models--koala--missing"));  // nothing left behind
     o.revision = "v9";
     HT_CHECK_THROWS(hub::download("koala/tiny", o), ErrorKind::NotFound, "revision 'v9'");
     o.revision = "main";
