@@ -709,9 +709,6 @@ DownloadResult Client::run() {
         res.bytesTotal += f.size > 0 ? std::uint64_t(f.size) : 0;
         if (f.cached) continue;
         toFetch.push_back(f);
-        const auto partial = fs::file_size(m_repoDir / "blobs" / (f.etag + ".incomplete"), ec);
-        const std::uint64_t have = ec ? 0 : partial;
-        if (f.size > 0 && std::uint64_t(f.size) > have) needed += std::uint64_t(f.size) - have;
     }
     res.bytesTotal += index.size > 0 ? std::uint64_t(index.size) : 0;
     // Two entries for one blob (identical files): fetch it once.
@@ -720,6 +717,11 @@ DownloadResult Client::run() {
                               [](const FileMeta& a, const FileMeta& b) { return a.etag == b.etag; }),
                   toFetch.end());
     std::sort(toFetch.begin(), toFetch.end(), [](const FileMeta& a, const FileMeta& b) { return a.path < b.path; });
+    for (const auto& f : toFetch) {  // what is left to fetch, partial downloads counted
+        const auto partial = fs::file_size(m_repoDir / "blobs" / (f.etag + ".incomplete"), ec);
+        const std::uint64_t have = ec ? 0 : partial;
+        if (f.size > 0 && std::uint64_t(f.size) > have) needed += std::uint64_t(f.size) - have;
+    }
     checkFreeSpace(needed);
 
     m_p.bytesTotal = 0;
