@@ -4,11 +4,15 @@
 //               [--height 1024] [--guidance 5] [--runs 5] [--warmup 1] [--dtype fp16|bf16|fp32]
 //               [--device cpu|cuda] [--memory default|low] [--scheduler euler] [--json OUT.json]
 //               [--tokenizer DIR] [--prompt TEXT] [--negative TEXT | --no-negative] [--no-previews] [--seed N]
+//               [--lora [RANK] [--lora-reps 3] [--lora-only]]
 //
 // Measures load (or random-weight build) time, prompt encoding, the median UNet step, VAE decode, the preview cost
 // per step, the whole image (median of --runs after --warmup runs), peak GPU memory (allocated and reserved; 0 on
-// the CPU). Prints a table and optionally writes JSON. Exit status: 0 ok, 1 bad arguments, 2 engine error,
-// 3 UNet parameter count differs from the model card.
+// the CPU). With --lora: writes a random kohya LoRA of that rank (default 32) for the model to a temporary file,
+// covering every module the merge can target, and times merging and removing it (median of --lora-reps) and checks
+// that removal restores every weight bit for bit; the generation runs then use it (--lora-only skips them).
+// Prints a table and optionally writes JSON. Exit status: 0 ok, 1 bad arguments, 2 engine error, 3 UNet parameter
+// count differs from the model card, 4 the weights after LoRA removal differ from before.
 #include "koala/bench.h"
 #include "koala/engine.h"
 
@@ -25,6 +29,8 @@
 #include <optional>
 #include <string>
 #include <vector>
+
+#include <unistd.h>
 
 namespace fs = std::filesystem;
 
@@ -43,6 +49,10 @@ struct Args {
     float guidance = 5.0f;
     std::uint64_t seed = 42;
     bool previews = true;
+    int loraRank = 0;  // 0: no LoRA measurement
+    int loraReps = 3;
+    bool loraOnly = false;
+    std::string loraPath;  // the random LoRA, once written (the generation runs use it)
     koala::Device device = koala::Device::Auto;
     koala::DType dtype = koala::DType::Auto;
     koala::MemoryMode memory = koala::MemoryMode::Default;
@@ -58,9 +68,13 @@ void usage(std::FILE* f) {
         "                   [--scheduler euler] [--json OUT.json] [--tokenizer DIR] [--prompt TEXT]\n"
         "                   [--negative TEXT | --no-negative] [--no-previews] [--seed N]\n"
         "                   [--init-image IMAGE [--strength F]]   (img2img: the VAE encoder's time is reported)\n"
+        "                   [--lora [RANK] [--lora-reps 3] [--lora-only]]\n"
         "--random-config builds the full-size architecture with random weights (normal(0, 0.02)); its\n"
         "tokenizers and scheduler config come from --tokenizer DIR (default: the source tree's\n"
-        "tests/data/fixtures/tiny-koala-700m, or $KOALA_TOKENIZER_DIR).\n");
+        "tests/data/fixtures/tiny-koala-700m, or $KOALA_TOKENIZER_DIR).\n"
+        "--lora [RANK] writes a random kohya LoRA (rank 32 by default) for the model, covering every module the\n"
+        "merge can target, times merging and removing it (median of --lora-reps), checks the weights are\n"
+        "restored bit for bit, then runs the generation timings with it merged (--lora-only: no generation).\n");
 }
 
 [[noreturn]] void bad(const std::string& msg) {
@@ -120,6 +134,15 @@ Args parse(int argc, char** argv) {
             a.negative.reset();
         else if (f == "--no-previews")
             a.previews = false;
+        else if (f == "--lora") {
+            a.loraRank = 32;
+            if (i + 1 < argc && argv[i + 1][0] != '-') a.loraRank = toInt(f, next());
+            if (a.loraRank < 1 || a.loraRank > 1024) bad("--lora: the rank must be from 1 to 1024");
+        } else if (f == "--lora-reps") {
+            a.loraReps = toInt(f, next());
+            if (a.loraReps < 1) bad("--lora-reps must be at least 1");
+        } else if (f == "--lora-only")
+            a.loraOnly = true;
         else if (f == "--init-image")
             a.initImage = next();
         else if (f == "--strength") {
@@ -156,6 +179,7 @@ Args parse(int argc, char** argv) {
     }
     if (a.model.empty() == a.randomConfig.empty()) bad("give exactly one of --model and --random-config");
     if (a.runs < 1) bad("--runs must be at least 1");
+    if (a.loraOnly && a.loraRank == 0) bad("--lora-only needs --lora");
     try {
         koala::validate(benchRequest(a));  // the engine's limits (koala::kLimits), before anything is loaded
     } catch (const koala::Error& e) {
@@ -241,6 +265,58 @@ Loaded loadModel(const Args& a) {
     return l;
 }
 
+// ---- LoRA merge and removal ------------------------------------------------------------------------------------
+struct LoraMeasured {
+    bool done = false;
+    koala::RandomLoraInfo file;
+    koala::LoraTiming timing;
+    double writeSeconds = 0;
+};
+
+// The random LoRA's file: removed when the run ends, however it ends.
+struct TempFile {
+    std::string path;
+    ~TempFile() {
+        std::error_code ec;
+        if (!path.empty()) fs::remove(path, ec);
+    }
+};
+
+LoraMeasured measureLora(Args& a, koala::Model& model, TempFile& file) {
+    LoraMeasured out;
+    std::error_code ec;
+    fs::path dir = fs::temp_directory_path(ec);
+    if (ec) dir = ".";
+    file.path =
+        (dir / ("koala-bench-lora-r" + std::to_string(a.loraRank) + "-" + std::to_string(::getpid()) + ".safetensors"))
+            .string();
+    koala::RandomLoraSpec spec;
+    spec.rank = a.loraRank;
+    spec.seed = a.seed;
+    const auto t0 = Clock::now();
+    out.file = koala::writeRandomLora(model, file.path, spec);
+    out.writeSeconds = since(t0);
+    std::printf(
+        "LoRA: rank %d, %d modules (UNet %d, text encoder 1 %d, text encoder 2 %d), %s parameters, "
+        "%.1f MiB, written in %.2f s\n",
+        a.loraRank, out.file.modules, out.file.unetModules, out.file.te1Modules, out.file.te2Modules,
+        withCommas(out.file.parameters).c_str(), double(out.file.bytes) / double(1 << 20), out.writeSeconds);
+    std::fflush(stdout);
+    koala::LoraRequest l;
+    l.path = file.path;
+    out.timing = koala::timeLoraMergeAndRemove(model, {l}, a.loraReps);
+    for (std::size_t i = 0; i < out.timing.mergeRuns.size(); ++i)
+        std::printf("  LoRA %zu: merge %.3f s, removal %.3f s\n", i + 1, out.timing.mergeRuns[i],
+                    out.timing.removeRuns[i]);
+    std::printf("  applied %d of %d keys; %d of %d weights changed while merged; restored bit for bit: %s\n",
+                out.timing.appliedKeys, out.timing.totalKeys, out.timing.weightsChangedByMerge,
+                out.timing.weightsChecked, out.timing.restoredBitIdentical ? "yes" : "NO");
+    std::fflush(stdout);
+    out.done = true;
+    a.loraPath = file.path;  // the generation runs merge it
+    return out;
+}
+
 struct Measured {
     std::vector<koala::Timings> timings;  // the measured runs (after warm-up)
     double firstImage = 0;
@@ -260,6 +336,11 @@ koala::GenerateRequest benchRequest(const Args& a) {
     r.height = a.height;
     r.scheduler = a.scheduler;
     r.previews = a.previews;
+    if (!a.loraPath.empty()) {
+        koala::LoraRequest l;
+        l.path = a.loraPath;
+        r.loras.push_back(l);
+    }
     if (!a.initImage.empty()) {  // img2img: the image decides the size
         static const koala::Image image = koala::readImage(a.initImage);
         r.initImage = image;
@@ -333,7 +414,7 @@ std::string fmt(const char* f, double v) {
     return b;
 }
 
-void printTable(const Args& a, const Loaded& l, const Measured& m, const Summary& s) {
+void printTable(const Args& a, const Loaded& l, const LoraMeasured& lora, const Measured* gen, const Summary& s) {
     std::printf("\n| %-34s | %14s |\n|%s|%s|\n", "measure", "value", std::string(36, '-').c_str(),
                 std::string(16, '-').c_str());
     auto row = [](const char* name, const std::string& v) { std::printf("| %-34s | %14s |\n", name, v.c_str()); };
@@ -341,6 +422,20 @@ void printTable(const Args& a, const Loaded& l, const Measured& m, const Summary
     auto ms = [](double v) { return fmt("%.2f ms", 1e3 * v); };
     auto gibs = [](std::int64_t v) { return fmt("%.2f GiB", gib(v)); };
     row(a.model.empty() ? "build (random weights)" : "load", secs(l.seconds));
+    if (lora.done) {
+        const std::string reps = " (median of " + std::to_string(a.loraReps) + ")";
+        row("LoRA rank", std::to_string(a.loraRank));
+        row("LoRA keys applied",
+            std::to_string(lora.timing.appliedKeys) + " / " + std::to_string(lora.timing.totalKeys));
+        row(("LoRA merge" + reps).c_str(), secs(lora.timing.mergeSeconds));
+        row(("LoRA removal" + reps).c_str(), secs(lora.timing.removeSeconds));
+        row("LoRA removal bit-identical", lora.timing.restoredBitIdentical ? "yes" : "NO");
+    }
+    if (!gen) {
+        std::fflush(stdout);
+        return;
+    }
+    const Measured& m = *gen;
     row(a.warmup > 0 ? "first image (warm-up run 1)" : "first image (first run)", secs(m.firstImage));
     row("prompt encoding", ms(s.encode));
     row("UNet step (median)", ms(s.step));
@@ -363,7 +458,7 @@ void printTable(const Args& a, const Loaded& l, const Measured& m, const Summary
     std::fflush(stdout);
 }
 
-bool writeJson(const Args& a, const Loaded& l, const Measured& m, const Summary& s) {
+bool writeJson(const Args& a, const Loaded& l, const LoraMeasured& lora, const Measured* gen, const Summary& s) {
     const koala::ModelInfo& info = l.model->info();
     nlohmann::json j;
     j["tool"] = "koala-bench";
@@ -392,30 +487,50 @@ bool writeJson(const Args& a, const Loaded& l, const Measured& m, const Summary&
     j["model_card_parameters"] = l.card;
     j["parameters_match"] = l.paramsOk;
     j["load_seconds"] = l.seconds;
-    j["first_image_seconds"] = m.firstImage;
-    j["encode_seconds"] = s.encode;
-    j["step_median_seconds"] = s.step;
-    j["denoise_seconds"] = s.denoise;
-    j["preview_per_step_seconds"] = s.preview;
-    j["decode_seconds"] = s.decode;
-    if (!a.initImage.empty()) {
-        j["encode_image_seconds"] = s.encodeImage;
-        j["init_image"] = a.initImage;
-        j["strength"] = a.strength.value_or(koala::kLimits.defaultImg2ImgStrength);
+    if (lora.done) {
+        j["lora_rank"] = a.loraRank;
+        j["lora_modules"] = lora.file.modules;
+        j["lora_parameters"] = lora.file.parameters;
+        j["lora_file_bytes"] = lora.file.bytes;
+        j["lora_keys_applied"] = lora.timing.appliedKeys;
+        j["lora_keys_total"] = lora.timing.totalKeys;
+        j["lora_repetitions"] = a.loraReps;
+        j["lora_merge_seconds"] = lora.timing.mergeSeconds;
+        j["lora_remove_seconds"] = lora.timing.removeSeconds;
+        j["lora_merge_seconds_runs"] = lora.timing.mergeRuns;
+        j["lora_remove_seconds_runs"] = lora.timing.removeRuns;
+        j["lora_weights_checked"] = lora.timing.weightsChecked;
+        j["lora_weights_changed_by_merge"] = lora.timing.weightsChangedByMerge;
+        j["lora_restore_bit_identical"] = lora.timing.restoredBitIdentical;
+        j["lora_in_generation"] = gen != nullptr;
     }
-    j["total_seconds_median"] = s.total;
-    j["total_seconds_runs"] = s.totals;
-    j["peak_allocated_bytes"] = s.peakAlloc;
-    j["peak_reserved_bytes"] = m.peakReserved;
-    j["allocated_after_load_bytes"] = l.afterLoad.allocatedCurrent;
-    j["cuda_fast_path"] = {{"compiled", m.after.compiled},
-                           {"graph_captures", m.after.captures - m.before.captures},
-                           {"graph_replays", m.after.replays - m.before.replays},
-                           {"eager_runner_calls", m.after.eagerCalls - m.before.eagerCalls},
-                           {"capture_failures", m.after.captureFailures - m.before.captureFailures},
-                           {"last_error", m.after.lastError},
-                           {"channels_last_unet", m.after.channelsLastUnet},
-                           {"channels_last_vae", m.after.channelsLastVae}};
+    if (gen) {
+        const Measured& m = *gen;
+        j["first_image_seconds"] = m.firstImage;
+        j["encode_seconds"] = s.encode;
+        j["step_median_seconds"] = s.step;
+        j["denoise_seconds"] = s.denoise;
+        j["preview_per_step_seconds"] = s.preview;
+        j["decode_seconds"] = s.decode;
+        if (!a.initImage.empty()) {
+            j["encode_image_seconds"] = s.encodeImage;
+            j["init_image"] = a.initImage;
+            j["strength"] = a.strength.value_or(koala::kLimits.defaultImg2ImgStrength);
+        }
+        j["total_seconds_median"] = s.total;
+        j["total_seconds_runs"] = s.totals;
+        j["peak_allocated_bytes"] = s.peakAlloc;
+        j["peak_reserved_bytes"] = m.peakReserved;
+        j["allocated_after_load_bytes"] = l.afterLoad.allocatedCurrent;
+        j["cuda_fast_path"] = {{"compiled", m.after.compiled},
+                               {"graph_captures", m.after.captures - m.before.captures},
+                               {"graph_replays", m.after.replays - m.before.replays},
+                               {"eager_runner_calls", m.after.eagerCalls - m.before.eagerCalls},
+                               {"capture_failures", m.after.captureFailures - m.before.captureFailures},
+                               {"last_error", m.after.lastError},
+                               {"channels_last_unet", m.after.channelsLastUnet},
+                               {"channels_last_vae", m.after.channelsLastVae}};
+    }
     std::ofstream out(a.jsonOut);
     out << j.dump(2) << "\n";
     if (!out) {
@@ -425,7 +540,7 @@ bool writeJson(const Args& a, const Loaded& l, const Measured& m, const Summary&
     return true;
 }
 
-int run(const Args& a) {
+int run(Args a) {
     const koala::Device dev = koala::resolveDevice(a.device);
     if (dev == koala::Device::Cuda && !koala::cudaAvailable())
         bad("--device cuda: no CUDA device in this build/machine");
@@ -444,14 +559,26 @@ int run(const Args& a) {
     std::printf("\n%s: %.2f s\n", a.model.empty() ? "build (random weights)" : "load", l.seconds);
     std::fflush(stdout);
 
-    const Measured m = measure(a, *l.model);
-    const Summary s = summarize(a, m);
-    printTable(a, l, m, s);
-    if (!a.jsonOut.empty() && !writeJson(a, l, m, s)) return 2;
+    TempFile loraFile;
+    LoraMeasured lora;
+    if (a.loraRank > 0) lora = measureLora(a, *l.model, loraFile);
+
+    std::optional<Measured> m;
+    Summary s;
+    if (!a.loraOnly) {
+        m = measure(a, *l.model);
+        s = summarize(a, *m);
+    }
+    printTable(a, l, lora, m ? &*m : nullptr, s);
+    if (!a.jsonOut.empty() && !writeJson(a, l, lora, m ? &*m : nullptr, s)) return 2;
     if (!l.paramsOk) {
         std::fprintf(stderr, "koala-bench: the UNet has %s parameters, the model card says %s\n",
                      withCommas(l.params).c_str(), withCommas(l.card).c_str());
         return 3;
+    }
+    if (lora.done && !lora.timing.restoredBitIdentical) {
+        std::fprintf(stderr, "koala-bench: the weights after removing the LoRA differ from before\n");
+        return 4;
     }
     return 0;
 }

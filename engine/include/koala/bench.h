@@ -42,6 +42,43 @@ struct RandomModelSpec {
 // fast path installed as Model::load installs it. info().name is "random-<arch>".
 std::shared_ptr<Model> makeRandomModel(const RandomModelSpec& spec);
 
+// ---- LoRA merge speed (issue 10) ----------------------------------------------------------------------------------
+struct RandomLoraSpec {
+    int rank = 32;
+    double alpha = 0;      // kohya alpha (scale alpha/rank); 0 = rank (scale 1)
+    double stddev = 0.01;  // lora_down and lora_up are normal(0, stddev), seeded per key
+    std::uint64_t seed = 1;
+    bool unet = true;          // every UNet module the merge can target (attention q/k/v/out, ff, proj_in/out,
+                               // resnet convs and time projections, conv_in/out, samplers, embeddings)
+    bool textEncoders = true;  // both encoders: q/k/v/out_proj, fc1, fc2 of every layer, text_projection
+};
+struct RandomLoraInfo {
+    std::string path;
+    int modules = 0;  // lora_down/lora_up/alpha triples written
+    int unetModules = 0, te1Modules = 0, te2Modules = 0;
+    std::int64_t parameters = 0;  // LoRA parameters (down + up)
+    std::int64_t bytes = 0;       // file size
+};
+// Writes a kohya-format LoRA (lora_unet_* / lora_te1_* / lora_te2_* with .lora_down.weight, .lora_up.weight,
+// .alpha; float32; conv modules as LoCon: down [r,in,kh,kw], up [out,r,1,1]) for `model`'s architecture, covering
+// every weight the LoRA merge can target, with the engine's safetensors writer. The same model, spec and seed give
+// the same file. Throws Error(InvalidArgument) for a rank < 1, Error(Io) when the file cannot be written.
+RandomLoraInfo writeRandomLora(Model& model, const std::string& path, const RandomLoraSpec& spec = {});
+
+struct LoraTiming {
+    double mergeSeconds = 0;   // median: applying the set as Model::generate does (files read and merged)
+    double removeSeconds = 0;  // median: taking it off again (the loaded weights restored)
+    std::vector<double> mergeRuns, removeRuns;
+    int appliedKeys = 0, totalKeys = 0;  // summed over the set (GenerateResult::AppliedLora)
+    int weightsChecked = 0;              // every weight a LoRA can touch (UNet and both text encoders), hashed
+    int weightsChangedByMerge = 0;       // of those, different while the set was merged (first repetition)
+    bool restoredBitIdentical = false;   // after every removal, each checked weight hashes as before the first merge
+};
+// Times merging and removing `loras` on `model` `repetitions` times (device synchronized around each timing); a set
+// merged by an earlier generate() is taken off first (untimed). The model is left without LoRA. Not concurrently
+// with generate() on the same Model. Throws Error as Model::generate does for a missing or refused file.
+LoraTiming timeLoraMergeAndRemove(Model& model, const std::vector<LoraRequest>& loras, int repetitions = 1);
+
 // ---- CUDA fast path introspection -------------------------------------------------------------------------------
 struct CudaFastPathStats {
     bool compiled = false;        // this build has the CUDA paths (KOALA_WITH_CUDA)
