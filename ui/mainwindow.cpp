@@ -39,6 +39,7 @@
 #include "gallerywidget.h"
 #include "icons.h"
 #include "imageviewer.h"
+#include "initimagepanel.h"
 #include "messagebar.h"
 #include "nomodelpanel.h"
 #include "presetspanel.h"
@@ -94,6 +95,20 @@ CompareSide sideFor(const GalleryItem& item) {
     return side;
 }
 
+// The init image panel sits under the prompt panel; it owns the img2img / inpainting fields of the parameters.
+InitImagePanel* initPanelOf(const QWidget* window) {
+    return window->findChild<InitImagePanel*>(QStringLiteral("initImagePanel"));
+}
+
+// Gives the init image fields of `params` to the init image panel and the rest back for the prompt panel; a note
+// names a file that is gone or has changed.
+GenerationParams restoreInitImage(const QWidget* window, GenerationParams params, QString* note = nullptr) {
+    const QString problem = initPanelOf(window)->restore(params);
+    if (note) *note = problem;
+    params.clearInitImage();
+    return params;
+}
+
 QString modelNameOf(const QList<ModelEntry>& models, const QString& path) {
     for (const ModelEntry& entry : models) {
         if (entry.path == path) return entry.displayName;
@@ -132,8 +147,20 @@ QWidget* MainWindow::createPromptArea() {
     m_tokenCounter = std::make_shared<TokenCounter>();
     bindTokenCounter({});
     connect(m_promptPanel, &PromptPanel::modelChanged, this, &MainWindow::bindTokenCounter);
+    auto* promptColumn = new QWidget(this);
+    auto* promptColumnLayout = new QVBoxLayout(promptColumn);
+    promptColumnLayout->setContentsMargins(0, 0, 0, 0);
+    promptColumnLayout->addWidget(m_promptPanel, 1);
+    auto* initPanel = new InitImagePanel(promptColumn);
+    // Painted masks are kept beside the settings (the app data folder), where the images' metadata names them.
+    initPanel->setMaskFolder((m_options.settingsFile.isEmpty()
+                                  ? QStandardPaths::writableLocation(QStandardPaths::AppDataLocation)
+                                  : QFileInfo(m_options.settingsFile).absolutePath()) +
+                             QStringLiteral("/masks"));
+    connect(initPanel, &InitImagePanel::errorOccurred, this, &MainWindow::showError);
+    promptColumnLayout->addWidget(initPanel);
     auto* promptScroll = new QScrollArea(this);
-    promptScroll->setWidget(m_promptPanel);
+    promptScroll->setWidget(promptColumn);
     promptScroll->setWidgetResizable(true);
     promptScroll->setFrameShape(QFrame::NoFrame);
     promptScroll->setMinimumWidth(360);
@@ -246,10 +273,12 @@ void MainWindow::connectGallery() {
     connect(m_galleryWidget, &GalleryWidget::currentItemChanged, this, &MainWindow::showItem);
     connect(m_galleryWidget, &GalleryWidget::openRequested, this, &MainWindow::openItem);
     connect(m_galleryWidget, &GalleryWidget::reuseParametersRequested, this, [this](const GalleryItem& item) {
-        GenerationParams params = item.params;
+        QString note;
+        GenerationParams params = restoreInitImage(this, item.params, &note);
         params.count = m_promptPanel->params().count;
         m_promptPanel->setParams(params);
         showInfo(tr("Parameters of %1 loaded").arg(QFileInfo(item.path).fileName()));
+        if (!note.isEmpty()) showError(note);
     });
     connect(m_galleryWidget, &GalleryWidget::reuseSeedRequested, this,
             [this](const GalleryItem& item) { m_promptPanel->setSeed(item.params.seed.value_or(0)); });
@@ -346,7 +375,7 @@ void MainWindow::restoreSession() {
                                       : tr("%1 jobs from the last session are back in the queue.").arg(restored),
                                   MessageBar::Level::Info);
     m_queue->setPersistPath(queueFilePath());
-    m_promptPanel->setParams(m_settings->lastParams());
+    m_promptPanel->setParams(restoreInitImage(this, m_settings->lastParams()));
     // An explicit --model wins over the model remembered from the last session.
     if (!m_sessionModels.isEmpty()) m_promptPanel->selectModel(m_sessionModels.first().path);
     if (m_sessionModels.size() > 1) m_promptPanel->selectModel(m_sessionModels[1].path, true);
@@ -408,6 +437,35 @@ void MainWindow::buildActions() {
                                             this, &MainWindow::cancel);
     cancelAction->setShortcut(QKeySequence(Qt::Key_Escape));
     cancelAction->setShortcutContext(Qt::WindowShortcut);
+
+    // img2img / inpainting on the image selected in the gallery (or any file, from the panel).
+    InitImagePanel* initPanel = initPanelOf(this);
+    const auto useAsInitImage = [this, initPanel](bool inpaint) {
+        const std::optional<GalleryItem> item = m_galleryWidget->currentItem();
+        if (!item) {
+            showError(tr("Select an image in the gallery first"));
+            return;
+        }
+        QString error;
+        if (!initPanel->setInitImage(item->path, &error)) {
+            showError(error);
+            return;
+        }
+        // Inpainting makes width x height: the image's own size (multiples of 8) unless the user changes it.
+        GenerationParams params = m_promptPanel->params();
+        const int w = initPanel->initImage().width() / 8 * 8, h = initPanel->initImage().height() / 8 * 8;
+        if (GenerationParams::sizeProblem(w, h).isEmpty() && (w != params.width || h != params.height)) {
+            params.width = w;
+            params.height = h;
+            m_promptPanel->setParams(params);
+        }
+        if (inpaint) initPanel->editMask();
+    };
+    auto* imageMenu = menuBar()->addMenu(tr("&Image"));
+    imageMenu->addAction(tr("Use as &init image"), this, [useAsInitImage]() { useAsInitImage(false); });
+    imageMenu->addAction(tr("&Inpaint…"), this, [useAsInitImage]() { useAsInitImage(true); });
+    imageMenu->addAction(tr("&Open init image…"), initPanel, &InitImagePanel::chooseFile);
+    imageMenu->addAction(tr("&Clear init image"), initPanel, &InitImagePanel::clear);
 
     auto* helpMenu = menuBar()->addMenu(tr("&Help"));
     helpMenu->addAction(tr("&About KOALA Studio"), this, [this]() {
@@ -564,7 +622,12 @@ bool MainWindow::acceptParams(const GenerationParams& params) {
 }
 
 qint64 MainWindow::generate() {
-    const GenerationParams params = m_promptPanel->params();
+    GenerationParams params = m_promptPanel->params();
+    initPanelOf(this)->applyTo(params);
+    if (const QString problem = params.validate(); params.hasInitImage() && !problem.isEmpty()) {
+        showError(problem);
+        return 0;
+    }
     if (params.modelPath.isEmpty()) {
         showError(tr("No model selected: add a model folder first"));
         return 0;
@@ -576,7 +639,8 @@ qint64 MainWindow::generate() {
 }
 
 qint64 MainWindow::compare() {
-    const GenerationParams params = m_promptPanel->params();
+    GenerationParams params = m_promptPanel->params();
+    initPanelOf(this)->applyTo(params);
     if (params.modelPath.isEmpty() || params.modelPath2.isEmpty() || (params.modelPath == params.modelPath2)) {
         showError(tr("Compare needs two different models: choose the second one in \"Compare with\""));
         return 0;
@@ -615,9 +679,11 @@ bool MainWindow::loadParametersFromPng(const QString& path) {
                            result.note.isEmpty() ? QString() : QStringLiteral(" (") + result.note + QLatin1Char(')')));
         return false;
     }
-    GenerationParams params = result.item.params;
+    QString note;
+    GenerationParams params = restoreInitImage(this, result.item.params, &note);
     if (params.modelName.isEmpty()) params.modelName = result.item.modelName;
     m_promptPanel->setParams(params);
+    if (!note.isEmpty()) showError(note);
     showInfo(tr("Parameters loaded from %1 (%2)")
                  .arg(QFileInfo(path).fileName(),
                       result.source == PngMetadata::Source::Koala ? tr("KOALA Studio") : tr("AUTOMATIC1111 format")));

@@ -10,9 +10,15 @@
 
 #include <koala/engine.h>
 
+#include "GalleryStore.h"
 #include "GenerationParams.h"
+#include "JobQueue.h"
+#include "PngMetadata.h"
+#include "gallerywidget.h"
 #include "initimagepanel.h"
 #include "inpaintcanvas.h"
+#include "promptpanel.h"
+#include "uitestutil.h"
 
 namespace {
 
@@ -58,6 +64,7 @@ private slots:
     void panelStrengthDefaultsFollowTheMode();
     void panelParamsRoundTrip();
     void paramsValidateImageRequests();
+    void inpaintingEndToEndAndReuse();
 };
 
 void TestInpaintCanvas::newImageStartsEmptyMaskOfItsSize() {
@@ -391,6 +398,78 @@ void TestInpaintCanvas::paramsValidateImageRequests() {
     QVERIFY(p.validate().contains(QLatin1String("nothere.png")));
     p.initImagePath.clear();
     QVERIFY(p.validate().contains(QLatin1String("init image")));
+}
+
+// The real window with the tiny KOALA-700M fixture: an init image and a painted mask go through the queue and the
+// engine; the PNG records the source and mask (names, hashes, strength, blur); "reuse parameters" restores them.
+void TestInpaintCanvas::inpaintingEndToEndAndReuse() {
+    IsolatedWindowFiles files;
+    QVERIFY(files.dir.isValid());
+    MainWindow window(files.options({fixtureModel("tiny-koala-700m")}));
+    window.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&window));
+    auto* initPanel = window.findChild<InitImagePanel*>(QStringLiteral("initImagePanel"));
+    QVERIFY(initPanel);
+
+    const QString source = files.dir.filePath(QStringLiteral("source.png"));
+    QVERIFY(testImage(64, 64).save(source));
+    QString error;
+    QVERIFY2(initPanel->setInitImage(source, &error), qPrintable(error));
+    InpaintCanvas canvas;
+    canvas.setImage(initPanel->initImage());
+    canvas.setBrushSize(24);
+    stroke(canvas, {16, 32}, {48, 32});
+    QVERIFY2(initPanel->setMask(canvas.mask(), &error), qPrintable(error));
+    QVERIFY(initPanel->maskPath().startsWith(files.dir.path()));  // beside the settings, not the user's folders
+    initPanel->setStrength(0.5);
+    initPanel->setMaskBlur(2);
+
+    PromptPanel* panel = window.promptPanel();
+    GenerationParams params = panel->params();
+    params.prompt = QStringLiteral("a koala astronaut");
+    params.seed = 7;
+    params.steps = 4;
+    params.width = 64;
+    params.height = 64;
+    params.count = 1;
+    panel->setParams(params);
+    QSignalSpy images(window.jobQueue(), &JobQueue::imageReady);
+    QSignalSpy failed(window.jobQueue(), &JobQueue::jobFailed);
+    QVERIFY(window.generate() > 0);
+    QVERIFY2(images.wait(60000) || !images.isEmpty(),
+             failed.isEmpty() ? "no image" : qPrintable(failed.first().at(1).toString()));
+    const GalleryItem item = images.first().at(1).value<GalleryItem>();
+    QVERIFY(item.params.isInpaint());
+
+    // Our chunk keeps the full paths; the engine's reader sees its own keys; the A1111 text has strength and blur.
+    const PngMetadata::ReadResult read = PngMetadata::read(item.path);
+    QCOMPARE(read.source, PngMetadata::Source::Koala);
+    QCOMPARE(read.item.params.initImagePath, QFileInfo(source).absoluteFilePath());
+    QCOMPARE(read.item.params.maskPath, initPanel->maskPath());
+    const koala::MetadataReadResult engineRead = koala::readImageMetadata(QFile::encodeName(item.path).toStdString());
+    QCOMPARE(QString::fromStdString(engineRead.metadata.initImage), QStringLiteral("source.png"));
+    QCOMPARE(QString::fromStdString(engineRead.metadata.initImageHash), GenerationParams::shortFileHash(source));
+    QCOMPARE(QString::fromStdString(engineRead.metadata.maskImage), QFileInfo(initPanel->maskPath()).fileName());
+    QCOMPARE(QString::fromStdString(engineRead.metadata.maskImageHash),
+             GenerationParams::shortFileHash(initPanel->maskPath()));
+    QVERIFY(engineRead.metadata.strength);
+    QCOMPARE(*engineRead.metadata.strength, 0.5);
+    QCOMPARE(engineRead.metadata.maskBlur, 2);
+    QVERIFY(QString::fromStdString(koala::toA1111Parameters(engineRead.metadata))
+                .contains(QLatin1String("Denoising strength: 0.5")));
+
+    // Back to text-to-image, then "reuse parameters" on the image brings the init image, mask and strength back.
+    const QString maskPath = initPanel->maskPath();
+    initPanel->clear();
+    QVERIFY(!initPanel->hasInitImage());
+    emit window.galleryWidget()->reuseParametersRequested(read.item);
+    QVERIFY(initPanel->hasInitImage());
+    QCOMPARE(initPanel->initImagePath(), QFileInfo(source).absoluteFilePath());
+    QCOMPARE(initPanel->maskPath(), maskPath);
+    QCOMPARE(initPanel->strength(), 0.5);
+    QCOMPARE(initPanel->maskBlur(), 2);
+    QVERIFY(!panel->params().hasInitImage());  // the prompt panel does not carry them
+    window.close();
 }
 
 QTEST_MAIN(TestInpaintCanvas)
