@@ -193,6 +193,14 @@ void VaeDecoder::to(at::Device device, at::ScalarType dtype) {
     });
 }
 
+std::shared_ptr<VaeDecoder> VaeDecoder::converted(at::Device device, at::ScalarType dtype) const {
+    std::shared_ptr<VaeDecoder> copy(new VaeDecoder());
+    copy->m_cfg = m_cfg;
+    copy->m_w = std::make_unique<Weights>(*m_w);  // tensor handles: to() below rebinds them in the copy only
+    copy->to(device, dtype);
+    return copy;
+}
+
 namespace {
 
 // Every Conv2dW of the decoder. The mid attention projections are 2-D linear weights (legacy [C,C,1,1] ones are

@@ -39,6 +39,9 @@ public:
     at::Device device() const;
     at::ScalarType dtype() const;
     void to(at::Device device, at::ScalarType dtype);  // keeps the weights' memory format
+    // A new decoder holding this one's weights converted to `dtype` on `device` (this one is left as it is): the
+    // fp32 retry of a half-precision VAE that overflowed, without changing a VAE other Models share.
+    std::shared_ptr<VaeDecoder> converted(at::Device device, at::ScalarType dtype) const;
     // Stores every 4-D convolution weight as channels_last (replacing the stored tensors, no copies kept). Decoded
     // values are unchanged; the decoded sample then comes out channels_last. Not thread-safe against a decode.
     void toChannelsLast();

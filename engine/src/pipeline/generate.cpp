@@ -66,8 +66,8 @@ at::Tensor ModelImpl::decodeLatents(const at::Tensor& latents) {
         if (dec.dtype() == at::kFloat)
             fail(ErrorKind::Internal, "the VAE produced non-finite values (NaN/Inf) even in fp32");
         // A half-precision VAE that overflowed: decode again in fp32 (the force_upcast rule, applied lazily).
-        dec.to(dec.device(), at::kFloat);
-        x = dec.decode(z, tile);
+        // On a copy: the VAE may be shared with another Model and a loaded Model is immutable.
+        x = dec.converted(dec.device(), at::kFloat)->decode(z, tile);
         if (!at::isfinite(x).all().item<bool>())
             fail(ErrorKind::Internal, "the VAE produced non-finite values (NaN/Inf) even in fp32");
     }
