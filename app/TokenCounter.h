@@ -4,6 +4,7 @@
 #include <mutex>
 
 #include <QHash>
+#include <QList>
 #include <QString>
 
 namespace koala {
@@ -23,6 +24,17 @@ public:
     // end markers not included; -1 when that tokenizer cannot be loaded. Never throws. A failed load is remembered
     // for that path until clear().
     int count(const QString& modelPath, const QString& text);
+    // ---- prompt syntax (issue 10) ----
+    // How `text` is read under a syntax ("a1111" or "plain", koala::PromptSyntax names; anything else reads as
+    // a1111). Positions are indices in `text` (QString, UTF-16), not the engine's byte offsets.
+    struct Layout {
+        int tokens = -1;         // a1111: as AUTOMATIC1111 counts (75 per full chunk); plain: as count(). -1: unknown
+        int chunks = 1;          // a1111: 77-token chunks the encoder reads; plain: always 1
+        QList<int> chunkStarts;  // where each chunk starts (the first at 0)
+        int cut = -1;            // plain: where the text stops being read (past 75 tokens); -1 = all of it is read
+    };
+    Layout layout(const QString& modelPath, const QString& text, const QString& syntax);
+
     // Whether count() can give a number for `modelPath` (loads the tokenizer if needed).
     bool isAvailable(const QString& modelPath);
     // Forgets the loaded tokenizers and the failed loads (after the model folders changed on disk).

@@ -13,6 +13,11 @@ private slots:
     void countsLikeClip();
     void missingFolderGivesMinusOne();
     void cachesPerModel();
+    // ---- prompt syntax (issue 10) ----
+    void a1111LayoutHasChunks();
+    void layoutPositionsAreCharacters();
+    void plainLayoutFindsTheCut();
+    void layoutWithoutTokenizer();
 
 private:
     static QString fixture(const char* name);
@@ -69,6 +74,69 @@ void TestTokenCounter::cachesPerModel() {
     QCOMPARE(counter.count(path + QStringLiteral("/"), QStringLiteral("a koala")), 2);
     counter.clear();
     QCOMPARE(counter.count(path, QStringLiteral("a koala")), 2);
+}
+
+// ---- prompt syntax (issue 10) ----
+namespace {
+QString koalas(const int n) {
+    QStringList list;
+    for (int i = 0; i < n; ++i) list << QStringLiteral("koala");
+    return list.join(QLatin1Char(' '));
+}
+}  // namespace
+
+void TestTokenCounter::a1111LayoutHasChunks() {
+    TokenCounter counter;
+    const QString model = fixture("tiny-koala-700m");
+    TokenCounter::Layout l =
+        counter.layout(model, QStringLiteral("a photo of a koala astronaut, highly detailed"), QStringLiteral("a1111"));
+    QCOMPARE(l.tokens, 9);
+    QCOMPARE(l.chunks, 1);
+    QCOMPARE(l.chunkStarts, QList<int>{0});
+    QCOMPARE(l.cut, -1);
+    // 80 one-token words: 75 in the first chunk, the 76th word starts the second ("koala " is 6 characters).
+    l = counter.layout(model, koalas(80), QStringLiteral("a1111"));
+    QCOMPARE(l.tokens, 80);
+    QCOMPARE(l.chunks, 2);
+    QCOMPARE(l.chunkStarts.size(), 2);
+    QCOMPARE(l.chunkStarts.at(1), 75 * 6);
+    QCOMPARE(l.cut, -1);
+    // BREAK starts a chunk; a <lora:> tag counts for nothing.
+    const QString broken = QStringLiteral("a koala BREAK an astronaut");
+    l = counter.layout(model, broken, QStringLiteral("a1111"));
+    QCOMPARE(l.chunks, 2);
+    QVERIFY(l.chunkStarts.at(1) > broken.indexOf(QStringLiteral("BREAK")));
+    QCOMPARE(counter.layout(model, QStringLiteral("a koala <lora:style:0.8>"), QStringLiteral("a1111")).tokens, 2);
+    // Anything but "plain" reads as a1111.
+    QCOMPARE(counter.layout(model, koalas(80), QString()).chunks, 2);
+}
+
+void TestTokenCounter::layoutPositionsAreCharacters() {
+    // The engine gives byte offsets in UTF-8; the editor needs QString positions.
+    TokenCounter counter;
+    const QString head = QStringLiteral("caf\u00e9 na\u00efve r\u00e9sum\u00e9 \u00dcn\u00efc\u00f6d\u00e9 ");
+    QCOMPARE(counter.count(fixture("tiny-koala-1b"), head), 14);
+    const QString text = head + koalas(66);  // 14 + 61 = 75 tokens in the first chunk
+    const TokenCounter::Layout l = counter.layout(fixture("tiny-koala-1b"), text, QStringLiteral("a1111"));
+    QCOMPARE(l.chunks, 2);
+    QCOMPARE(l.chunkStarts.at(1), int(head.size()) + 61 * 6);
+}
+
+void TestTokenCounter::plainLayoutFindsTheCut() {
+    TokenCounter counter;
+    const QString model = fixture("tiny-koala-700m");
+    TokenCounter::Layout l = counter.layout(model, koalas(80), QStringLiteral("plain"));
+    QCOMPARE(l.tokens, 80);
+    QCOMPARE(l.chunks, 1);
+    QCOMPARE(l.cut, 75 * 6);
+    l = counter.layout(model, koalas(75), QStringLiteral("plain"));
+    QCOMPARE(l.tokens, 75);
+    QCOMPARE(l.cut, -1);
+}
+
+void TestTokenCounter::layoutWithoutTokenizer() {
+    TokenCounter counter;
+    QCOMPARE(counter.layout(QString(), QStringLiteral("a koala"), QStringLiteral("a1111")).tokens, -1);
 }
 
 QTEST_GUILESS_MAIN(TestTokenCounter)
