@@ -9,13 +9,14 @@
 #include <koala/engine.h>
 
 const char* const ModelDiscovery::helpText =
-    "No models found.\n"
-    "KOALA Studio uses text-to-image models in the Hugging Face diffusers layout. Download one with the\n"
-    "Hugging Face command line tool (pip install -U \"huggingface_hub[cli]\"):\n"
-    "    huggingface-cli download etri-vilab/koala-700m-llava-cap\n"
-    "    huggingface-cli download etri-vilab/koala-1b-llava-cap\n"
-    "They land in the Hugging Face cache (~/.cache/huggingface/hub, or $HF_HUB_CACHE / $HF_HOME/hub), which is\n"
-    "scanned at start-up. A model folder elsewhere (one that holds model_index.json) can be added in Settings.";
+    "KOALA Studio makes images with text-to-image models in the Hugging Face diffusers layout. Download a KOALA "
+    "model with the Hugging Face command line tool (pip install -U \"huggingface_hub[cli]\"): it lands in the "
+    "Hugging Face cache, which is searched at every start. A model folder elsewhere (one that holds "
+    "model_index.json) can be added with \"Add model folder…\".";
+
+const char* const ModelDiscovery::downloadCommands =
+    "huggingface-cli download etri-vilab/koala-700m-llava-cap\n"
+    "huggingface-cli download etri-vilab/koala-1b-llava-cap";
 
 namespace {
 

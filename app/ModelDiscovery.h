@@ -23,8 +23,10 @@ struct ModelEntry {
 // errors are collected, one line each.
 class ModelDiscovery {
 public:
-    // How to get models, for an empty model list.
+    // How to get models, for an empty model list: one paragraph (no line breaks, so it wraps to any width), and
+    // the download commands people copy, one per line.
     static const char* const helpText;
+    static const char* const downloadCommands;
 
     struct Result {
         QList<ModelEntry> models;  // sorted by display name

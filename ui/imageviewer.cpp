@@ -24,7 +24,8 @@ void ImageViewer::setPlaceholderText(const QString& text) {
     update();
 }
 
-QSize ImageViewer::sizeHint() const { return {512, 512}; }
+// Small enough that a side viewer leaves the gallery beside it room at 1000 px (ux-review 3); it grows with the window.
+QSize ImageViewer::sizeHint() const { return {256, 256}; }
 
 QSize ImageViewer::minimumSizeHint() const { return {128, 128}; }
 

@@ -187,6 +187,8 @@ QWidget* MainWindow::createContent() {
     gallerySplit->addWidget(side);
     gallerySplit->setStretchFactor(0, 3);
     gallerySplit->setStretchFactor(1, 2);
+    // 3:2 from the start, not from the size hints: the side viewer would take most of a 1000 px window (ux-review 3).
+    gallerySplit->setSizes({3000, 2000});
 
     m_largeViewer = new ImageViewer(this);
     m_largeViewer->setPlaceholderText(tr("Double-click an image in the gallery"));
@@ -235,6 +237,9 @@ QWidget* MainWindow::createCentralWidget() {
     mainSplit->setStretchFactor(0, 0);
     mainSplit->setStretchFactor(1, 1);
     mainSplit->setStretchFactor(2, 0);
+    // The side columns at their usual widths and the rest to the gallery (by size hints the side columns took most of
+    // a 1000 px window, ux-review 3).
+    mainSplit->setSizes({360, 820, 280});
 
     auto* central = new QWidget(this);
     auto* centralLayout = new QVBoxLayout(central);

@@ -1,5 +1,6 @@
 #include "nomodelpanel.h"
 
+#include <QFontDatabase>
 #include <QHBoxLayout>
 #include <QLabel>
 #include <QPushButton>
@@ -11,6 +12,7 @@
 NoModelPanel::NoModelPanel(QWidget* parent) : QWidget(parent), m_errors(new QLabel(this)) {
     setObjectName(QStringLiteral("noModelPanel"));
     auto* title = new QLabel(tr("<h2>No model found</h2>"), this);
+    title->setObjectName(QStringLiteral("noModelTitle"));
     auto* help = new QLabel(this);
     help->setObjectName(QStringLiteral("noModelHelp"));
     help->setTextFormat(Qt::PlainText);
@@ -18,11 +20,13 @@ NoModelPanel::NoModelPanel(QWidget* parent) : QWidget(parent), m_errors(new QLab
     help->setTextInteractionFlags(Qt::TextSelectableByMouse);
     // app/ owns the wording (it knows where discovery looks); the commands below are what people copy.
     help->setText(QString::fromUtf8(ModelDiscovery::helpText));
-    auto* commands = new QLabel(this);
+    // Plain text in a fixed-pitch font that may wrap: a <pre> block set the panel's minimum width (ux-review 3, 5).
+    auto* commands = new QLabel(QString::fromUtf8(ModelDiscovery::downloadCommands), this);
+    commands->setObjectName(QStringLiteral("noModelCommands"));
+    commands->setTextFormat(Qt::PlainText);
+    commands->setWordWrap(true);
+    commands->setFont(QFontDatabase::systemFont(QFontDatabase::FixedFont));
     commands->setTextInteractionFlags(Qt::TextSelectableByMouse);
-    commands->setText(
-        QStringLiteral("<pre>huggingface-cli download etri-vilab/koala-700m-llava-cap\n"
-                       "huggingface-cli download etri-vilab/koala-1b-llava-cap</pre>"));
     auto* searched = new QLabel(tr("Models are looked up in the Hugging Face cache (%1) and in the folders you add.")
                                     .arg(ModelDiscovery::hfCacheDir()),
                                 this);
