@@ -96,18 +96,21 @@ std::shared_ptr<koala::Model> EngineWorker::model(qint64 jobId, const std::strin
 void EngineWorker::releaseModels() { m_models.clear(); }
 
 bool EngineWorker::beginJob(qint64 jobId) {
+    bool cancelled = false;
     {
         std::lock_guard<std::mutex> lock(m_mutex);
         m_cancel.reset();
         m_currentJob.store(jobId);
-        if (!takeCancelled(jobId)) {
-            emit jobStarted(jobId);
-            return true;
-        }
-        m_currentJob.store(0);
+        cancelled = takeCancelled(jobId);
+        if (cancelled) m_currentJob.store(0);
     }
-    emit jobCancelled(jobId);
-    return false;
+    // Signals outside the lock: a directly connected slot may call cancel().
+    if (cancelled) {
+        emit jobCancelled(jobId);
+        return false;
+    }
+    emit jobStarted(jobId);
+    return true;
 }
 
 void EngineWorker::checkJob(const Job& job) {
