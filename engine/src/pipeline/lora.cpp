@@ -322,8 +322,16 @@ std::vector<GenerateResult::AppliedLora> ModelImpl::applyLoras(const GenerateReq
     TargetMap unetMap = unetTargets(*unet);
     TargetMap te1Map = textTargets(*text->encoder1, false), te2Map = textTargets(*text->encoder2, true);
 
+    // First the plan (which LoRA modules land on which weight, in file order), then the merge one weight at a
+    // time: each weight's delta lives only while that weight is merged, so the extra memory is one weight's
+    // float32 delta, not one per touched weight (a full-coverage rank-32 LoRA on KOALA-700M would otherwise hold
+    // gigabytes of deltas).
+    struct Contribution {
+        const models::LoraModule* module;
+        double weight;
+    };
     std::vector<at::Tensor*> order;
-    std::map<at::Tensor*, at::Tensor> deltas;  // float32 sums on each weight's device
+    std::map<at::Tensor*, std::vector<Contribution>> plan;
     std::map<at::Tensor*, bool> isUnet;
     std::vector<GenerateResult::AppliedLora> applied;
     for (std::size_t i = 0; i < files.size(); ++i) {
@@ -349,16 +357,13 @@ std::vector<GenerateResult::AppliedLora> ModelImpl::applyLoras(const GenerateReq
             const at::Tensor& w = *slot;
             const std::int64_t out = m.up.size(0), rank = m.rank();
             if (w.size(0) != out || m.down.numel() / rank * out != w.numel()) continue;  // wrong shape: no target
-            const auto dev = w.device();
-            at::Tensor delta = at::matmul(m.up.to(dev).reshape({out, rank}), m.down.to(dev).reshape({rank, -1}));
-            delta = (delta * (m.scale * a.weight)).reshape(w.sizes());
-            auto it = deltas.find(slot);
-            if (it == deltas.end()) {
-                deltas.emplace(slot, delta);
+            auto it = plan.find(slot);
+            if (it == plan.end()) {
+                plan.emplace(slot, std::vector<Contribution>{{&m, a.weight}});
                 order.push_back(slot);
                 isUnet[slot] = m.component == models::LoraComponent::Unet;
             } else {
-                it->second = it->second + delta;
+                it->second.push_back({&m, a.weight});
             }
             ++a.appliedKeys;
         }
@@ -368,8 +373,17 @@ std::vector<GenerateResult::AppliedLora> ModelImpl::applyLoras(const GenerateReq
         applied.push_back(a);
     }
     for (at::Tensor* slot : order) {
-        const at::Tensor& delta = deltas[slot];
+        const auto dev = slot->device();
+        at::Tensor delta;  // summed in file order, as one delta per weight before
+        for (const Contribution& c : plan[slot]) {
+            const models::LoraModule& m = *c.module;
+            const std::int64_t out = m.up.size(0), rank = m.rank();
+            at::Tensor d = at::matmul(m.up.to(dev).reshape({out, rank}), m.down.to(dev).reshape({rank, -1}));
+            d = (d * (m.scale * c.weight)).reshape(slot->sizes());
+            delta = delta.defined() ? delta + d : d;
+        }
         at::Tensor merged = (slot->to(at::kFloat) + delta).to(slot->scalar_type());
+        delta = at::Tensor();
         if (isUnet[slot] && !slot->device().is_cpu()) {
             s.unetBackups.push_back({slot, slot->clone(), true});
             slot->copy_(merged);
