@@ -35,7 +35,8 @@ void makeSnapshot(const fs::path& repo, const std::string& rev, const fs::path& 
         const fs::path rel = fs::relative(it->path(), src);
         if (rel.filename().string().rfind("reference", 0) == 0) continue;  // test data, not part of a model
         char sha[65];
-        std::snprintf(sha, sizeof sha, "%08x%056d", ++n * 2654435761u + static_cast<unsigned>(rev.size()), n);
+        ++n;
+        std::snprintf(sha, sizeof sha, "%08x%056d", n * 2654435761u + static_cast<unsigned>(rev.size()), n);
         const std::string blob = rev.substr(0, 8) + sha;
         fs::copy_file(it->path(), repo / "blobs" / blob, fs::copy_options::overwrite_existing);
         fs::permissions(repo / "blobs" / blob, fs::perms::owner_read | fs::perms::owner_write);

@@ -134,11 +134,10 @@ std::vector<std::string> blockTypes(const io::Config& cfg, const std::string& ke
 
 }  // namespace
 
-UnetConfig UnetConfig::fromConfig(const io::Config& cfg) {
-    const json& j = cfg.json();
-    if (!j.is_object()) fail(ErrorKind::ModelFormat, cfg.file() + ": not a JSON object");
-    UnetConfig c;
+namespace {
 
+// Block types, channels, sample size, the mid block and layers per block.
+void readBlocks(const io::Config& cfg, const json& j, UnetConfig& c) {
     // Defaults are diffusers' (UNet2DConditionModel.__init__), not SDXL's: a key a config omits means that.
     c.downBlockTypes =
         blockTypes(cfg, "down_block_types", {kCrossDown, kCrossDown, kCrossDown, kDown}, kDown, kCrossDown);
@@ -184,7 +183,11 @@ UnetConfig UnetConfig::fromConfig(const io::Config& cfg) {
     c.layersPerBlock = intOrList(cfg, "layers_per_block", n, 2);
     for (int l : c.layersPerBlock)
         if (l < 1) cfg.unsupported("layers_per_block", "must be at least 1");
+}
 
+// Head counts, the context width and the transformer depths of every block.
+void readAttention(const io::Config& cfg, const json& j, UnetConfig& c) {
+    const std::size_t n = c.downBlockTypes.size();
     // Head COUNTS: diffusers' `num_attention_heads = num_attention_heads or attention_head_dim` (the SDXL configs
     // store the counts under attention_head_dim for historical reasons).
     c.numHeadsDown = value(j, "num_attention_heads") ? intOrList(cfg, "num_attention_heads", n, 8)
@@ -245,7 +248,10 @@ UnetConfig UnetConfig::fromConfig(const io::Config& cfg) {
         else
             c.transformerLayersUp.push_back(depthsOf(cfg, "transformer_layers_per_block", tl[n - 1 - i], layers));
     }
+}
 
+// Projection kind, the added (text_time) conditioning, time embedding, norms and kernels.
+void readConditioning(const io::Config& cfg, const json& j, UnetConfig& c) {
     c.useLinearProjection = cfg.getBool("use_linear_projection", false);
 
     // Added conditioning: only SDXL's text_time (or none).
@@ -286,7 +292,10 @@ UnetConfig UnetConfig::fromConfig(const io::Config& cfg) {
     }
     // AttnProcessor2_0 (SDPA) ignores upcast_attention, so diffusers computes the same either way.
     c.upcastAttention = cfg.getBool("upcast_attention", false);
+}
 
+// Everything that switches on layers or formulas this implementation does not have.
+void refuseUnsupported(const io::Config& cfg) {
     // Everything below switches on layers or formulas this implementation does not have.
     requireString(cfg, "act_fn", {"silu", "swish"});
     requireString(cfg, "time_embedding_type", {"positional"});
@@ -307,6 +316,18 @@ UnetConfig UnetConfig::fromConfig(const io::Config& cfg) {
     // Not read on purpose: dropout (inference), resnet_skip_time_act / resnet_out_scale_factor /
     // cross_attention_norm / mid_block_only_cross_attention (diffusers only passes them to the Simple*/ResnetDownsample
     // block types, which are rejected above), addition_embed_type_num_heads (text_image only).
+}
+
+}  // namespace
+
+UnetConfig UnetConfig::fromConfig(const io::Config& cfg) {
+    const json& j = cfg.json();
+    if (!j.is_object()) fail(ErrorKind::ModelFormat, cfg.file() + ": not a JSON object");
+    UnetConfig c;
+    readBlocks(cfg, j, c);
+    readAttention(cfg, j, c);
+    readConditioning(cfg, j, c);
+    refuseUnsupported(cfg);
     return c;
 }
 

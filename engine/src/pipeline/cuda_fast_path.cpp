@@ -41,11 +41,6 @@ std::atomic<bool> g_clUnet{false}, g_clVae{false};
 std::mutex g_errorMutex;
 std::string g_lastError;
 
-void recordFailure(const std::string& why) {
-    ++g_failures;
-    std::lock_guard<std::mutex> lock(g_errorMutex);
-    g_lastError = why;
-}
 
 // ---- channels_last hook detection ---------------------------------------------------------------------------------
 template <typename T, typename = void>
@@ -71,21 +66,32 @@ bool envDisabled(const char* name) {
 
 #ifdef KOALA_WITH_CUDA
 
-// Graph runner state, shared by the std::function installed in ModelImpl::runner.
+void recordFailure(const std::string& why) {
+    ++g_failures;
+    std::lock_guard<std::mutex> lock(g_errorMutex);
+    g_lastError = why;
+}
+
+// Graph runner state, shared by the std::function installed in ModelImpl::runner. Graphs are kept per input shape
+// (resolution, batch, guidance on/off, dtype): switching between a few sizes replays instead of recapturing. The
+// least recently used graph is dropped, with its private pool, beyond kMaxGraphs.
 class GraphRunner {
 public:
-    GraphRunner(std::shared_ptr<models::Unet> unet, bool channelsLast, bool lowMemory)
-        : m_unet(std::move(unet)), m_channelsLast(channelsLast), m_lowMemory(lowMemory) {}
+    GraphRunner(std::shared_ptr<models::Unet> unet, bool channelsLast, bool fp32)
+        : m_unet(std::move(unet)), m_channelsLast(channelsLast), m_fp32(fp32) {}
 
     ~GraphRunner() {
-        // Graphs before the pool-backed outputs, as in reset().
         try {
-            reset();
+            c10::cuda::device_synchronize();
+            m_entries.clear();  // each entry drops its graph before its pool-backed output
         } catch (...) {}
     }
 
     at::Tensor operator()(const at::Tensor& x, double t, const at::Tensor& ctx, const at::Tensor& textEmbeds,
                           const at::Tensor& timeIds) {
+        // An fp32 model asks for fp32 results: no TF32 convolutions for its calls (LibTorch allows them in cuDNN
+        // by default), restored afterwards so that other models keep the process's setting.
+        Tf32Scope tf32(!m_fp32);
         if (m_failed || !x.is_cuda()) return eager(x, t, ctx, textEmbeds, timeIds);
         try {
             return graphed(x, t, ctx, textEmbeds, timeIds);
@@ -96,8 +102,32 @@ public:
     }
 
 private:
+    static constexpr std::size_t kMaxGraphs = 3;
     using ShapeKey = std::tuple<std::vector<std::int64_t>, std::vector<std::int64_t>, std::vector<std::int64_t>,
                                 std::vector<std::int64_t>, int /*dtype*/, int /*device*/>;
+    using PoolId = decltype(at::cuda::graph_pool_handle());
+
+    struct Tf32Scope {
+        explicit Tf32Scope(bool allow) : m_saved(at::globalContext().allowTF32CuDNN()) {
+            at::globalContext().setAllowTF32CuDNN(allow);
+        }
+        ~Tf32Scope() { at::globalContext().setAllowTF32CuDNN(m_saved); }
+        bool m_saved;
+    };
+
+    // One captured graph with its static inputs and its output (which lives in the graph's private pool).
+    struct Entry {
+        ShapeKey key;
+        PoolId pool{0, 0};
+        at::Tensor sx, st /* 0-d float32 timestep */, sctx, stext, sids;
+        std::unique_ptr<at::cuda::CUDAGraph> graph;
+        at::Tensor out;
+        std::uint64_t lastUse = 0;
+        ~Entry() {
+            graph.reset();  // the graph before its pool-backed output
+            out = at::Tensor();
+        }
+    };
 
     at::Tensor eager(const at::Tensor& x, double t, const at::Tensor& ctx, const at::Tensor& textEmbeds,
                      const at::Tensor& timeIds) {
@@ -123,49 +153,50 @@ private:
         if (dst.defined()) dst.copy_(src, /*non_blocking=*/true);
     }
 
-    void reset() {
-        c10::cuda::device_synchronize();
-        // The graph before its pool-backed output.
-        m_graph.reset();
-        m_out = at::Tensor();
-        m_sx = m_st = m_sctx = m_stext = m_sids = at::Tensor();
-        m_haveShape = false;
-        m_pool = PoolId{0, 0};
+    Entry& entryFor(const at::Tensor& x, const at::Tensor& ctx, const at::Tensor& textEmbeds,
+                    const at::Tensor& timeIds) {
+        const ShapeKey key{
+            dims(x), dims(ctx), dims(textEmbeds), dims(timeIds), int(x.scalar_type()), int(x.device().index())};
+        for (auto& e : m_entries)
+            if (e->key == key) return *e;
+        if (m_entries.size() >= kMaxGraphs) {
+            // Drop the least recently used graph and give its pool back before capturing a new one.
+            auto lru = std::min_element(m_entries.begin(), m_entries.end(),
+                                        [](const auto& a, const auto& b) { return a->lastUse < b->lastUse; });
+            c10::cuda::device_synchronize();
+            m_entries.erase(lru);
+            c10::cuda::CUDACachingAllocator::emptyCache();
+        }
+        auto e = std::make_unique<Entry>();
+        e->key = key;
+        e->sx = staticLike(x, m_channelsLast);
+        e->st = at::empty({}, at::TensorOptions().dtype(at::kFloat).device(m_unet->device()));
+        e->sctx = staticLike(ctx);
+        e->stext = staticLike(textEmbeds);
+        e->sids = staticLike(timeIds);
+        e->pool = at::cuda::graph_pool_handle();
+        m_entries.push_back(std::move(e));
+        return *m_entries.back();
     }
 
     at::Tensor graphed(const at::Tensor& x, double t, const at::Tensor& ctx, const at::Tensor& textEmbeds,
                        const at::Tensor& timeIds) {
-        const ShapeKey key{
-            dims(x), dims(ctx), dims(textEmbeds), dims(timeIds), int(x.scalar_type()), int(x.device().index())};
-        // A new resolution / batch / dtype: drop the old graph and its pool, allocate new static inputs.
-        if (!m_haveShape || key != m_key) {
-            reset();
-            m_key = key;
-            m_haveShape = true;
-            m_sx = staticLike(x, m_channelsLast);
-            m_st = at::empty({}, at::TensorOptions().dtype(at::kFloat).device(m_unet->device()));
-            m_sctx = staticLike(ctx);
-            m_stext = staticLike(textEmbeds);
-            m_sids = staticLike(timeIds);
-            m_pool = at::cuda::graph_pool_handle();
-            m_warm = false;
-        }
-        fill(m_sx, x);
-        fill(m_sctx, ctx);
-        fill(m_stext, textEmbeds);
-        fill(m_sids, timeIds);
-        m_st.fill_(t);  // a kernel argument: no host buffer to keep alive; float32(t) as the double overload
+        Entry& e = entryFor(x, ctx, textEmbeds, timeIds);
+        e.lastUse = ++m_clock;
+        fill(e.sx, x);
+        fill(e.sctx, ctx);
+        fill(e.stext, textEmbeds);
+        fill(e.sids, timeIds);
+        e.st.fill_(t);  // a kernel argument: no host buffer to keep alive; float32(t) as the double overload
 
-        if (!m_graph) capture();
-        m_graph->replay();  // on the current stream, after the copies above
+        if (!e.graph) capture(e);
+        e.graph->replay();  // on the current stream, after the copies above
         ++g_replays;
-        return m_out.clone();
+        return e.out.clone();
     }
 
-    void capture() {
-        const c10::DeviceIndex dev = m_sx.device().index();
-        c10::cuda::device_synchronize();  // the static inputs are filled
-        if (m_lowMemory) c10::cuda::CUDACachingAllocator::emptyCache();
+    void capture(Entry& e) {
+        const c10::DeviceIndex dev = e.sx.device().index();
         // One capture stream for the runner's lifetime (as torch.cuda.graph does): its cuBLAS handle and workspace
         // are created by the warm-up, not inside a capture.
         if (!m_stream || m_stream->device_index() != dev) m_stream = c10::cuda::getStreamFromPool(false, dev);
@@ -174,20 +205,24 @@ private:
         at::Tensor out;
         {
             c10::cuda::CUDAStreamGuard guard(side);
-            if (!m_warm) {
-                // Warm-up on the capture stream: cuDNN benchmark searches, cuBLAS handles and workspaces, lazy
-                // kernel loading all happen outside the capture.
-                for (int i = 0; i < 2; ++i) (void)m_unet->forward(m_sx, m_st, m_sctx, m_stext, m_sids);
-                side.synchronize();
-                m_warm = true;
-            }
+            // Warm-up on the capture stream for every new shape: cuDNN benchmark searches, cuBLAS handles and
+            // workspaces, lazy kernel loading all happen outside the capture.
+            c10::cuda::device_synchronize();  // the static inputs are filled
+            for (int i = 0; i < 2; ++i) (void)m_unet->forward(e.sx, e.st, e.sctx, e.stext, e.sids);
+            side.synchronize();
+            // As torch.cuda.graph: synchronise and empty the cache, so that the warm-up's blocks are not kept
+            // reserved beside the graph's private pool (that would double the reserved peak).
+            c10::cuda::device_synchronize();
+            c10::cuda::CUDACachingAllocator::emptyCache();
             graph = std::make_unique<at::cuda::CUDAGraph>();
             bool capturing = false;
             try {
-                graph->capture_begin(m_pool);
+                // Thread-local capture mode: a CUDA call from another thread (the studio's GUI thread, a preview
+                // copy) cannot invalidate the capture.
+                graph->capture_begin(e.pool, cudaStreamCaptureModeThreadLocal);
                 capturing = true;
-                // The timestep is read from m_st by the graph's kernels: one graph serves every step.
-                out = m_unet->forward(m_sx, m_st, m_sctx, m_stext, m_sids);
+                // The timestep is read from e.st by the graph's kernels: one graph serves every step.
+                out = m_unet->forward(e.sx, e.st, e.sctx, e.stext, e.sids);
                 capturing = false;
                 graph->capture_end();
             } catch (...) {
@@ -205,14 +240,16 @@ private:
         }
         c10::cuda::device_synchronize();
         ++g_captures;
-        m_graph = std::move(graph);
-        m_out = std::move(out);
+        e.graph = std::move(graph);
+        e.out = std::move(out);
     }
 
     void fallBack(const std::string& why) {
         m_failed = true;
         try {
-            reset();
+            c10::cuda::device_synchronize();
+            m_entries.clear();
+            c10::cuda::CUDACachingAllocator::emptyCache();
         } catch (...) {}
         recordFailure(why);
         static std::once_flag logged;
@@ -225,17 +262,11 @@ private:
 
     std::shared_ptr<models::Unet> m_unet;
     bool m_channelsLast = false;
-    bool m_lowMemory = false;
+    bool m_fp32 = false;
     bool m_failed = false;
-    bool m_warm = false;
-    bool m_haveShape = false;
-    using PoolId = decltype(at::cuda::graph_pool_handle());
-    ShapeKey m_key;
-    PoolId m_pool{0, 0};
+    std::uint64_t m_clock = 0;
     std::optional<c10::cuda::CUDAStream> m_stream;
-    at::Tensor m_sx, m_st /* 0-d float32 timestep */, m_sctx, m_stext, m_sids;
-    std::unique_ptr<at::cuda::CUDAGraph> m_graph;
-    at::Tensor m_out;  // lives in the graph's pool
+    std::vector<std::unique_ptr<Entry>> m_entries;
 };
 
 #endif  // KOALA_WITH_CUDA
@@ -262,15 +293,18 @@ void installCudaFastPath(ModelImpl& m) {
     if (!m.device.is_cuda()) return;
     // cuDNN picks the fastest convolution algorithms for our static shapes after the first step.
     at::globalContext().setBenchmarkCuDNN(true);
-    // An fp32 model asked for fp32 results: no TF32 convolutions (LibTorch enables them for cuDNN by default), so
-    // the CUDA results stay within the fixtures' fp32 tolerances. Half-precision models are unaffected.
-    if (m.dtype == at::kFloat) at::globalContext().setAllowTF32CuDNN(false);
+    // TF32 for fp32 models is switched off per UNet call by the runner (GraphRunner::Tf32Scope), not for the
+    // whole process.
 
     // channels_last convolutions (NHWC is cuDNN's native layout for half-precision tensor-core convolutions).
     bool clUnet = false;
     if (!envDisabled("KOALA_CHANNELS_LAST")) {
         if (m.unet) clUnet = convertToChannelsLast(*m.unet);
-        if (m.vae && m.vae->decoder && convertToChannelsLast(*m.vae->decoder)) g_clVae = true;
+        // A VAE shared with a Model loaded earlier was converted when that Model was loaded; it is never touched
+        // again, so a loaded Model stays immutable for the Models that share its parts.
+        if (m.vae && m.vae->decoder && !m.vae->channelsLast && convertToChannelsLast(*m.vae->decoder))
+            m.vae->channelsLast = true;
+        if (m.vae && m.vae->channelsLast) g_clVae = true;
     }
     if (clUnet) g_clUnet = true;
 
@@ -287,7 +321,7 @@ void installCudaFastPath(ModelImpl& m) {
         }
         return;
     }
-    auto runner = std::make_shared<GraphRunner>(m.unet, clUnet, m.memory == MemoryMode::Low);
+    auto runner = std::make_shared<GraphRunner>(m.unet, clUnet, m.dtype == at::kFloat);
     m.runner = [runner](const at::Tensor& x, double t, const at::Tensor& ctx, const at::Tensor& te,
                         const at::Tensor& ids) { return (*runner)(x, t, ctx, te, ids); };
 #endif

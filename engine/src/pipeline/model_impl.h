@@ -28,6 +28,7 @@ struct TextStack {
 struct VaeStack {
     std::shared_ptr<models::VaeDecoder> decoder;
     std::vector<std::string> files;
+    bool channelsLast = false;  // conv weights stored channels_last (set once, before the stack is shared)
     // ---- img2img / inpainting: the encoder, loaded from `files` on first use (pipeline/img2img.cpp) under the run
     // mutex, which every Model sharing this stack shares; text-to-image never loads it.
     std::shared_ptr<models::VaeEncoder> encoder;

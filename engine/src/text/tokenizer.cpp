@@ -236,23 +236,6 @@ Codepoints normalize(const std::string& utf8) {
     return out;
 }
 
-Codepoints decodeUtf8(const std::string& utf8) {
-    Codepoints out;
-    const auto* s = reinterpret_cast<const utf8proc_uint8_t*>(utf8.data());
-    utf8proc_ssize_t n = static_cast<utf8proc_ssize_t>(utf8.size()), i = 0;
-    while (i < n) {
-        utf8proc_int32_t cp = 0;
-        utf8proc_ssize_t k = utf8proc_iterate(s + i, n - i, &cp);
-        if (k <= 0) {  // only reached for configuration strings; sanitizeUtf8 cleans prompts
-            cp = 0xFFFD;
-            k = 1;
-        }
-        out.push_back(cp);
-        i += k;
-    }
-    return out;
-}
-
 // ---- streaming JSON (the vocabulary is 49k keys; a DOM costs several times the parse) -------------------------------
 
 struct BpeFileData {
@@ -574,6 +557,49 @@ private:
     std::vector<Merge> m_vals{Merge{0, 0}};
 };
 
+struct TokenizerFiles {
+    BpeFileData data;
+    std::string tokJson, configJson, mapJson;  // tokJson may not exist
+    std::string vocabFile, mergesFile;         // where the vocabulary and merges came from, for messages
+};
+
+// The vocabulary and merges of a tokenizer folder: tokenizer.json, or vocab.json + merges.txt.
+TokenizerFiles readTokenizerFiles(const std::string& dir) {
+    TokenizerFiles f;
+    const std::string tokJson = pathJoin(dir, "tokenizer.json");
+    f.tokJson = tokJson;
+    f.configJson = pathJoin(dir, "tokenizer_config.json");
+    f.mapJson = pathJoin(dir, "special_tokens_map.json");
+    const std::string vocabJson = pathJoin(dir, "vocab.json");
+    const std::string mergesTxt = pathJoin(dir, "merges.txt");
+
+    BpeFileData& d = f.data;
+    std::string& vocabFile = f.vocabFile;
+    std::string& mergesFile = f.mergesFile;
+    if (isFile(tokJson)) {
+        parseBpeJson(tokJson, false, d);
+        vocabFile = mergesFile = tokJson;
+        if (!d.modelType.empty() && d.modelType != "BPE")
+            fail(ErrorKind::ModelFormat, tokJson + ": model.type is '" + d.modelType + "', expected 'BPE'");
+        if (d.hasEowSuffix && d.eowSuffix != "</w>")
+            fail(ErrorKind::ModelFormat,
+                 tokJson + ": model.end_of_word_suffix is '" + d.eowSuffix + "', expected '</w>' (a CLIP tokenizer)");
+    } else {
+        if (!isFile(vocabJson))
+            fail(ErrorKind::ModelFormat, vocabJson +
+                                             ": missing (a tokenizer folder needs vocab.json + merges.txt "
+                                             "or tokenizer.json)");
+        if (!isFile(mergesTxt)) fail(ErrorKind::ModelFormat, mergesTxt + ": missing (vocab.json needs merges.txt)");
+        parseBpeJson(vocabJson, true, d);
+        parseMergesTxt(mergesTxt, d);
+        vocabFile = vocabJson;
+        mergesFile = mergesTxt;
+    }
+    if (d.vocab.empty()) fail(ErrorKind::ModelFormat, vocabFile + ": the vocabulary is empty");
+
+    return f;
+}
+
 }  // namespace
 
 // ---- the tokenizer ---------------------------------------------------------------------------------------------------
@@ -592,6 +618,16 @@ struct ClipTokenizer::Impl {
     bool anyNormalizedSpecial = false;
     int unk = 49407;
     int maxId = -1;
+
+    // Loading (ClipTokenizer::load), in order.
+    struct SpecialIds {
+        int bos = -1, eos = -1, pad = -1;
+    };
+    void buildByteTable(const VocabIndex& vocab);
+    // Added tokens and the named special tokens; sets unk and returns bos/eos/pad.
+    SpecialIds loadSpecialTokens(const TokenizerFiles& f, const VocabIndex& vocab);
+    // Normalized specials, unknown bytes, merge ranks.
+    void finishTables(const TokenizerFiles& f, const VocabIndex& vocab);
 
     mutable std::mutex cacheMutex;
     mutable std::unordered_map<std::string, std::vector<int>> cache;
@@ -780,76 +816,42 @@ std::vector<int> ClipTokenizer::encodePadded(const std::string& text, int maxLen
     return out;
 }
 
-std::shared_ptr<ClipTokenizer> ClipTokenizer::load(const std::string& dir) {
-    const std::string tokJson = pathJoin(dir, "tokenizer.json");
-    const std::string vocabJson = pathJoin(dir, "vocab.json");
-    const std::string mergesTxt = pathJoin(dir, "merges.txt");
-    const std::string configJson = pathJoin(dir, "tokenizer_config.json");
-    const std::string mapJson = pathJoin(dir, "special_tokens_map.json");
-
-    BpeFileData d;
-    std::string vocabFile, mergesFile;
-    if (isFile(tokJson)) {
-        parseBpeJson(tokJson, false, d);
-        vocabFile = mergesFile = tokJson;
-        if (!d.modelType.empty() && d.modelType != "BPE")
-            fail(ErrorKind::ModelFormat, tokJson + ": model.type is '" + d.modelType + "', expected 'BPE'");
-        if (d.hasEowSuffix && d.eowSuffix != "</w>")
-            fail(ErrorKind::ModelFormat,
-                 tokJson + ": model.end_of_word_suffix is '" + d.eowSuffix + "', expected '</w>' (a CLIP tokenizer)");
-    } else {
-        if (!isFile(vocabJson))
-            fail(ErrorKind::ModelFormat, vocabJson +
-                                             ": missing (a tokenizer folder needs vocab.json + merges.txt "
-                                             "or tokenizer.json)");
-        if (!isFile(mergesTxt)) fail(ErrorKind::ModelFormat, mergesTxt + ": missing (vocab.json needs merges.txt)");
-        parseBpeJson(vocabJson, true, d);
-        parseMergesTxt(mergesTxt, d);
-        vocabFile = vocabJson;
-        mergesFile = mergesTxt;
+// Byte-to-unicode (GPT-2): printable bytes map to themselves, the rest to U+0100 upwards.
+void ClipTokenizer::Impl::buildByteTable(const VocabIndex& vocab) {
+    std::array<std::int32_t, 256> byteChar{};
+    std::array<bool, 256> direct{};
+    for (int b = 0; b < 256; ++b) direct[b] = (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174);
+    int extra = 0;
+    for (int b = 0; b < 256; ++b) byteChar[b] = direct[b] ? b : 256 + extra++;
+    for (int b = 0; b < 256; ++b) {
+        std::string s;
+        appendUtf8(s, byteChar[b]);
+        byteId[b] = vocab.find(s);
+        byteEowId[b] = vocab.find(s + "</w>");
     }
-    if (d.vocab.empty()) fail(ErrorKind::ModelFormat, vocabFile + ": the vocabulary is empty");
+}
 
-    auto tok = std::shared_ptr<ClipTokenizer>(new ClipTokenizer());
-    Impl& im = *tok->m_impl;
-
-    VocabIndex vocab(d.vocab);
-    for (const auto& e : d.vocab) im.maxId = std::max(im.maxId, e.second);
-    auto lookup = [&](std::string_view s) { return vocab.find(s); };
-
-    // Byte-to-unicode (GPT-2): printable bytes map to themselves, the rest to U+0100 upwards.
-    {
-        std::array<std::int32_t, 256> byteChar{};
-        std::array<bool, 256> direct{};
-        for (int b = 0; b < 256; ++b) direct[b] = (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174);
-        int extra = 0;
-        for (int b = 0; b < 256; ++b) byteChar[b] = direct[b] ? b : 256 + extra++;
-        for (int b = 0; b < 256; ++b) {
-            std::string s;
-            appendUtf8(s, byteChar[b]);
-            im.byteId[b] = lookup(s);
-            im.byteEowId[b] = lookup(s + "</w>");
-        }
-    }
-
+ClipTokenizer::Impl::SpecialIds ClipTokenizer::Impl::loadSpecialTokens(const TokenizerFiles& f,
+                                                                       const VocabIndex& vocab) {
+    SpecialIds ids;
     // Added tokens: tokenizer.json's first, then tokenizer_config.json's added_tokens_decoder, then the named special
     // tokens (bos/eos/unk/pad/additional) of tokenizer_config.json overridden by special_tokens_map.json.
     auto addSpecial = [&](const std::string& content, int id, bool normalized) {
-        for (const auto& s : im.specials)
+        for (const auto& s : specials)
             if (s.content == content) return;
         Impl::Special s;
         s.content = content;
         s.id = id;
         s.normalized = normalized;
-        im.specials.push_back(std::move(s));
-        im.maxId = std::max(im.maxId, id);
+        specials.push_back(std::move(s));
+        maxId = std::max(maxId, id);
     };
-    for (const auto& a : d.added) addSpecial(a.content, a.id, a.normalized);
+    for (const auto& a : f.data.added) addSpecial(a.content, a.id, a.normalized);
 
     std::string bosName = "<|startoftext|>", eosName = "<|endoftext|>", unkName = "<|endoftext|>", padName;
     std::string bosFile, eosFile, unkFile, padFile;  // where each name came from, for errors
-    if (!d.unkToken.empty()) unkName = d.unkToken, unkFile = tokJson;
-    if (!d.padToken.empty()) padName = d.padToken, padFile = tokJson;
+    if (!f.data.unkToken.empty()) unkName = f.data.unkToken, unkFile = f.tokJson;
+    if (!f.data.padToken.empty()) padName = f.data.padToken, padFile = f.tokJson;
     struct Named {
         std::string content, file;
         bool normalized = false;
@@ -884,10 +886,10 @@ std::shared_ptr<ClipTokenizer> ClipTokenizer::load(const std::string& dir) {
         }
         return j;
     };
-    nlohmann::json config = readNamed(configJson);
+    nlohmann::json config = readNamed(f.configJson);
     if (config.is_object() && config.contains("added_tokens_decoder")) {
         const auto& dec = config["added_tokens_decoder"];
-        if (!dec.is_object()) fail(ErrorKind::ModelFormat, configJson + ": 'added_tokens_decoder' is not an object");
+        if (!dec.is_object()) fail(ErrorKind::ModelFormat, f.configJson + ": 'added_tokens_decoder' is not an object");
         for (auto it = dec.begin(); it != dec.end(); ++it) {
             std::string c;
             bool norm = false, hasNorm = false;
@@ -896,60 +898,79 @@ std::shared_ptr<ClipTokenizer> ClipTokenizer::load(const std::string& dir) {
                 id = std::stoi(it.key());
             } catch (const std::exception&) {}
             if (id < 0 || !tokenEntry(it.value(), c, norm, hasNorm))
-                fail(ErrorKind::ModelFormat, configJson + ": added_tokens_decoder entry '" + it.key() + "' is invalid");
+                fail(ErrorKind::ModelFormat,
+                     f.configJson + ": added_tokens_decoder entry '" + it.key() + "' is invalid");
             addSpecial(c, id, hasNorm && norm);
         }
     }
-    readNamed(mapJson);  // later keys override tokenizer_config.json's, as in transformers
+    readNamed(f.mapJson);  // later keys override tokenizer_config.json's, as in transformers
     for (const auto& nm : named) {
-        if (std::any_of(im.specials.begin(), im.specials.end(), [&](const auto& s) { return s.content == nm.content; }))
+        if (std::any_of(specials.begin(), specials.end(), [&](const auto& s) { return s.content == nm.content; }))
             continue;
-        int id = lookup(nm.content);
+        int id = vocab.find(nm.content);
         if (id < 0)
             fail(ErrorKind::ModelFormat, nm.file + ": special token '" + nm.content + "' is not in the vocabulary");
         addSpecial(nm.content, id, nm.normalized);
     }
 
     auto resolve = [&](const std::string& name, const std::string& file, const char* what) {
-        for (const auto& s : im.specials)
+        for (const auto& s : specials)
             if (s.content == name) return s.id;
-        int id = lookup(name);
+        int id = vocab.find(name);
         if (id < 0)
             fail(ErrorKind::ModelFormat,
-                 (file.empty() ? vocabFile : file) + ": " + what + " '" + name + "' is not in the vocabulary");
+                 (file.empty() ? f.vocabFile : file) + ": " + what + " '" + name + "' is not in the vocabulary");
         return id;
     };
-    tok->m_bos = resolve(bosName, bosFile, "bos_token");
-    tok->m_eos = resolve(eosName, eosFile, "eos_token");
-    im.unk = resolve(unkName, unkFile, "unk_token");
+    ids.bos = resolve(bosName, bosFile, "bos_token");
+    ids.eos = resolve(eosName, eosFile, "eos_token");
+    unk = resolve(unkName, unkFile, "unk_token");
     // CLIPTokenizer's default pad token is <|endoftext|>.
-    tok->m_pad = padName.empty() ? resolve("<|endoftext|>", "", "pad_token") : resolve(padName, padFile, "pad_token");
+    ids.pad = padName.empty() ? resolve("<|endoftext|>", "", "pad_token") : resolve(padName, padFile, "pad_token");
 
-    for (auto& s : im.specials) {
+    return ids;
+}
+
+void ClipTokenizer::Impl::finishTables(const TokenizerFiles& f, const VocabIndex& vocab) {
+    for (auto& s : specials) {
         if (s.normalized) {
             s.normalizedCps = normalize(sanitizeUtf8(s.content));
-            im.anyNormalizedSpecial = true;
+            anyNormalizedSpecial = true;
         }
     }
     for (int b = 0; b < 256; ++b) {
-        if (im.byteId[b] < 0) im.byteId[b] = im.unk;
-        if (im.byteEowId[b] < 0) im.byteEowId[b] = im.unk;
+        if (byteId[b] < 0) byteId[b] = unk;
+        if (byteEowId[b] < 0) byteEowId[b] = unk;
     }
 
     // Merge ranks: the line/entry index. A merge whose parts or result are not in the vocabulary is a broken file
     // (tokenizers refuses it too).
-    im.merges.reserve(d.merges.size());
+    merges.reserve(f.data.merges.size());
     int rank = 0;
     std::string joined;
-    for (const auto& [a, b] : d.merges) {
+    for (const auto& [a, b] : f.data.merges) {
         joined.assign(a).append(b);
-        int ia = lookup(a), ib = lookup(b), ic = lookup(joined);
+        int ia = vocab.find(a), ib = vocab.find(b), ic = vocab.find(joined);
         if (ia < 0 || ib < 0 || ic < 0)
-            fail(ErrorKind::ModelFormat, mergesFile + ": merge '" + a + " " + b + "' (rank " + std::to_string(rank) +
+            fail(ErrorKind::ModelFormat, f.mergesFile + ": merge '" + a + " " + b + "' (rank " + std::to_string(rank) +
                                              ") uses a token that is not in the vocabulary");
-        im.merges.insert(ia, ib, MergeTable::Merge{rank, ic});
+        merges.insert(ia, ib, MergeTable::Merge{rank, ic});
         ++rank;
     }
+}
+
+std::shared_ptr<ClipTokenizer> ClipTokenizer::load(const std::string& dir) {
+    TokenizerFiles f = readTokenizerFiles(dir);  // VocabIndex sorts the vocabulary in place
+    auto tok = std::shared_ptr<ClipTokenizer>(new ClipTokenizer());
+    Impl& im = *tok->m_impl;
+    VocabIndex vocab(f.data.vocab);
+    for (const auto& e : f.data.vocab) im.maxId = std::max(im.maxId, e.second);
+    im.buildByteTable(vocab);
+    const Impl::SpecialIds ids = im.loadSpecialTokens(f, vocab);
+    tok->m_bos = ids.bos;
+    tok->m_eos = ids.eos;
+    tok->m_pad = ids.pad;
+    im.finishTables(f, vocab);
     return tok;
 }
 
