@@ -12,6 +12,8 @@ const char* const kModelFolders = "models/extraFolders";
 const char* const kLastParams = "generation/lastParams";
 const char* const kGeometry = "window/geometry";
 const char* const kState = "window/state";
+const char* const kLoraFolders = "lora/folders";    // issue 10
+const char* const kPromptSyntax = "prompt/syntax";  // issue 10
 }  // namespace
 
 AppSettings::AppSettings()
@@ -48,6 +50,30 @@ QString AppSettings::defaultOutputFolder() {
 QStringList AppSettings::extraModelFolders() const { return m_settings->value(kModelFolders).toStringList(); }
 
 void AppSettings::setExtraModelFolders(const QStringList& folders) { m_settings->setValue(kModelFolders, folders); }
+
+// ---- prompt syntax and LoRA (issue 10) ----
+QStringList AppSettings::loraFolders() const {
+    const QStringList folders = m_settings->value(kLoraFolders).toStringList();
+    return folders.isEmpty() ? defaultLoraFolders() : folders;
+}
+
+void AppSettings::setLoraFolders(const QStringList& folders) {
+    if (folders.isEmpty() || folders == defaultLoraFolders())
+        m_settings->remove(kLoraFolders);
+    else
+        m_settings->setValue(kLoraFolders, folders);
+}
+
+QStringList AppSettings::defaultLoraFolders() { return {QString::fromStdString(koala::defaultLoraFolder())}; }
+
+QString AppSettings::promptSyntax() const {
+    const QString s = m_settings->value(kPromptSyntax).toString();
+    koala::PromptSyntax syntax;
+    if (!koala::fromString(s.toStdString(), syntax)) syntax = koala::PromptSyntax::A1111;
+    return QString::fromLatin1(koala::toString(syntax));
+}
+
+void AppSettings::setPromptSyntax(const QString& syntax) { m_settings->setValue(kPromptSyntax, syntax); }
 
 GenerationParams AppSettings::lastParams() const {
     // Stored as JSON text: one readable value instead of a dozen keys, and the same format as the PNG metadata.

@@ -32,6 +32,15 @@ public:
     QStringList extraModelFolders() const;
     void setExtraModelFolders(const QStringList& folders);
 
+    // ---- prompt syntax and LoRA (issue 10) ----
+    // Where the LoRA panel and <lora:NAME> tags look, first wins; default: koala::defaultLoraFolder().
+    QStringList loraFolders() const;
+    void setLoraFolders(const QStringList& folders);
+    static QStringList defaultLoraFolders();
+    // The syntax new prompts are read with: "a1111" (default) or "plain".
+    QString promptSyntax() const;
+    void setPromptSyntax(const QString& syntax);
+
     // The parameters of the last generation (restored at start-up); defaults() when none.
     GenerationParams lastParams() const;
     void setLastParams(const GenerationParams& params);

@@ -75,6 +75,8 @@ koala::GenerateRequest GenerationParams::toRequest(quint64 resolvedSeed) const {
         }
         r.strength = strength;
     }
+    // ---- prompt syntax (issue 10): the prompt's <lora:> tags name the LoRAs
+    koala::fromString(promptSyntax.toStdString(), r.promptSyntax);
     return r;
 }
 
@@ -148,6 +150,9 @@ QString GenerationParams::validate() const {
         if (maskBlur < 0 || maskBlur > L.maxMaskBlur)
             return QStringLiteral("Mask blur %1 must be between 0 and %2.").arg(maskBlur).arg(L.maxMaskBlur);
     }
+    // ---- prompt syntax (issue 10)
+    if (koala::PromptSyntax syntax; !koala::fromString(promptSyntax.toStdString(), syntax))
+        return QStringLiteral("Unknown prompt syntax \"%1\" (use a1111 or plain).").arg(promptSyntax);
     return {};
 }
 
@@ -213,6 +218,18 @@ QJsonObject GenerationParams::toJson() const {
             o[QStringLiteral("mask_blur")] = maskBlur;
         }
     }
+    // ---- prompt syntax and LoRA (issue 10)
+    o[QStringLiteral("prompt_syntax")] = promptSyntax;
+    if (!loras.isEmpty()) {
+        QJsonArray list;
+        for (const LoraUse& l : loras)
+            list.append(QJsonObject{{QStringLiteral("name"), l.name},
+                                    {QStringLiteral("weight"), l.weight},
+                                    {QStringLiteral("hash"), l.hash},
+                                    {QStringLiteral("from_prompt"), l.fromPrompt},
+                                    {QStringLiteral("report"), l.report}});
+        o[QStringLiteral("loras")] = list;
+    }
     return o;
 }
 
@@ -247,6 +264,14 @@ GenerationParams GenerationParams::fromJson(const QJsonObject& o) {
     p.maskHash = o.value(QStringLiteral("mask_image_sha256")).toString();
     if (const QJsonValue st = o.value(QStringLiteral("strength")); st.isDouble()) p.strength = st.toDouble();
     p.maskBlur = o.value(QStringLiteral("mask_blur")).toInt(p.maskBlur);
+    // ---- prompt syntax and LoRA (issue 10)
+    p.promptSyntax = o.value(QStringLiteral("prompt_syntax")).toString(p.promptSyntax);
+    for (const QJsonValue& v : o.value(QStringLiteral("loras")).toArray()) {
+        const QJsonObject l = v.toObject();
+        p.loras.append({l.value(QStringLiteral("name")).toString(), l.value(QStringLiteral("weight")).toDouble(1.0),
+                        l.value(QStringLiteral("hash")).toString(), l.value(QStringLiteral("from_prompt")).toBool(true),
+                        l.value(QStringLiteral("report")).toString()});
+    }
     return p;
 }
 
@@ -291,6 +316,10 @@ koala::ImageMetadata GenerationParams::toMetadata() const {
             m.maskBlur = maskBlur;
         }
     }
+    // ---- prompt syntax and LoRA (issue 10)
+    m.promptSyntax = promptSyntax.toStdString();
+    for (const LoraUse& l : loras)
+        m.loras.push_back({l.name.toStdString(), l.weight, l.hash.toStdString(), l.fromPrompt});
     return m;
 }
 
@@ -317,6 +346,10 @@ GenerationParams GenerationParams::fromMetadata(const koala::ImageMetadata& m) {
     p.maskHash = QString::fromStdString(m.maskImageHash);
     p.strength = m.strength;
     p.maskBlur = m.maskBlur;
+    // ---- prompt syntax and LoRA (issue 10): a tag's LoRA is back in the prompt already (the engine's readers)
+    p.promptSyntax = QString::fromStdString(m.promptSyntax);
+    for (const koala::ImageMetadata::Lora& l : m.loras)
+        p.loras.append({QString::fromStdString(l.name), l.weight, QString::fromStdString(l.hash), l.fromPrompt, {}});
     return p;
 }
 
@@ -364,5 +397,27 @@ bool GenerationParams::operator==(const GenerationParams& o) const {
            spacing == o.spacing && width == o.width && height == o.height && count == o.count &&
            initImagePath == o.initImagePath && initImageHash == o.initImageHash && maskPath == o.maskPath &&
            maskHash == o.maskHash && strength.has_value() == o.strength.has_value() &&
-           (!strength || qFuzzyCompare(*strength, *o.strength)) && maskBlur == o.maskBlur;
+           (!strength || qFuzzyCompare(*strength, *o.strength)) && maskBlur == o.maskBlur &&
+           promptSyntax == o.promptSyntax && loras == o.loras;  // issue 10
+}
+
+// ---- prompt syntax and LoRA (issue 10) ----
+bool GenerationParams::LoraUse::operator==(const LoraUse& o) const {
+    return name == o.name && qFuzzyCompare(1.0 + weight, 1.0 + o.weight) && hash == o.hash &&
+           fromPrompt == o.fromPrompt && report == o.report;
+}
+
+void GenerationParams::setAppliedLoras(const std::vector<koala::GenerateResult::AppliedLora>& applied) {
+    loras.clear();
+    for (const auto& a : applied)
+        loras.append({QString::fromStdString(a.name), a.weight, QString::fromStdString(a.shortHash), a.fromPrompt,
+                      QString::fromStdString(a.report)});
+}
+
+QStringList GenerationParams::loraReportLines() const {
+    QStringList lines;
+    for (const LoraUse& l : loras)
+        if (!l.report.isEmpty())
+            lines << QStringLiteral("%1 %2: %3").arg(l.name, QString::number(l.weight, 'g', 6), l.report);
+    return lines;
 }

@@ -42,6 +42,24 @@ struct GenerationParams {
     std::optional<double> strength;  // (0, 1]; empty = the engine's default for the mode (defaultStrength)
     int maskBlur = 0;                // Gaussian blur radius applied to the mask first (A1111 "Mask blur")
 
+    // ---- prompt syntax and LoRA (issue 10) ----
+    QString promptSyntax = QStringLiteral("a1111");  // "a1111" or "plain" (koala::PromptSyntax names)
+    // The LoRAs an image used, as the engine reported them (koala::GenerateResult::loras): filled in a stored item,
+    // empty in a request (the prompt's <lora:NAME:W> tags say what a job uses). The PNG metadata records them (A1111
+    // "Lora hashes"); reading such a PNG restores the tags through the prompt.
+    struct LoraUse {
+        QString name;
+        double weight = 1.0;
+        QString hash;  // A1111 short hash; "" when unknown
+        bool fromPrompt = true;
+        QString report;  // "applied N of M keys (K without a target)"; "" when not known (read from a PNG)
+        bool operator==(const LoraUse& o) const;
+    };
+    QList<LoraUse> loras;
+    void setAppliedLoras(const std::vector<koala::GenerateResult::AppliedLora>& applied);
+    // One line per LoRA with a report: "name 0.8: applied 96 of 96 keys (0 without a target)".
+    QStringList loraReportLines() const;
+
     // The most images one job queues. The app runs a job's images one by one (each its own request, seed and
     // timings), so this is a queue length, not the engine's batch limit (koala::kLimits.maxImages).
     static constexpr int kMaxCount = 1000;

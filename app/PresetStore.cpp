@@ -97,6 +97,7 @@ GenerationParams Preset::applyTo(GenerationParams base) const {
         base.hasNegative = true;
         base.negativePrompt = *negativePrompt;
     }
+    if (promptSyntax) base.promptSyntax = *promptSyntax;  // issue 10
     return base;
 }
 
@@ -115,6 +116,8 @@ Preset Preset::fromParams(const QString& name, const QString& description, const
     p.height = params.height;
     p.count = params.count;
     if (params.hasNegative) p.negativePrompt = params.negativePrompt;
+    // issue 10: only a syntax other than the default is worth saying in a preset
+    if (params.promptSyntax != GenerationParams().promptSyntax) p.promptSyntax = params.promptSyntax;
     return p;
 }
 
@@ -141,6 +144,7 @@ QString Preset::toYaml() const {
     }
     if (negativePrompt)
         out << YAML::Key << "negative_prompt" << YAML::Value << YAML::DoubleQuoted << negativePrompt->toStdString();
+    if (promptSyntax) out << YAML::Key << "prompt_syntax" << YAML::Value << promptSyntax->toStdString();  // issue 10
     out << YAML::EndMap;
     return QString::fromUtf8(out.c_str()) + QLatin1Char('\n');
 }
@@ -200,6 +204,13 @@ std::optional<Preset> Preset::fromYaml(const QString& yaml, const QString& fileN
                 p.seed = parseSeedValue(v);
             } else if (key == "negative_prompt") {
                 p.negativePrompt = QString::fromStdString(scalar<std::string>(v, "negative_prompt"));
+            } else if (key == "prompt_syntax") {  // issue 10
+                const std::string s = scalar<std::string>(v, "prompt_syntax");
+                koala::PromptSyntax syntax;
+                if (!koala::fromString(s, syntax))
+                    throw PresetParseError{v.Mark(), QStringLiteral("unknown prompt_syntax '%1' (use a1111 or plain)")
+                                                         .arg(QString::fromStdString(s))};
+                p.promptSyntax = QString::fromLatin1(koala::toString(syntax));
             } else {
                 // Strict on purpose: a typo ("stpes") would otherwise be silently ignored.
                 throw PresetParseError{kv.first.Mark(),

@@ -26,6 +26,7 @@
 //   count: 1
 //   seed: random              # or a whole number 0..18446744073709551615 (-1 = random, as older files say)
 //   negative_prompt: "..."    # present = hasNegative
+//   prompt_syntax: plain      # a1111 or plain (issue 10)
 struct Preset {
     QString name;
     QString description;
@@ -40,6 +41,7 @@ struct Preset {
     std::optional<int> count;
     std::optional<std::optional<quint64>> seed;  // absent: not set; set to empty: random; else a fixed seed
     std::optional<QString> negativePrompt;
+    std::optional<QString> promptSyntax;  // issue 10: "a1111" or "plain"
 
     QString filePath;       // where it was loaded from / saved to
     bool readOnly = false;  // shipped presets cannot be renamed, deleted or overwritten
