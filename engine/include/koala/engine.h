@@ -39,14 +39,15 @@ namespace koala {
 enum class Device { Auto, Cpu, Cuda };
 enum class DType { Auto, F32, F16, BF16 };
 // Default = whatever the model's scheduler_config.json says (class and Karras flag).
-enum class SchedulerKind { Default, Euler, EulerKarras, EulerAncestral, DpmPP2M, DpmPP2MKarras, Ddim };
+enum class SchedulerKind { Default, Euler, EulerKarras, EulerAncestral, DpmPP2M, DpmPP2MKarras, Ddim, Pndm };
 // Default = the model's scheduler_config.json `timestep_spacing`.
 enum class TimestepSpacing { Default, Leading, Trailing, Linspace };
 enum class MemoryMode { Default, Low };
 
 const char* toString(Device v);
 const char* toString(DType v);
-const char* toString(SchedulerKind v);  // "euler", "euler_karras", "euler_a", "dpmpp_2m", "dpmpp_2m_karras", "ddim"
+const char* toString(SchedulerKind v);  // "euler", "euler_karras", "euler_a", "dpmpp_2m", "dpmpp_2m_karras", "ddim",
+                                        // "pndm" (PLMS)
 const char* toString(TimestepSpacing v);
 const char* toString(MemoryMode v);
 // Return false (and leave `out` untouched) for an unknown name. Accept the names toString() gives
@@ -188,6 +189,11 @@ struct GenerateRequest {
     PromptSyntax promptSyntax = PromptSyntax::A1111;
     std::vector<LoraRequest> loras;        // merged in addition to the prompt's <lora:...> tags (A1111 syntax)
     std::vector<std::string> loraFolders;  // where names are looked up, before defaultLoraFolder()
+
+    // ---- Stable Diffusion 1.5 / 2.x (issue 11): diffusers' clip_skip (0 = last_hidden_state; c ≥ 1 = the
+    // final-layer-normed hidden_states[-(c+1)], for the prompt only, as diffusers; A1111's "clip skip c+1").
+    // Ignored by SDXL-family models.
+    int clipSkip = 0;
 };
 // The one place that fills the defaults.
 GenerateRequest defaultRequest();
@@ -260,6 +266,10 @@ struct ModelInfo {
     std::string defaultScheduler;  // toString(SchedulerKind) of the scheduler_config.json
     std::string defaultSpacing;
     bool sharesTextEncoders = false;  // text encoders / VAE shared with another loaded Model
+    // ---- Stable Diffusion 1.5 / 2.x (issue 11)
+    std::string pipeline = "sdxl";  // model_index.json: "sd" (StableDiffusionPipeline) or "sdxl"
+    int defaultWidth = 1024;        // unet sample_size · vae scale factor (diffusers' default size)
+    int defaultHeight = 1024;
 };
 
 // Resolve a user-supplied path to a diffusers model folder: the folder itself, a Hugging Face cache repo folder

@@ -48,7 +48,9 @@ const std::pair<const char*, SchedulerKind> kSchedulers[] = {{"default", Schedul
                                                              {"euler_ancestral", SchedulerKind::EulerAncestral},
                                                              {"dpmpp_2m", SchedulerKind::DpmPP2M},
                                                              {"dpmpp_2m_karras", SchedulerKind::DpmPP2MKarras},
-                                                             {"ddim", SchedulerKind::Ddim}};
+                                                             {"ddim", SchedulerKind::Ddim},
+                                                             {"pndm", SchedulerKind::Pndm},
+                                                             {"plms", SchedulerKind::Pndm}};
 const std::pair<const char*, TimestepSpacing> kSpacings[] = {{"default", TimestepSpacing::Default},
                                                              {"leading", TimestepSpacing::Leading},
                                                              {"trailing", TimestepSpacing::Trailing},
@@ -79,7 +81,8 @@ bool fromString(std::string_view s, MemoryMode& out) { return lookup(s, kMemory,
 
 std::vector<SchedulerKind> allSchedulers() {
     return {SchedulerKind::Euler,   SchedulerKind::EulerKarras,   SchedulerKind::EulerAncestral,
-            SchedulerKind::DpmPP2M, SchedulerKind::DpmPP2MKarras, SchedulerKind::Ddim};
+            SchedulerKind::DpmPP2M, SchedulerKind::DpmPP2MKarras, SchedulerKind::Ddim,
+            SchedulerKind::Pndm};
 }
 
 const char* toString(ErrorKind k) {

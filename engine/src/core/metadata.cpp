@@ -26,6 +26,7 @@ struct SamplerName {
 const SamplerName kSamplers[] = {
     {"euler", "Euler", ""},       {"euler_karras", "Euler", "Karras"},       {"euler_a", "Euler a", ""},
     {"dpmpp_2m", "DPM++ 2M", ""}, {"dpmpp_2m_karras", "DPM++ 2M", "Karras"}, {"ddim", "DDIM", ""},
+    {"pndm", "PLMS", ""},
 };
 
 bool iequals(const std::string& a, const std::string& b) {

@@ -139,7 +139,9 @@ std::vector<float> torchLinspaceF32(double startD, double endD, int n) {
     return y;
 }
 
-TrainSchedule makeTrainSchedule(const SchedulerConfig& cfg) {
+// `zeroSnrFloor`: with rescale_betas_zero_snr, Euler, Euler a and DPM++ set alphas_cumprod[-1] = 2**-24 (so that
+// σ_max is finite, 4096); DDIM and PNDM keep the exact 0.
+TrainSchedule makeTrainSchedule(const SchedulerConfig& cfg, bool zeroSnrFloor = false) {
     const int n = cfg.numTrainTimesteps;
     std::vector<float> betas;
     if (cfg.betaSchedule == "linear") {
@@ -161,15 +163,35 @@ TrainSchedule makeTrainSchedule(const SchedulerConfig& cfg) {
     } else {
         fail(ErrorKind::ModelFormat, "scheduler_config.json: unsupported beta_schedule '" + cfg.betaSchedule + "'");
     }
+    // torch's CPU cumprod accumulates float32 in double.
+    auto cumprod = [](const std::vector<float>& b) {
+        std::vector<float> out(b.size());
+        double cum = 1.0;
+        for (size_t i = 0; i < b.size(); ++i) {
+            cum *= static_cast<double>(1.0f - b[i]);
+            out[i] = static_cast<float>(cum);
+        }
+        return out;
+    };
+    if (cfg.rescaleBetasZeroSnr && !betas.empty()) {
+        // rescale_zero_terminal_snr, all float32, in diffusers' order of operations.
+        std::vector<float> sq = cumprod(betas);
+        for (auto& v : sq) v = std::sqrt(v);
+        const float s0 = sq.front(), sT = sq.back();
+        const float scale = s0 / (s0 - sT);
+        for (auto& v : sq) v = (v - sT) * scale;
+        std::vector<float> bar(sq.size());
+        for (size_t i = 0; i < sq.size(); ++i) bar[i] = sq[i] * sq[i];
+        betas[0] = 1.0f - bar[0];
+        for (size_t i = 1; i < bar.size(); ++i) betas[i] = 1.0f - bar[i] / bar[i - 1];
+    }
     TrainSchedule s;
-    s.alphasCumprod.resize(betas.size());
+    s.alphasCumprod = cumprod(betas);
+    if (cfg.rescaleBetasZeroSnr && zeroSnrFloor) s.alphasCumprod.back() = 0x1p-24f;
     s.sigmas.resize(betas.size());
     s.logSigmas.resize(betas.size());
-    double cum = 1.0;  // torch's CPU cumprod accumulates float32 in double
     for (size_t i = 0; i < betas.size(); ++i) {
-        cum *= static_cast<double>(1.0f - betas[i]);
-        const float ac = static_cast<float>(cum);
-        s.alphasCumprod[i] = ac;
+        const float ac = s.alphasCumprod[i];
         s.sigmas[i] = std::sqrt((1.0f - ac) / ac);
         s.logSigmas[i] = npLogF32(s.sigmas[i]);
     }
@@ -227,7 +249,9 @@ std::vector<double> spacedTimesteps(const std::string& spacing, int numTrain, in
 
 float sqrtF(float v) { return std::sqrt(v); }
 
-std::string classDefaultSpacing(const std::string& cls) { return cls == "DDIMScheduler" ? "leading" : "linspace"; }
+std::string classDefaultSpacing(const std::string& cls) {
+    return cls == "DDIMScheduler" || cls == "PNDMScheduler" ? "leading" : "linspace";
+}
 
 // Resolved values of the keys whose defaults depend on the class (from_config semantics).
 struct Resolved {
@@ -262,9 +286,10 @@ void checkStepIndex(int stepIndex, size_t numTimesteps) {
 class EulerScheduler : public Scheduler {
 public:
     EulerScheduler(const SchedulerConfig& cfg, bool ancestral, bool karras, TimestepSpacing spacing)
-        : m_cfg(cfg), m_ancestral(ancestral), m_karras(karras), m_train(makeTrainSchedule(cfg)) {
+        : m_cfg(cfg), m_ancestral(ancestral), m_karras(karras), m_train(makeTrainSchedule(cfg, true)) {
         const std::string cls = ancestral ? "EulerAncestralDiscreteScheduler" : "EulerDiscreteScheduler";
         m_res = resolve(cfg, cls, spacing);
+        m_alphasCumprod = m_train.alphasCumprod;
         m_kind = ancestral ? SchedulerKind::EulerAncestral : karras ? SchedulerKind::EulerKarras : SchedulerKind::Euler;
         m_spacing = spacingFromName(m_res.spacing);
         if (!ancestral && cfg.predictionType == "v_prediction" && cfg.timestepType == "continuous")
@@ -358,8 +383,9 @@ private:
 class DpmSolverScheduler : public Scheduler {
 public:
     DpmSolverScheduler(const SchedulerConfig& cfg, bool karras, TimestepSpacing spacing)
-        : m_cfg(cfg), m_karras(karras), m_train(makeTrainSchedule(cfg)) {
+        : m_cfg(cfg), m_karras(karras), m_train(makeTrainSchedule(cfg, true)) {
         m_res = resolve(cfg, "DPMSolverMultistepScheduler", spacing);
+        m_alphasCumprod = m_train.alphasCumprod;
         m_kind = karras ? SchedulerKind::DpmPP2MKarras : SchedulerKind::DpmPP2M;
         m_spacing = spacingFromName(m_res.spacing);
         m_initNoiseSigma = 1.0;
@@ -480,6 +506,7 @@ class DdimScheduler : public Scheduler {
 public:
     DdimScheduler(const SchedulerConfig& cfg, TimestepSpacing spacing) : m_cfg(cfg), m_train(makeTrainSchedule(cfg)) {
         m_res = resolve(cfg, "DDIMScheduler", spacing);
+        m_alphasCumprod = m_train.alphasCumprod;
         m_kind = SchedulerKind::Ddim;
         m_spacing = spacingFromName(m_res.spacing);
         m_initNoiseSigma = 1.0;
@@ -555,6 +582,177 @@ private:
     int m_numInferenceSteps = 1;
 };
 
+// ---- PNDM (PLMS; Runge-Kutta warm-up unless skip_prk_steps) ---------------------------------------------------------
+
+class PndmScheduler : public Scheduler {
+public:
+    PndmScheduler(const SchedulerConfig& cfg, TimestepSpacing spacing) : m_cfg(cfg), m_train(makeTrainSchedule(cfg)) {
+        m_res = resolve(cfg, "PNDMScheduler", spacing);
+        m_alphasCumprod = m_train.alphasCumprod;
+        m_kind = SchedulerKind::Pndm;
+        m_spacing = spacingFromName(m_res.spacing);
+        m_initNoiseSigma = 1.0;
+        const bool alphaToOne = cfg.setAlphaToOneInFile ? cfg.setAlphaToOne : false;  // PNDM's class default
+        m_finalAlphaCumprod = alphaToOne ? 1.0f : m_train.alphasCumprod.front();
+    }
+
+    void setTimesteps(int numSteps) override {
+        const int numTrain = m_cfg.numTrainTimesteps;
+        if (numSteps < 1 || numSteps > numTrain)
+            fail(ErrorKind::InvalidArgument, "PNDM steps must be between 1 and num_train_timesteps");
+        std::vector<double> base;  // _timesteps, ascending
+        if (m_res.spacing == "linspace") {
+            base = npLinspace(0, numTrain - 1, numSteps);
+            for (auto& t : base) t = npRound(t);
+        } else if (m_res.spacing == "leading") {
+            const int ratio = numTrain / numSteps;
+            for (int i = 0; i < numSteps; ++i) base.push_back(static_cast<double>(i) * ratio + m_res.stepsOffset);
+        } else {
+            const double ratio = static_cast<double>(numTrain) / numSteps;
+            base = npArange(numTrain, 0, -ratio);
+            std::reverse(base.begin(), base.end());
+            for (auto& t : base) t = npRound(t) - 1;
+        }
+        m_numInferenceSteps = numSteps;
+        m_prk.clear();
+        std::vector<double> plms;
+        if (m_cfg.skipPrkSteps) {
+            // reverse(concat(_ts[:-1], _ts[-2:-1], _ts[-1:])): the second-largest timestep is run twice.
+            std::vector<double> c(base.begin(), base.end() - 1);
+            if (base.size() >= 2) c.push_back(base[base.size() - 2]);
+            c.push_back(base.back());
+            plms.assign(c.rbegin(), c.rend());
+        } else {
+            if (base.size() < 4) fail(ErrorKind::InvalidArgument, "PNDM without skip_prk_steps needs at least 4 steps");
+            const int half = numTrain / numSteps / 2;
+            std::vector<double> prk;  // _ts[-4:].repeat(2) + tile([0, half], 4)
+            for (size_t i = base.size() - 4; i < base.size(); ++i) {
+                prk.push_back(base[i]);
+                prk.push_back(base[i] + half);
+            }
+            std::vector<double> rep;  // prk[:-1].repeat(2)[1:-1], reversed
+            for (size_t i = 0; i + 1 < prk.size(); ++i) {
+                rep.push_back(prk[i]);
+                rep.push_back(prk[i]);
+            }
+            m_prk.assign(rep.rbegin() + 1, rep.rend() - 1);
+            plms.assign(base.rbegin() + 3, base.rend());  // _ts[:-3][::-1]
+        }
+        m_timesteps = m_prk;
+        m_timesteps.insert(m_timesteps.end(), plms.begin(), plms.end());
+        m_sigmas.clear();
+        m_ets.clear();
+        m_counter = 0;
+        m_curModelOutput = at::Tensor();
+        m_curSample = at::Tensor();
+    }
+
+    at::Tensor scaleModelInput(const at::Tensor& sample, int stepIndex) const override {
+        checkStepIndex(stepIndex, m_timesteps.size());
+        return sample;
+    }
+
+    at::Tensor step(const at::Tensor& eps, int stepIndex, const at::Tensor& sample, at::Generator*) override {
+        checkStepIndex(stepIndex, m_timesteps.size());
+        const long long t = static_cast<long long>(m_timesteps[static_cast<size_t>(stepIndex)]);
+        at::Tensor prev =
+            static_cast<size_t>(m_counter) < m_prk.size() ? stepPrk(eps, t, sample) : stepPlms(eps, t, sample);
+        return prev.to(eps.scalar_type());
+    }
+
+    // ---- img2img / inpainting: as DDPM, sqrt(ᾱ_t)·x0 + sqrt(1 − ᾱ_t)·noise
+    at::Tensor addNoise(const at::Tensor& x0, const at::Tensor& noise, int index) const override {
+        checkStepIndex(index, m_timesteps.size());
+        const float ac = alphaAt(static_cast<long long>(m_timesteps[static_cast<size_t>(index)]));
+        return x0 * static_cast<double>(sqrtF(ac)) + noise * static_cast<double>(sqrtF(1.0f - ac));
+    }
+
+private:
+    at::Tensor stepPrk(const at::Tensor& e, long long t, const at::Tensor& sample) {
+        const long long diff = m_counter % 2 ? 0 : m_cfg.numTrainTimesteps / m_numInferenceSteps / 2;
+        const long long prevT = t - diff;
+        const long long tt = static_cast<long long>(m_prk[static_cast<size_t>(m_counter / 4 * 4)]);
+        at::Tensor out = e;
+        const double sixth = 1.0 / 6, third = 1.0 / 3;
+        if (m_counter % 4 == 0) {
+            m_curModelOutput = m_curModelOutput.defined() ? m_curModelOutput + e * sixth : e * sixth;
+            m_ets.push_back(e);
+            m_curSample = sample;
+        } else if ((m_counter - 1) % 4 == 0 || (m_counter - 2) % 4 == 0) {
+            m_curModelOutput = m_curModelOutput + e * third;
+        } else {
+            out = m_curModelOutput + e * sixth;
+            m_curModelOutput = at::Tensor();
+        }
+        const at::Tensor cur = m_curSample.defined() ? m_curSample : sample;
+        at::Tensor prev = prevSample(cur, tt, prevT, out);
+        ++m_counter;
+        return prev;
+    }
+
+    at::Tensor stepPlms(const at::Tensor& e, long long t, const at::Tensor& sampleIn) {
+        const long long ratio = m_cfg.numTrainTimesteps / m_numInferenceSteps;
+        long long prevT = t - ratio;
+        if (m_counter != 1) {
+            if (m_ets.size() > 3) m_ets.erase(m_ets.begin(), m_ets.end() - 3);
+            m_ets.push_back(e);
+        } else {
+            prevT = t;
+            t = t + ratio;
+        }
+        at::Tensor out;
+        at::Tensor sample = sampleIn;
+        const size_t n = m_ets.size();
+        if (n == 1 && m_counter == 0) {
+            out = e;
+            m_curSample = sampleIn;
+        } else if (n == 1 && m_counter == 1) {
+            out = (e + m_ets[n - 1]) / 2;
+            sample = m_curSample;
+            m_curSample = at::Tensor();
+        } else if (n == 2) {
+            out = (m_ets[n - 1] * 3 - m_ets[n - 2]) / 2;
+        } else if (n == 3) {
+            out = (m_ets[n - 1] * 23 - m_ets[n - 2] * 16 + m_ets[n - 3] * 5) / 12;
+        } else {
+            out = (m_ets[n - 1] * 55 - m_ets[n - 2] * 59 + m_ets[n - 3] * 37 - m_ets[n - 4] * 9) * (1.0 / 24);
+        }
+        at::Tensor prev = prevSample(sample, t, prevT, out);
+        ++m_counter;
+        return prev;
+    }
+
+    // _get_prev_sample, formula (9) of the PNDM paper, with float32 scalars as diffusers' 0-dim tensors.
+    at::Tensor prevSample(const at::Tensor& sample, long long t, long long prevT, at::Tensor e) const {
+        const float a = alphaAt(t);
+        const float ap = prevT >= 0 ? alphaAt(prevT) : m_finalAlphaCumprod;
+        const float b = 1.0f - a;
+        const float bp = 1.0f - ap;
+        if (m_cfg.predictionType == "v_prediction")
+            e = e * static_cast<double>(sqrtF(a)) + sample * static_cast<double>(sqrtF(b));
+        const float sampleCoeff = sqrtF(ap / a);
+        const float denom = a * sqrtF(bp) + sqrtF(a * b * ap);
+        return sample * static_cast<double>(sampleCoeff) - e * static_cast<double>(ap - a) / static_cast<double>(denom);
+    }
+
+    float alphaAt(long long t) const {
+        if (t < 0 || t >= static_cast<long long>(m_train.alphasCumprod.size()))
+            fail(ErrorKind::InvalidArgument, "PNDM timestep " + std::to_string(t) + " out of range");
+        return m_train.alphasCumprod[static_cast<size_t>(t)];
+    }
+
+    SchedulerConfig m_cfg;
+    TrainSchedule m_train;
+    Resolved m_res;
+    float m_finalAlphaCumprod = 1.0f;
+    int m_numInferenceSteps = 1;
+    std::vector<double> m_prk;      // prk_timesteps (empty with skip_prk_steps)
+    std::vector<at::Tensor> m_ets;  // past model outputs
+    int m_counter = 0;
+    at::Tensor m_curModelOutput;
+    at::Tensor m_curSample;
+};
+
 }  // namespace
 
 // ---- config -------------------------------------------------------------------------------------------------------
@@ -585,8 +783,7 @@ SchedulerConfig SchedulerConfig::fromConfig(const io::Config& cfg) {
     if (c.stepsOffsetInFile) c.stepsOffset = static_cast<int>(cfg.getInt("steps_offset"));
     c.useKarrasSigmas = cfg.getBool("use_karras_sigmas", false);
     c.rescaleBetasZeroSnr = cfg.getBool("rescale_betas_zero_snr", false);
-    if (c.rescaleBetasZeroSnr)
-        cfg.unsupported("rescale_betas_zero_snr", "zero-terminal-SNR schedules are not supported");
+    c.skipPrkSteps = cfg.getBool("skip_prk_steps", false);
     c.finalSigmasTypeInFile = cfg.has("final_sigmas_type");
     if (c.finalSigmasTypeInFile) {
         c.finalSigmasType = cfg.getString("final_sigmas_type");
@@ -616,6 +813,7 @@ SchedulerKind SchedulerConfig::defaultKind() const {
     if (className == "DPMSolverMultistepScheduler")
         return useKarrasSigmas ? SchedulerKind::DpmPP2MKarras : SchedulerKind::DpmPP2M;
     if (className == "DDIMScheduler") return SchedulerKind::Ddim;
+    if (className == "PNDMScheduler") return SchedulerKind::Pndm;
     // EulerDiscreteScheduler and any class we do not implement: SDXL-family repos ship Euler.
     return useKarrasSigmas ? SchedulerKind::EulerKarras : SchedulerKind::Euler;
 }
@@ -634,6 +832,7 @@ std::unique_ptr<Scheduler> Scheduler::create(SchedulerKind kind, TimestepSpacing
     case SchedulerKind::DpmPP2M: return std::make_unique<DpmSolverScheduler>(cfg, false, spacing);
     case SchedulerKind::DpmPP2MKarras: return std::make_unique<DpmSolverScheduler>(cfg, true, spacing);
     case SchedulerKind::Ddim: return std::make_unique<DdimScheduler>(cfg, spacing);
+    case SchedulerKind::Pndm: return std::make_unique<PndmScheduler>(cfg, spacing);
     case SchedulerKind::Default: break;
     }
     fail(ErrorKind::Internal, "unknown scheduler kind");

@@ -42,6 +42,7 @@ struct SchedulerConfig {
     double clipSampleRange = 1.0;
     bool lowerOrderFinal = true;  // DPMSolverMultistep keys (class defaults)
     bool eulerAtFinal = false;
+    bool skipPrkSteps = false;  // PNDMScheduler (class default false: Runge-Kutta warm-up steps)
     std::string timestepType = "discrete";
     std::optional<double> sigmaMin;  // Karras range overrides (null in shipped files)
     std::optional<double> sigmaMax;
@@ -66,10 +67,13 @@ public:
     // Sigmas including the final one (empty for DDIM).
     const std::vector<double>& sigmas() const { return m_sigmas; }
     double initNoiseSigma() const { return m_initNoiseSigma; }
+    // The scheduler's alphas_cumprod (float32, 2**-24 at the end for Euler/DPM++ with rescale_betas_zero_snr).
+    const std::vector<float>& alphasCumprod() const { return m_alphasCumprod; }
 
     // scale_model_input for step `stepIndex` (0-based).
     virtual at::Tensor scaleModelInput(const at::Tensor& sample, int stepIndex) const = 0;
-    // One update. `generator` is the CPU generator that drew the initial noise (EulerAncestral draws float32 noise
+    // One update. PNDM (PLMS) keeps a history and must be called once for every entry of timesteps(), in order.
+    // `generator` is the CPU generator that drew the initial noise (EulerAncestral draws float32 noise
     // from it every step, then moves it to the sample's device). Returns the new sample in eps' dtype.
     virtual at::Tensor step(const at::Tensor& eps, int stepIndex, const at::Tensor& sample,
                             at::Generator* generator) = 0;
@@ -77,7 +81,7 @@ public:
     // ---- img2img / inpainting
     // scheduler.add_noise(x0, noise, timesteps[index]) in float32, as diffusers computes it for the timestep at
     // `index` of timesteps() (the sigma schedulers take the begin index / current step index, DDIM the timestep):
-    // Euler, Euler a: x0 + σ·ε; DPM++ 2M: α·x0 + σ_t·ε (α = 1/√(σ²+1), σ_t = σ·α); DDIM: √ᾱ_t·x0 + √(1−ᾱ_t)·ε.
+    // Euler, Euler a: x0 + σ·ε; DPM++ 2M: α·x0 + σ_t·ε (α = 1/√(σ²+1), σ_t = σ·α); DDIM, PNDM: √ᾱ_t·x0 + √(1−ᾱ_t)·ε.
     virtual at::Tensor addNoise(const at::Tensor& x0, const at::Tensor& noise, int index) const = 0;
 
     SchedulerKind kind() const { return m_kind; }
@@ -87,6 +91,7 @@ protected:
     std::vector<double> m_timesteps;
     std::vector<double> m_sigmas;
     double m_initNoiseSigma = 1.0;
+    std::vector<float> m_alphasCumprod;
     SchedulerKind m_kind = SchedulerKind::Euler;
     TimestepSpacing m_spacing = TimestepSpacing::Leading;
 };
