@@ -40,6 +40,7 @@
 #include "icons.h"
 #include "imageviewer.h"
 #include "initimagepanel.h"
+#include "lorapanel.h"  // issue 10
 #include "messagebar.h"
 #include "nomodelpanel.h"
 #include "presetspanel.h"
@@ -81,8 +82,19 @@ QString describeItem(const GalleryItem& item) {
                  .arg(item.timings.totalSeconds, 0, 'f', 2)
                  .arg(item.timings.stepSeconds, 0, 'f', 3)
                  .arg(formatBytes(item.timings.peakDeviceBytes));
+    for (const QString& lora : item.params.loraReportLines()) lines << MainWindow::tr("LoRA %1").arg(lora);  // issue 10
     lines << item.path;
     return lines.join(QLatin1Char('\n'));
+}
+
+// ---- prompt syntax and LoRA (issue 10) ----
+LoraPanel* loraPanelOf(const QWidget* window) { return window->findChild<LoraPanel*>(QStringLiteral("loraPanel")); }
+
+// The prompt editors count and mark under the syntax of the parameters the prompt panel holds.
+void syncPromptSyntax(MainWindow* window) {
+    const QString syntax = window->promptPanel()->params().promptSyntax;
+    window->promptPanel()->promptEditor()->setSyntax(syntax);
+    window->promptPanel()->negativeEditor()->setSyntax(syntax);
 }
 
 CompareSide sideFor(const GalleryItem& item) {
@@ -221,6 +233,12 @@ QWidget* MainWindow::createSidePanels() {
     auto* rightTabs = new QTabWidget(this);
     rightTabs->addTab(m_queueView, tr("Queue"));
     rightTabs->addTab(m_presetsPanel, tr("Presets"));
+    // ---- LoRA (issue 10): tags go into the prompt
+    auto* loraPanel = new LoraPanel(this);
+    loraPanel->setObjectName(QStringLiteral("loraPanel"));
+    loraPanel->setFolders(m_settings->loraFolders());
+    loraPanel->setPromptEditor(m_promptPanel->promptEditor());
+    rightTabs->addTab(loraPanel, tr("LoRA"));
     rightTabs->setMinimumWidth(280);
     return rightTabs;
 }
@@ -283,6 +301,7 @@ void MainWindow::connectGallery() {
         params.count = m_promptPanel->params().count;
         m_promptPanel->setParams(params);
         showInfo(tr("Parameters of %1 loaded").arg(QFileInfo(item.path).fileName()));
+        syncPromptSyntax(this);  // issue 10
         if (!note.isEmpty()) showError(note);
     });
     connect(m_galleryWidget, &GalleryWidget::reuseSeedRequested, this,
@@ -381,6 +400,7 @@ void MainWindow::restoreSession() {
                                   MessageBar::Level::Info);
     m_queue->setPersistPath(queueFilePath());
     m_promptPanel->setParams(restoreInitImage(this, m_settings->lastParams()));
+    syncPromptSyntax(this);  // issue 10
     // An explicit --model wins over the model remembered from the last session.
     if (!m_sessionModels.isEmpty()) m_promptPanel->selectModel(m_sessionModels.first().path);
     if (m_sessionModels.size() > 1) m_promptPanel->selectModel(m_sessionModels[1].path, true);
@@ -503,11 +523,19 @@ void MainWindow::scanModels() {
 void MainWindow::bindTokenCounter(const QString& modelPath) {
     // Loading a tokenizer takes tens of milliseconds (no weights) and happens once per model.
     if (!modelPath.isEmpty() && m_tokenCounter->isAvailable(modelPath)) {
+        // ---- prompt syntax (issue 10): chunks under a1111, the cut under plain
         std::shared_ptr<TokenCounter> counter = m_tokenCounter;
-        m_promptPanel->setTokenCounter([counter, modelPath](const QString& text) {
-            const int n = counter->count(modelPath, text);
-            return (n >= 0) ? n : TokenEstimate::count(text);
-        });
+        const auto layout = [counter, modelPath](const QString& text, const QString& syntax) {
+            const TokenCounter::Layout l = counter->layout(modelPath, text, syntax);
+            PromptEditor::TokenLayout out;
+            out.tokens = (l.tokens >= 0) ? l.tokens : TokenEstimate::count(text);
+            out.chunks = l.chunks;
+            out.chunkStarts = l.chunkStarts;
+            out.cut = l.cut;
+            return out;
+        };
+        m_promptPanel->promptEditor()->setLayoutCounter(layout);
+        m_promptPanel->negativeEditor()->setLayoutCounter(layout);
         return;
     }
     m_promptPanel->setTokenCounter(&TokenEstimate::count, false);
@@ -545,10 +573,20 @@ void MainWindow::showSettings() {
         (before.memoryMode != after.memoryMode))
         m_queue->releaseModels();  // cached models were loaded with the old device/dtype
     if (m_settings->outputFolder() != folderBefore) m_gallery->setFolder(m_settings->outputFolder());
+    // ---- prompt syntax and LoRA (issue 10)
+    if (LoraPanel* lora = loraPanelOf(this); lora && lora->folders() != m_settings->loraFolders())
+        lora->setFolders(m_settings->loraFolders());
+    if (m_promptPanel->params().promptSyntax != m_settings->promptSyntax()) {
+        GenerationParams params = m_promptPanel->params();
+        params.promptSyntax = m_settings->promptSyntax();
+        m_promptPanel->setParams(params);
+        syncPromptSyntax(this);
+    }
 }
 
 void MainWindow::applyPreset(const Preset& preset) {
     m_promptPanel->setParams(preset.applyTo(m_promptPanel->params()));
+    syncPromptSyntax(this);  // issue 10: a preset may set prompt_syntax
     if (!preset.modelHint.isEmpty() && !m_promptPanel->selectModelByHint(preset.modelHint))
         showInfo(tr("Preset \"%1\" suggests the model %2, which is not installed").arg(preset.name, preset.modelHint));
 }
@@ -557,6 +595,7 @@ void MainWindow::showItem(const GalleryItem& item) {
     m_sideItemId = item.id;
     m_sideViewer->setImage(QImage(item.path));
     m_sideInfo->setText(describeItem(item));
+    if (LoraPanel* lora = loraPanelOf(this)) lora->setReport(item.params.loraReportLines());  // issue 10
 }
 
 void MainWindow::openItem(const GalleryItem& item) {
@@ -689,6 +728,7 @@ bool MainWindow::loadParametersFromPng(const QString& path) {
     if (params.modelName.isEmpty()) params.modelName = result.item.modelName;
     m_promptPanel->setParams(params);
     if (!note.isEmpty()) showError(note);
+    syncPromptSyntax(this);  // issue 10
     showInfo(tr("Parameters loaded from %1 (%2)")
                  .arg(QFileInfo(path).fileName(),
                       result.source == PngMetadata::Source::Koala ? tr("KOALA Studio") : tr("AUTOMATIC1111 format")));

@@ -2,6 +2,7 @@
 
 #include <QComboBox>
 #include <QDialogButtonBox>
+#include <QDir>
 #include <QFileDialog>
 #include <QFormLayout>
 #include <QHBoxLayout>
@@ -65,6 +66,21 @@ SettingsDialog::SettingsDialog(AppSettings* settings, QWidget* parent)
     outputLabel->setBuddy(m_output);
     form->addRow(outputLabel, outputRow);
 
+    // ---- prompt syntax and LoRA (issue 10) ----
+    m_syntax = new QComboBox(this);
+    m_syntax->setObjectName(QStringLiteral("syntaxCombo"));
+    fill(m_syntax,
+         {{QStringLiteral("a1111"), tr("AUTOMATIC1111 ((word:1.2), BREAK, <lora:…>, long prompts in chunks)")},
+          {QStringLiteral("plain"), tr("Plain (the text as it is, cut at 77 tokens, as diffusers)")}},
+         settings->promptSyntax());
+    form->addRow(tr("Prompt &syntax:"), m_syntax);
+    m_loraFolders = new QLineEdit(settings->loraFolders().join(QDir::listSeparator()), this);
+    m_loraFolders->setObjectName(QStringLiteral("loraFoldersEdit"));
+    m_loraFolders->setToolTip(tr("Folders with LoRA files (*.safetensors), separated by \"%1\"; the first one "
+                                 "with a name wins. Empty: %2")
+                                  .arg(QDir::listSeparator(), AppSettings::defaultLoraFolders().join(QString())));
+    form->addRow(tr("&LoRA folders:"), m_loraFolders);
+
     auto* buttons = new QDialogButtonBox(QDialogButtonBox::Ok | QDialogButtonBox::Cancel, this);
     auto* layout = new QVBoxLayout(this);
     layout->addLayout(form);
@@ -83,6 +99,8 @@ void SettingsDialog::accept() {
     m_settings->setPrecision(precision());
     m_settings->setMemoryMode(memoryMode());
     if (!outputFolder().isEmpty()) m_settings->setOutputFolder(outputFolder());
+    m_settings->setPromptSyntax(promptSyntax());  // issue 10
+    m_settings->setLoraFolders(loraFolders());    // issue 10
     m_settings->sync();
     QDialog::accept();
 }
@@ -94,3 +112,13 @@ QString SettingsDialog::precision() const { return m_precision->currentData().to
 QString SettingsDialog::memoryMode() const { return m_memory->currentData().toString(); }
 
 QString SettingsDialog::outputFolder() const { return m_output->text().trimmed(); }
+
+// ---- prompt syntax and LoRA (issue 10) ----
+QString SettingsDialog::promptSyntax() const { return m_syntax->currentData().toString(); }
+
+QStringList SettingsDialog::loraFolders() const {
+    QStringList folders;
+    for (const QString& f : m_loraFolders->text().split(QDir::listSeparator(), Qt::SkipEmptyParts))
+        if (!f.trimmed().isEmpty()) folders << f.trimmed();
+    return folders;
+}

@@ -20,6 +20,9 @@ public:
     QString precision() const;
     QString memoryMode() const;
     QString outputFolder() const;
+    // ---- prompt syntax and LoRA (issue 10) ----
+    QString promptSyntax() const;  // "a1111" or "plain"
+    QStringList loraFolders() const;
 
 private:
     AppSettings* m_settings = nullptr;
@@ -27,4 +30,6 @@ private:
     QComboBox* m_precision = nullptr;
     QComboBox* m_memory = nullptr;
     QLineEdit* m_output = nullptr;
+    QComboBox* m_syntax = nullptr;       // issue 10
+    QLineEdit* m_loraFolders = nullptr;  // issue 10
 };
