@@ -385,7 +385,9 @@ std::vector<GenerateResult::AppliedLora> ModelImpl::applyLoras(const GenerateReq
         at::Tensor merged = (slot->to(at::kFloat) + delta).to(slot->scalar_type());
         delta = at::Tensor();
         if (isUnet[slot] && !slot->device().is_cpu()) {
-            s.unetBackups.push_back({slot, slot->clone(), true});
+            // The original goes to host memory (restored with one exact copy back): a full-coverage LoRA would
+            // otherwise hold a second UNet on the GPU. In place, so captured CUDA graphs keep their pointers.
+            s.unetBackups.push_back({slot, slot->to(at::kCPU), true});
             slot->copy_(merged);
         } else if (isUnet[slot]) {
             s.unetBackups.push_back({slot, *slot, false});
