@@ -1,9 +1,13 @@
 // The inpainting canvas (brush, eraser, hardness, undo/redo, clear, invert, mask export) and the init image panel
 // (strength defaults, mask files, the parameters it writes and restores), offscreen.
+#include <QAction>
+#include <QDialogButtonBox>
 #include <QDoubleSpinBox>
 #include <QFileInfo>
 #include <QJsonObject>
+#include <QPushButton>
 #include <QSignalSpy>
+#include <QSlider>
 #include <QTemporaryDir>
 #include <QUndoStack>
 #include <QtTest>
@@ -61,6 +65,7 @@ private slots:
     void clearAndInvertAreUndoable();
     void mousePaintsOnTheShownImage();
     void exportedMaskIsEngineGrey();
+    void dialogControlsDriveTheCanvas();
     void panelStrengthDefaultsFollowTheMode();
     void panelParamsRoundTrip();
     void paramsValidateImageRequests();
@@ -258,6 +263,28 @@ void TestInpaintCanvas::exportedMaskIsEngineGrey() {
     QCOMPARE(c.mask().size(), QSize(64, 48));
     QCOMPARE(maskAt(c, 63, 47), 255);
     QCOMPARE(c.undoStack()->count(), 0);
+}
+
+void TestInpaintCanvas::dialogControlsDriveTheCanvas() {
+    QImage start(100, 80, QImage::Format_Grayscale8);
+    start.fill(0);
+    InpaintDialog dialog(testImage(), start);
+    InpaintCanvas* c = dialog.canvas();
+    QPushButton* ok = dialog.findChild<QDialogButtonBox*>()->button(QDialogButtonBox::Ok);
+    QVERIFY(!ok->isEnabled());  // nothing to repaint yet
+    dialog.findChild<QSlider*>(QStringLiteral("brushSizeSlider"))->setValue(20);
+    QCOMPARE(c->brushSize(), 20);
+    dialog.findChild<QSlider*>(QStringLiteral("hardnessSlider"))->setValue(25);
+    QCOMPARE(c->hardness(), 0.25);
+    dialog.findChild<QAction*>(QStringLiteral("eraserAction"))->trigger();
+    QCOMPARE(c->tool(), InpaintCanvas::Tool::Eraser);
+    dialog.findChild<QAction*>(QStringLiteral("brushAction"))->trigger();
+    QCOMPARE(c->tool(), InpaintCanvas::Tool::Brush);
+    stroke(*c, {50, 40}, {50, 40});
+    QVERIFY(ok->isEnabled());
+    QCOMPARE(dialog.mask(), c->mask());
+    c->setBrushSize(33);  // the wheel and [ ] change the canvas; the slider follows
+    QCOMPARE(dialog.findChild<QSlider*>(QStringLiteral("brushSizeSlider"))->value(), 33);
 }
 
 void TestInpaintCanvas::panelStrengthDefaultsFollowTheMode() {
