@@ -201,6 +201,11 @@ void EngineWorker::generateImage(const Job& job, const LoadedModels& models, int
     const QImage image = toQImage(result.images.front());
     item.width = image.width();
     item.height = image.height();
+    // img2img takes the init image's size (rounded down to multiples of 8): the metadata's "Size" is the real one.
+    if (item.params.hasInitImage()) {
+        item.params.width = item.width;
+        item.params.height = item.height;
+    }
     emit imageReady(job.id, imageIndex, image, item);
 }
 

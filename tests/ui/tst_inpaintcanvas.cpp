@@ -496,6 +496,21 @@ void TestInpaintCanvas::inpaintingEndToEndAndReuse() {
     QCOMPARE(initPanel->strength(), 0.5);
     QCOMPARE(initPanel->maskBlur(), 2);
     QVERIFY(!panel->params().hasInitImage());  // the prompt panel does not carry them
+
+    // img2img (no mask) makes the init image's size, whatever the size controls say; the metadata says so too.
+    const QString wide = files.dir.filePath(QStringLiteral("wide.png"));
+    QVERIFY(testImage(100, 76).save(wide));
+    QVERIFY(initPanel->setInitImage(wide, &error));
+    QVERIFY(initPanel->maskPath().isEmpty());
+    images.clear();
+    QVERIFY(window.generate() > 0);
+    QVERIFY2(images.wait(60000) || !images.isEmpty(),
+             failed.isEmpty() ? "no image" : qPrintable(failed.last().at(1).toString()));
+    const GalleryItem wideItem = images.first().at(1).value<GalleryItem>();
+    QCOMPARE(QSize(wideItem.width, wideItem.height), QSize(96, 72));
+    QCOMPARE(QSize(wideItem.params.width, wideItem.params.height), QSize(96, 72));
+    QVERIFY(wideItem.params.toA1111().contains(QLatin1String("Size: 96x72")));
+    QVERIFY(!wideItem.params.isInpaint());
     window.close();
 }
 
