@@ -19,18 +19,21 @@ namespace {
 
 const char* kUsage =
     "usage: koala-cli --model DIR --prompt TEXT [--negative TEXT] [--seed N] [--steps N] [--guidance F]\n"
-    "                 [--guidance-rescale F] [--scheduler euler|euler_karras|euler_a|dpmpp_2m|dpmpp_2m_karras|ddim]\n"
+    "                 [--guidance-rescale F]\n"
+    "                 [--scheduler euler|euler_karras|euler_a|dpmpp_2m|dpmpp_2m_karras|ddim|pndm]\n"
     "                 [--timestep-spacing leading|trailing|linspace] [--width W] [--height H] [--device cpu|cuda]\n"
     "                 [--dtype fp32|fp16|bf16] [--variant fp16] [--out IMAGE.png] [--save-latents FILE.safetensors]\n"
-    "                 [--prompt-2 TEXT] [--negative-2 TEXT] [--memory default|low] [--quiet]\n"
+    "                 [--prompt-2 TEXT] [--negative-2 TEXT] [--memory default|low] [--quiet] [--clip-skip N]\n"
     "                 [--init-image IMAGE [--strength F] [--mask IMAGE [--mask-blur PX]]]\n"
     "                 [--prompt-syntax a1111|plain] [--lora FILE[:WEIGHT]]... [--lora-dir DIR]...\n"
     "       koala-cli --version   (the LibTorch it was built with, CUDA or not, and the device it would use)\n"
     "       koala-cli --info IMAGE.png [--json]   (the generation parameters a PNG carries)\n"
     "       koala-cli --download REPO [--revision REV]   (a pipeline from the Hugging Face hub into its cache;\n"
     "                 progress on stderr, the snapshot folder on stdout)\n"
-    "Defaults: the model's scheduler and spacing, 25 steps, guidance 5, 1024x1024, CUDA when available, a random\n"
-    "seed, --out koala-<seed>.png. Without --negative there is no negative prompt; --negative \"\" encodes \"\".\n"
+    "Defaults: the model's scheduler and spacing, 25 steps, guidance 5, the model's size (SDXL 1024x1024, SD 1.5\n"
+    "512, SD 2 768), CUDA when available, a random seed, --out koala-<seed>.png. Without --negative an SDXL model has\n"
+    "no negative prompt (zeros) and an SD 1.5/2.x model encodes \"\"; --negative \"\" encodes \"\". --clip-skip N:\n"
+    "diffusers' clip_skip for SD 1.5/2.x (the prompt only).\n"
     "img2img: --init-image (PNG or JPEG) sets the size (rounded down to multiples of 8), --strength in (0, 1]\n"
     "(default 0.3). Inpainting: --mask as well (white = repaint, the image's size), the output is --width x --height,\n"
     "--strength defaults to 0.9999, --mask-blur blurs the mask first.\n"
@@ -138,6 +141,8 @@ int main(int argc, char** argv) {
     koala::LoadOptions lo = koala::defaultLoadOptions();
     std::string model, out, saveLatents;
     bool havePrompt = false, haveSeed = false, quiet = false;
+    // Without --width/--height: the model's default size (issue 11).
+    bool haveWidth = false, haveHeight = false;
     std::string initImagePath, maskPath;  // ---- img2img / inpainting
     for (int i = 1; i < argc; ++i) {
         std::string a = argv[i];
@@ -190,9 +195,11 @@ int main(int argc, char** argv) {
         else if (a == "--guidance-rescale")
             req.guidanceRescale = parseNumber<float>(a, v);
         else if (a == "--width")
-            req.width = parseNumber<int>(a, v);
+            req.width = parseNumber<int>(a, v), haveWidth = true;
         else if (a == "--height")
-            req.height = parseNumber<int>(a, v);
+            req.height = parseNumber<int>(a, v), haveHeight = true;
+        else if (a == "--clip-skip")  // Stable Diffusion 1.5 / 2.x (issue 11): diffusers' clip_skip
+            req.clipSkip = parseNumber<int>(a, v);
         else if (a == "--num-images")
             req.numImages = parseNumber<int>(a, v);
         else if (a == "--scheduler") {
@@ -277,6 +284,10 @@ int main(int argc, char** argv) {
         auto m = koala::Model::load(model, lo);
         double loadSeconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         const auto& info = m->info();
+        // ---- Stable Diffusion 1.5 / 2.x (issue 11): the model's default size, the safety checker left out.
+        if (!haveWidth) req.width = info.defaultWidth;
+        if (!haveHeight) req.height = info.defaultHeight;
+        if (info.pipeline == "sd" && !quiet) std::fprintf(stderr, "safety checker not used\n");
         if (!quiet)
             std::fprintf(stderr, "loaded %s (%s UNet, %.1fM parameters, %s on %s) in %.2f s\n", info.name.c_str(),
                          info.unetShape.c_str(), info.unetParameters / 1e6, info.computeDType.c_str(),

@@ -192,6 +192,11 @@ ClipTextOutput ClipTextEncoder::forward(const at::Tensor& idsIn, int clipSkip) c
     return out;
 }
 
+at::Tensor ClipTextEncoder::finalLayerNorm(const at::Tensor& hidden) const {
+    c10::NoGradGuard noGrad;
+    return m_w->finalLn(hidden);
+}
+
 // ---- LoRA (issue 10) ----------------------------------------------------------------------------------------------
 std::vector<std::pair<std::string, at::Tensor*>> ClipTextEncoder::loraTargets() {
     std::vector<std::pair<std::string, at::Tensor*>> out;

@@ -38,6 +38,8 @@ public:
                                                  bool withProjection);
     // ids: int64 [B,T] on any device (moved to the weights' device). clipSkip 0 = hidden_states[-2].
     ClipTextOutput forward(const at::Tensor& ids, int clipSkip = 0) const;
+    // text_model.final_layer_norm applied to a hidden state (Stable Diffusion's clip_skip: the normed earlier layer).
+    at::Tensor finalLayerNorm(const at::Tensor& hidden) const;
 
     const ClipTextConfig& config() const { return m_cfg; }
     bool hasProjection() const;

@@ -28,13 +28,24 @@ struct Encoded {
     at::Tensor pooled;               // [1,P] (second encoder only)
 };
 
+// Which hidden state a pipeline conditions on: SDXL the raw penultimate layer (clipSkip −1), Stable Diffusion
+// last_hidden_state (clipSkip 0) or, with diffusers' clip_skip c ≥ 1, final_layer_norm(hidden_states[-(c+1)]).
+at::Tensor encodeIds(const models::ClipTextEncoder& enc, const at::Tensor& ids, int clipSkip,
+                     models::ClipTextOutput* full = nullptr) {
+    auto o = enc.forward(ids, std::max(clipSkip - 1, 0));
+    if (full) *full = o;
+    if (clipSkip < 0) return o.hiddenPenultimate;
+    if (clipSkip == 0) return o.lastHiddenState;
+    return enc.finalLayerNorm(o.hiddenPenultimate);
+}
+
 Encoded encodeChunks(const models::ClipTextEncoder& enc, const std::vector<text::TokenChunk>& chunks,
-                     const at::Device& device) {
+                     const at::Device& device, int clipSkip = -1) {
     c10::NoGradGuard noGrad;
     Encoded e;
     for (std::size_t i = 0; i < chunks.size(); ++i) {
-        auto o = enc.forward(idsTensor(chunks[i].ids).to(device));
-        at::Tensor z = o.hiddenPenultimate;
+        models::ClipTextOutput o;
+        at::Tensor z = encodeIds(enc, idsTensor(chunks[i].ids).to(device), clipSkip, &o);
         if (!chunks[i].allOnes()) {
             // sd_emphasis.EmphasisOriginal.after_transformers
             at::Tensor w = at::tensor(chunks[i].weights, at::kFloat).to(z.device(), z.scalar_type());
@@ -49,10 +60,55 @@ Encoded encodeChunks(const models::ClipTextEncoder& enc, const std::vector<text:
     return e;
 }
 
+// StableDiffusionPipeline.encode_prompt: one CLIPTextModel, last_hidden_state (clip_skip for the prompt only, as
+// diffusers), no pooled embedding; the negative defaults to "" and is always encoded. Under the A1111 syntax the
+// same chunking and emphasis as for SDXL, with one encoder.
+PromptEmbeds encodePromptSd(TextStack& t, const GenerateRequest& r, bool guidance, const at::Device& device) {
+    const models::ClipTextEncoder& enc = *t.encoder1;
+    const bool a1111 = r.promptSyntax == PromptSyntax::A1111;
+    if (r.clipSkip < 0 || r.clipSkip >= enc.config().numLayers)
+        fail(ErrorKind::InvalidArgument, "clip skip " + std::to_string(r.clipSkip) + " is out of range for a " +
+                                             std::to_string(enc.config().numLayers) + "-layer text encoder");
+    at::Tensor emptyEmbeds;
+    auto emptyChunk = [&]() {
+        if (!emptyEmbeds.defined())
+            emptyEmbeds = encodeIds(enc, idsTensor(t.tokenizer1->encodePadded("")).to(device), 0);
+        return emptyEmbeds;
+    };
+    auto encode = [&](const std::string& p, int clipSkip) {
+        if (!a1111) return encodeIds(enc, idsTensor(t.tokenizer1->encodePadded(p)).to(device), clipSkip);
+        const std::string s = text::extractLoraTags(p, nullptr);
+        Encoded e = encodeChunks(enc, text::chunkPrompt(*t.tokenizer1, s).chunks, device, clipSkip);
+        return e.chunks.size() == 1 ? e.chunks[0] : at::cat(e.chunks, 1);
+    };
+    PromptEmbeds e;
+    e.prompt = encode(r.prompt, r.clipSkip);
+    if (guidance) {
+        e.negative = encode(r.negative.value_or(""), 0);
+        const std::int64_t lp = e.prompt.size(1), ln = e.negative.size(1);
+        if (lp != ln) {
+            at::Tensor& shorter = lp < ln ? e.prompt : e.negative;
+            std::vector<at::Tensor> parts{shorter};
+            for (std::int64_t n = std::min(lp, ln); n < std::max(lp, ln); n += 77)
+                parts.push_back(emptyChunk().to(shorter.scalar_type()));
+            shorter = at::cat(parts, 1);
+        }
+    }
+    return e;
+}
+
 }  // namespace
 
 PromptEmbeds ModelImpl::encodePrompt(const GenerateRequest& r, bool guidance) {
     auto& t = *text;
+    if (!t.encoder2) {  // Stable Diffusion 1.5 / 2.x
+        c10::NoGradGuard noGrad;
+        const bool parkedSd = memory == MemoryMode::Low && device.is_cuda();
+        if (parkedSd) t.encoder1->to(device, dtype);
+        PromptEmbeds e = encodePromptSd(t, r, guidance, device);
+        if (parkedSd) t.encoder1->to(at::kCPU, dtype);
+        return e;
+    }
     const bool parked = memory == MemoryMode::Low && device.is_cuda();
     if (parked) {
         t.encoder1->to(device, dtype);

@@ -101,20 +101,23 @@ GenerateResult ModelImpl::generate(const GenerateRequest& r, const Callbacks& cb
         reps[0] = n;
         return x.repeat(reps);
     };
-    at::Tensor ctx = repeat(pe.prompt), pooled = repeat(pe.pooled);
-    if (cfg) {
-        ctx = at::cat({repeat(pe.negative), ctx});
-        pooled = at::cat({repeat(pe.negativePooled), pooled});
-    }
+    at::Tensor ctx = repeat(pe.prompt);
+    if (cfg) ctx = at::cat({repeat(pe.negative), ctx});
     ctx = ctx.to(dtype);
-    pooled = pooled.to(dtype);
-    // add_time_ids = [orig_h, orig_w, crop_top, crop_left, target_h, target_w]; negative ids equal positive ones.
-    auto timeIds =
-        at::tensor(std::vector<double>{double(height), double(width), 0, 0, double(height), double(width)}, at::kDouble)
-            .to(dtype)
-            .unsqueeze(0)
-            .repeat({cfg ? 2 * n : n, 1})
-            .to(device);
+    // Stable Diffusion 1.5 / 2.x (issue 11): no pooled embedding and no time ids (UNet without addition_embed_type).
+    at::Tensor pooled, timeIds;
+    if (pe.pooled.defined()) {
+        pooled = repeat(pe.pooled);
+        if (cfg) pooled = at::cat({repeat(pe.negativePooled), pooled});
+        pooled = pooled.to(dtype);
+        // add_time_ids = [orig_h, orig_w, crop_top, crop_left, target_h, target_w]; negative ids equal positive ones.
+        timeIds = at::tensor(std::vector<double>{double(height), double(width), 0, 0, double(height), double(width)},
+                             at::kDouble)
+                      .to(dtype)
+                      .unsqueeze(0)
+                      .repeat({cfg ? 2 * n : n, 1})
+                      .to(device);
+    }
     synchronizeDevice(device);
     result.timings.encodeSeconds = secondsSince(tEnc);
     checkCancel(cancel);

@@ -70,19 +70,38 @@ io::WeightStore openWeights(const std::string& dir, const std::string& stem, con
 
 bool isHalf(at::ScalarType t) { return t == at::kHalf || t == at::kBFloat16; }
 
+// diffusers' default size: unet.config.sample_size · vae_scale_factor (2^(len(vae block_out_channels) − 1)).
+int defaultSizeOf(const models::UnetConfig& unet, const models::VaeConfig& vae) {
+    return unet.sampleSize * (1 << (std::max<int>(1, int(vae.blockOutChannels.size())) - 1));
+}
+
+// model_index.json `_class_name`: "sd" (StableDiffusionPipeline: one tokenizer and CLIPTextModel, no pooled
+// embedding or time ids) or "sdxl" (StableDiffusionXLPipeline, and folders without a class name); anything else is
+// refused by name.
+std::string pipelineKindOf(const io::Config& index) {
+    const std::string cls = index.getString("_class_name", "StableDiffusionXLPipeline");
+    if (cls == "StableDiffusionPipeline") return "sd";
+    if (cls == "StableDiffusionXLPipeline") return "sdxl";
+    fail(ErrorKind::ModelFormat, index.file() + ": pipeline class '" + cls +
+                                     "' is not supported (supported: StableDiffusionPipeline, "
+                                     "StableDiffusionXLPipeline)");
+}
+
+int encoderCount(const std::string& pipeline) { return pipeline == "sd" ? 1 : 2; }
+
 std::shared_ptr<TextStack> loadText(const std::string& folder, const std::string& variant, at::Device device,
-                                    at::ScalarType dtype, const TextStack* shareEncoders) {
+                                    at::ScalarType dtype, const TextStack* shareEncoders, int encoders) {
     auto text = std::make_shared<TextStack>();
     // Tokenizers are cheap and may come in different file formats for the same vocabulary; always load our own.
     text->tokenizer1 = text::ClipTokenizer::load(io::joinPath(folder, "tokenizer"));
-    text->tokenizer2 = text::ClipTokenizer::load(io::joinPath(folder, "tokenizer_2"));
+    if (encoders == 2) text->tokenizer2 = text::ClipTokenizer::load(io::joinPath(folder, "tokenizer_2"));
     if (shareEncoders) {
         text->encoder1 = shareEncoders->encoder1;
         text->encoder2 = shareEncoders->encoder2;
         text->files = shareEncoders->files;
         return text;
     }
-    for (int i = 0; i < 2; ++i) {
+    for (int i = 0; i < encoders; ++i) {
         const std::string comp = i == 0 ? "text_encoder" : "text_encoder_2";
         const std::string dir = io::joinPath(folder, comp);
         auto cfg = io::Config::load(io::joinPath(dir, "config.json"));
@@ -98,9 +117,11 @@ std::shared_ptr<TextStack> loadText(const std::string& folder, const std::string
 }
 
 // The files loadText() records for the encoders (configs + weights), without loading anything.
-std::vector<std::string> encoderFilesOf(const std::string& folder, const std::string& variant, bool half) {
+std::vector<std::string> encoderFilesOf(const std::string& folder, const std::string& variant, bool half,
+                                        int encoders) {
     std::vector<std::string> files;
-    for (const char* comp : {"text_encoder", "text_encoder_2"}) {
+    for (int i = 0; i < encoders; ++i) {
+        const char* comp = i == 0 ? "text_encoder" : "text_encoder_2";
         const std::string dir = io::joinPath(folder, comp);
         files.push_back(io::joinPath(dir, "config.json"));
         for (auto& f : openWeights(dir, "model", variant, half, comp).files()) files.push_back(f);
@@ -142,23 +163,37 @@ std::unique_ptr<ModelImpl> ModelImpl::load(const std::string& path, const LoadOp
     m->memory = options.memory;
 
     auto index = io::Config::load(io::joinPath(folder, "model_index.json"));
-    m->forceZerosForEmptyPrompt = index.getBool("force_zeros_for_empty_prompt", true);
-    for (const char* comp : {"unet", "vae", "text_encoder", "text_encoder_2", "tokenizer", "tokenizer_2", "scheduler"})
-        if (!io::dirExists(io::joinPath(folder, comp)))
-            fail(ErrorKind::ModelFormat, folder + ": the '" + comp +
-                                             "' folder is missing (an SDXL-family pipeline "
-                                             "needs unet, vae, both text encoders, both "
-                                             "tokenizers and the scheduler)");
+    const std::string pipeline = pipelineKindOf(index);
+    const int encoders = encoderCount(pipeline);
+    // StableDiffusionPipeline: negative_prompt None encodes "" (there is no force_zeros_for_empty_prompt).
+    m->forceZerosForEmptyPrompt = pipeline == "sdxl" && index.getBool("force_zeros_for_empty_prompt", true);
+    if (pipeline == "sd") {
+        for (const char* comp : {"unet", "vae", "text_encoder", "tokenizer", "scheduler"})
+            if (!io::dirExists(io::joinPath(folder, comp)))
+                fail(ErrorKind::ModelFormat, folder + ": the '" + comp +
+                                                 "' folder is missing (a Stable Diffusion pipeline needs unet, vae, "
+                                                 "text_encoder, tokenizer and the scheduler)");
+    } else {
+        for (const char* comp :
+             {"unet", "vae", "text_encoder", "text_encoder_2", "tokenizer", "tokenizer_2", "scheduler"})
+            if (!io::dirExists(io::joinPath(folder, comp)))
+                fail(ErrorKind::ModelFormat, folder + ": the '" + comp +
+                                                 "' folder is missing (an SDXL-family pipeline "
+                                                 "needs unet, vae, both text encoders, both "
+                                                 "tokenizers and the scheduler)");
+    }
 
     m->schedulerConfig = sampling::SchedulerConfig::fromConfig(
         io::Config::load(io::joinPath(folder, "scheduler/scheduler_config.json")));
 
     // Text encoders in low-memory mode live on the CPU and visit the GPU only to encode.
     const at::Device textDevice = options.memory == MemoryMode::Low ? at::Device(at::kCPU) : m->device;
-    const bool shareText = shareWith && shareWith->text && shareWith->device == m->device &&
-                           shareWith->dtype == m->dtype && shareWith->memory == m->memory &&
-                           sameFiles(shareWith->text->files, encoderFilesOf(folder, options.variant, isHalf(m->dtype)));
-    m->text = loadText(folder, options.variant, textDevice, m->dtype, shareText ? shareWith->text.get() : nullptr);
+    const bool shareText =
+        shareWith && shareWith->text && shareWith->device == m->device && shareWith->dtype == m->dtype &&
+        shareWith->memory == m->memory &&
+        sameFiles(shareWith->text->files, encoderFilesOf(folder, options.variant, isHalf(m->dtype), encoders));
+    m->text =
+        loadText(folder, options.variant, textDevice, m->dtype, shareText ? shareWith->text.get() : nullptr, encoders);
     m->info.sharesTextEncoders = shareText;
 
     const std::string vaeDir = io::joinPath(folder, "vae");
@@ -179,6 +214,14 @@ std::unique_ptr<ModelImpl> ModelImpl::load(const std::string& path, const LoadOp
 
     const std::string unetDir = io::joinPath(folder, "unet");
     auto unetCfg = models::UnetConfig::fromConfig(io::Config::load(io::joinPath(unetDir, "config.json")));
+    if (pipeline == "sd" && !unetCfg.additionEmbedType.empty())
+        fail(ErrorKind::ModelFormat, unetDir +
+                                         "/config.json: a StableDiffusionPipeline UNet has no "
+                                         "addition_embed_type (this one has '" +
+                                         unetCfg.additionEmbedType + "')");
+    if (pipeline == "sdxl" && unetCfg.additionEmbedType.empty())
+        fail(ErrorKind::ModelFormat,
+             unetDir + "/config.json: a StableDiffusionXLPipeline UNet needs addition_embed_type 'text_time'");
     auto unetStore = openWeights(unetDir, "diffusion_pytorch_model", options.variant, isHalf(m->dtype), "unet");
     unetStore.setTarget(m->dtype, m->device);
     m->unet = models::Unet::load(unetCfg, unetStore);
@@ -198,6 +241,8 @@ std::unique_ptr<ModelImpl> ModelImpl::load(const std::string& path, const LoadOp
     info.vaeDType = dtypeName(m->vaeDType);
     info.defaultScheduler = toString(m->schedulerConfig.defaultKind());
     info.defaultSpacing = toString(m->schedulerConfig.defaultSpacing());
+    info.pipeline = pipeline;
+    info.defaultWidth = info.defaultHeight = defaultSizeOf(unetCfg, m->vae->decoder->config());
     return m;
 }
 
@@ -256,6 +301,9 @@ ModelInfo inspectModel(const std::string& path, const std::string& variant) {
             io::Config::load(io::joinPath(info.path, "scheduler/scheduler_config.json")));
         info.defaultScheduler = toString(sched.defaultKind());
         info.defaultSpacing = toString(sched.defaultSpacing());
+        info.pipeline = pipelineKindOf(io::Config::load(io::joinPath(info.path, "model_index.json")));
+        info.defaultWidth = info.defaultHeight = defaultSizeOf(
+            cfg, models::VaeConfig::fromConfig(io::Config::load(io::joinPath(info.path, "vae/config.json"))));
         return info;
     });
 }
