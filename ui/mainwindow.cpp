@@ -7,6 +7,7 @@
 #include <QClipboard>
 #include <QCloseEvent>
 #include <QDesktopServices>
+#include <QDialog>
 #include <QDir>
 #include <QFile>
 #include <QFileDialog>
@@ -31,6 +32,7 @@
 #include "AppSettings.h"
 #include "ComputeSummary.h"
 #include "GalleryStore.h"
+#include "ModelManager.h"
 #include "PngMetadata.h"
 #include "PresetStore.h"
 #include "TokenCounter.h"
@@ -42,6 +44,7 @@
 #include "initimagepanel.h"
 #include "lorapanel.h"  // issue 10
 #include "messagebar.h"
+#include "modelmanagerpage.h"
 #include "nomodelpanel.h"
 #include "presetspanel.h"
 #include "promptpanel.h"
@@ -218,7 +221,13 @@ QWidget* MainWindow::createContent() {
     m_contentTabs->addTab(large, tr("Image"));
     m_contentTabs->addTab(m_compareView, tr("Compare"));
 
-    m_noModelPanel = new NoModelPanel(this);
+    // The model manager keeps its downloads' state beside the settings, as the queue does (issue 12).
+    m_modelManager = new ModelManager(m_options.hfCache.isEmpty() ? ModelDiscovery::hfCacheDir() : m_options.hfCache,
+                                      QFileInfo(queueFilePath()).absolutePath() + QStringLiteral("/downloads.json"),
+                                      this);
+    connect(m_modelManager, &ModelManager::modelsChanged, this, &MainWindow::scanModels);
+    m_noModelPanel = new NoModelPanel(m_modelManager, this);
+    connect(m_noModelPanel->modelManagerPage(), &ModelManagerPage::errorOccurred, this, &MainWindow::showError);
     m_contentStack = new QStackedWidget(this);
     m_contentStack->insertWidget(NoModelPage, m_noModelPanel);
     m_contentStack->insertWidget(TabsPage, m_contentTabs);
@@ -492,6 +501,9 @@ void MainWindow::buildActions() {
     imageMenu->addAction(tr("&Open init image…"), initPanel, &InitImagePanel::chooseFile);
     imageMenu->addAction(tr("&Clear init image"), initPanel, &InitImagePanel::clear);
 
+    auto* modelsMenu = menuBar()->addMenu(tr("&Models"));  // issue 12
+    modelsMenu->addAction(tr("Model &manager…"), this, &MainWindow::showModelManager);
+
     auto* helpMenu = menuBar()->addMenu(tr("&Help"));
     helpMenu->addAction(tr("&About KOALA Studio"), this, [this]() {
         QMessageBox::about(
@@ -539,6 +551,26 @@ void MainWindow::bindTokenCounter(const QString& modelPath) {
         return;
     }
     m_promptPanel->setTokenCounter(&TokenEstimate::count, false);
+}
+
+void MainWindow::showModelManager() {
+    // With no model the page is already in the window; otherwise one dialog, kept while the window lives.
+    if (m_contentStack->currentIndex() == NoModelPage) return;
+    auto* dialog = findChild<QDialog*>(QStringLiteral("modelManagerDialog"));
+    if (!dialog) {
+        dialog = new QDialog(this);
+        dialog->setObjectName(QStringLiteral("modelManagerDialog"));
+        dialog->setWindowTitle(tr("Model manager"));
+        auto* page = new ModelManagerPage(m_modelManager, dialog);
+        connect(page, &ModelManagerPage::errorOccurred, this, &MainWindow::showError);
+        auto* layout = new QVBoxLayout(dialog);
+        layout->addWidget(page);
+        dialog->resize(900, 520);
+    }
+    m_modelManager->refresh();
+    dialog->show();
+    dialog->raise();
+    dialog->activateWindow();
 }
 
 void MainWindow::addModelFolder() {

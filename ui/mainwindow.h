@@ -17,6 +17,7 @@ class GalleryStore;
 class GalleryWidget;
 class ImageViewer;
 class MessageBar;
+class ModelManager;
 class NoModelPanel;
 class PresetStore;
 class PresetsPanel;
@@ -54,6 +55,7 @@ public:
     JobQueue* jobQueue() const;
     GalleryStore* galleryStore() const;
     QString statusText() const;
+    ModelManager* modelManager() const { return m_modelManager; }
 
     // The actions behind the buttons and shortcuts; return the job id, 0 when nothing was queued.
     qint64 generate();
@@ -103,6 +105,7 @@ private:
 
     void scanModels();
     void addModelFolder();
+    void showModelManager();  // Models → Model manager… (issue 12)
     void showSettings();
     void applyPreset(const Preset& preset);
     void showItem(const GalleryItem& item);
@@ -137,6 +140,7 @@ private:
     PromptPanel* m_promptPanel = nullptr;
     QStackedWidget* m_contentStack = nullptr;
     NoModelPanel* m_noModelPanel = nullptr;
+    ModelManager* m_modelManager = nullptr;  // downloads and removes models (issue 12)
     QTabWidget* m_contentTabs = nullptr;
     GalleryModel* m_galleryModel = nullptr;
     GalleryWidget* m_galleryWidget = nullptr;

@@ -1,36 +1,22 @@
 #include "nomodelpanel.h"
 
-#include <QFontDatabase>
 #include <QHBoxLayout>
 #include <QLabel>
 #include <QPushButton>
 #include <QVBoxLayout>
 
-#include "ModelDiscovery.h"
 #include "icons.h"
+#include "modelmanagerpage.h"
 
-NoModelPanel::NoModelPanel(QWidget* parent) : QWidget(parent), m_errors(new QLabel(this)) {
+NoModelPanel::NoModelPanel(ModelManager* manager, QWidget* parent)
+    : QWidget(parent), m_errors(new QLabel(this)), m_page(new ModelManagerPage(manager, this)) {
     setObjectName(QStringLiteral("noModelPanel"));
-    auto* title = new QLabel(tr("<h2>No model found</h2>"), this);
-    title->setObjectName(QStringLiteral("noModelTitle"));
-    auto* help = new QLabel(this);
+    // One line, no title repeating it (ux-review 5); the manager below says where models go.
+    auto* help = new QLabel(tr("<b>No model yet.</b> Download one below, or add a folder that holds a diffusers "
+                               "model (model_index.json)."),
+                            this);
     help->setObjectName(QStringLiteral("noModelHelp"));
-    help->setTextFormat(Qt::PlainText);
     help->setWordWrap(true);
-    help->setTextInteractionFlags(Qt::TextSelectableByMouse);
-    // app/ owns the wording (it knows where discovery looks); the commands below are what people copy.
-    help->setText(QString::fromUtf8(ModelDiscovery::helpText));
-    // Plain text in a fixed-pitch font that may wrap: a <pre> block set the panel's minimum width (ux-review 3, 5).
-    auto* commands = new QLabel(QString::fromUtf8(ModelDiscovery::downloadCommands), this);
-    commands->setObjectName(QStringLiteral("noModelCommands"));
-    commands->setTextFormat(Qt::PlainText);
-    commands->setWordWrap(true);
-    commands->setFont(QFontDatabase::systemFont(QFontDatabase::FixedFont));
-    commands->setTextInteractionFlags(Qt::TextSelectableByMouse);
-    auto* searched = new QLabel(tr("Models are looked up in the Hugging Face cache (%1) and in the folders you add.")
-                                    .arg(ModelDiscovery::hfCacheDir()),
-                                this);
-    searched->setWordWrap(true);
     m_errors->setWordWrap(true);
     m_errors->setStyleSheet(QStringLiteral("color: #b71c1c;"));
     m_errors->setVisible(false);
@@ -39,25 +25,15 @@ NoModelPanel::NoModelPanel(QWidget* parent) : QWidget(parent), m_errors(new QLab
                                 tr("Add model folder…"), this);
     add->setObjectName(QStringLiteral("noModelAddButton"));
     auto* rescan = new QPushButton(tr("Look again"), this);
-    auto* buttons = new QHBoxLayout;
-    buttons->addWidget(add);
-    buttons->addWidget(rescan);
-    buttons->addStretch();
+    auto* top = new QHBoxLayout;
+    top->addWidget(help, 1);
+    top->addWidget(add);
+    top->addWidget(rescan);
 
-    auto* inner = new QVBoxLayout;
-    inner->addWidget(title);
-    inner->addWidget(help);
-    inner->addWidget(commands);
-    inner->addWidget(searched);
-    inner->addWidget(m_errors);
-    inner->addLayout(buttons);
-    auto* box = new QWidget(this);
-    box->setLayout(inner);
-    box->setMaximumWidth(720);
     auto* layout = new QVBoxLayout(this);
-    layout->addStretch();
-    layout->addWidget(box, 0, Qt::AlignHCenter);
-    layout->addStretch(2);
+    layout->addLayout(top);
+    layout->addWidget(m_errors);
+    layout->addWidget(m_page, 1);
 
     connect(add, &QPushButton::clicked, this, &NoModelPanel::addModelFolderRequested);
     connect(rescan, &QPushButton::clicked, this, &NoModelPanel::rescanRequested);

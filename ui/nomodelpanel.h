@@ -2,14 +2,19 @@
 
 #include <QWidget>
 
-// Shown instead of the gallery when no model was found: how to download one, and a button to point at a folder.
+class ModelManager;
+class ModelManagerPage;
+
+// Shown instead of the gallery when no model was found: one line on what to do, "Add model folder…" for a folder
+// the user already has, and the model manager to download one.
 class NoModelPanel final : public QWidget {
     Q_OBJECT
 
 public:
-    explicit NoModelPanel(QWidget* parent = nullptr);
+    explicit NoModelPanel(ModelManager* manager, QWidget* parent = nullptr);
 
     void setScanErrors(const QStringList& errors);
+    ModelManagerPage* modelManagerPage() const { return m_page; }
 
 signals:
     void addModelFolderRequested();
@@ -17,4 +22,5 @@ signals:
 
 private:
     class QLabel* m_errors = nullptr;
+    ModelManagerPage* m_page = nullptr;
 };

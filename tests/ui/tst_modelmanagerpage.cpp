@@ -1,0 +1,129 @@
+// The model manager page, offscreen, against the local stand-in for the hub (tests/hub/fake_hub.py).
+#include <QLabel>
+#include <QProcess>
+#include <QProgressBar>
+#include <QPushButton>
+#include <QTemporaryDir>
+#include <QTest>
+
+#include "ModelManager.h"
+#include "modelmanagerpage.h"
+#include "nomodelpanel.h"
+
+class TestModelManagerPage : public QObject {
+    Q_OBJECT
+
+private slots:
+    void initTestCase();
+    void cleanupTestCase();
+    void listsTheCatalog();
+    void downloadShowsProgressThenInstalled();
+    void noModelPanelHoldsTheManager();
+
+private:
+    QProcess m_server;
+    QString m_endpoint;
+    QTemporaryDir m_dir;
+};
+
+void TestModelManagerPage::initTestCase() {
+    m_server.setProgram(qEnvironmentVariable("KOALA_PYTHON", QStringLiteral("python3")));
+    m_server.setArguments({QStringLiteral(KOALA_TEST_DATA "/../hub/fake_hub.py"), QStringLiteral("--fixture"),
+                           QStringLiteral(KOALA_TEST_DATA "/fixtures/tiny-koala-700m")});
+    m_server.start();
+    if (!m_server.waitForStarted(10000)) QSKIP("python3 is missing: the fake hub cannot start");
+    QByteArray line;
+    QTRY_VERIFY_WITH_TIMEOUT((line += m_server.readAllStandardOutput()).contains('\n'), 20000);
+    QVERIFY2(line.startsWith("PORT "), line.constData());
+    m_endpoint = QStringLiteral("http://127.0.0.1:") + QString::fromLatin1(line.mid(5).trimmed());
+}
+
+void TestModelManagerPage::cleanupTestCase() {
+    m_server.kill();
+    m_server.waitForFinished();
+}
+
+void TestModelManagerPage::listsTheCatalog() {
+    ModelManager manager(m_dir.filePath(QStringLiteral("empty/hub")), m_dir.filePath(QStringLiteral("empty/d.json")));
+    ModelManagerPage page(&manager);
+    page.resize(1000, 600);
+    page.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&page));
+    const QList<ModelManager::CatalogEntry> catalog = ModelManager::defaultCatalog();
+    QCOMPARE(catalog.size(), 8);
+    for (const auto& entry : catalog) {
+        auto* row = page.findChild<QWidget*>(QStringLiteral("modelRow:") + entry.repoId);
+        QVERIFY2(row, qPrintable(entry.repoId));
+        QVERIFY(row->findChild<QLabel*>(QStringLiteral("size"))->text().contains(QStringLiteral("approximate")));
+        QVERIFY(row->findChild<QPushButton*>(QStringLiteral("download"))->isVisible());
+        QVERIFY(!row->findChild<QPushButton*>(QStringLiteral("remove"))->isVisible());
+        QVERIFY(!row->findChild<QProgressBar*>(QStringLiteral("progress"))->isVisible());
+    }
+    auto* koala = page.findChild<QWidget*>(QStringLiteral("modelRow:etri-vilab/koala-700m-llava-cap"));
+    QVERIFY(koala->findChild<QLabel*>(QStringLiteral("name"))->text().contains(QStringLiteral("KOALA-700M")));
+    QVERIFY(koala->findChild<QLabel*>(QStringLiteral("size"))->text().contains(QStringLiteral("about 3.2 GB")));
+    // One help line, which names the cache folder.
+    auto* help = page.findChild<QLabel*>(QStringLiteral("modelManagerHelp"));
+    QVERIFY(help->text().contains(QStringLiteral("empty")));
+}
+
+void TestModelManagerPage::downloadShowsProgressThenInstalled() {
+    const QString repo = QStringLiteral("koala/slow-page");
+    ModelManager manager(m_dir.filePath(QStringLiteral("dl/hub")), m_dir.filePath(QStringLiteral("dl/d.json")));
+    manager.setCatalog({{repo, QStringLiteral("Tiny"), 0.02}});
+    manager.setEndpoint(m_endpoint);
+    ModelManagerPage page(&manager);
+    page.resize(1000, 400);
+    page.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&page));
+    auto* row = page.findChild<QWidget*>(QStringLiteral("modelRow:") + repo);
+    QVERIFY(row);
+    auto* bar = row->findChild<QProgressBar*>(QStringLiteral("progress"));
+    auto* status = row->findChild<QLabel*>(QStringLiteral("status"));
+    QTest::mouseClick(row->findChild<QPushButton*>(QStringLiteral("download")), Qt::LeftButton);
+    QVERIFY(bar->isVisible());
+    QVERIFY(row->findChild<QPushButton*>(QStringLiteral("pause"))->isVisible());
+    QVERIFY(row->findChild<QPushButton*>(QStringLiteral("cancel"))->isVisible());
+    QTRY_VERIFY_WITH_TIMEOUT(bar->value() > 0 && bar->value() < bar->maximum(), 30000);
+    QVERIFY(status->text().startsWith(QStringLiteral("Downloading")));
+    QTRY_COMPARE_WITH_TIMEOUT(status->text(), QStringLiteral("Installed"), 60000);
+    QVERIFY(!bar->isVisible());
+    QVERIFY(row->findChild<QPushButton*>(QStringLiteral("remove"))->isVisible());
+    QVERIFY(row->findChild<QPushButton*>(QStringLiteral("openFolder"))->isVisible());
+    QVERIFY(!row->findChild<QPushButton*>(QStringLiteral("download"))->isVisible());
+    QVERIFY(row->findChild<QLabel*>(QStringLiteral("size"))->text().contains(QStringLiteral("on disk")));
+
+    // Remove asks first; "no" keeps it, "yes" removes it.
+    QString asked;
+    bool answer = false;
+    page.setConfirmRemoval([&](const QString& question) {
+        asked = question;
+        return answer;
+    });
+    QTest::mouseClick(row->findChild<QPushButton*>(QStringLiteral("remove")), Qt::LeftButton);
+    QVERIFY(asked.contains(QStringLiteral("Tiny")));
+    QCOMPARE(manager.model(repo).state, ModelManager::State::Installed);
+    answer = true;
+    QTest::mouseClick(row->findChild<QPushButton*>(QStringLiteral("remove")), Qt::LeftButton);
+    QCOMPARE(manager.model(repo).state, ModelManager::State::NotInstalled);
+    QVERIFY(row->findChild<QPushButton*>(QStringLiteral("download"))->isVisible());
+}
+
+void TestModelManagerPage::noModelPanelHoldsTheManager() {
+    ModelManager manager(m_dir.filePath(QStringLiteral("panel/hub")), m_dir.filePath(QStringLiteral("panel/d.json")));
+    NoModelPanel panel(&manager);
+    panel.resize(1000, 700);
+    panel.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&panel));
+    QVERIFY(panel.findChild<ModelManagerPage*>());
+    // ux-review 5: one help line, no download commands, no pointer to Settings.
+    const QString help = panel.findChild<QLabel*>(QStringLiteral("noModelHelp"))->text();
+    QVERIFY(!help.contains(QStringLiteral("huggingface-cli")));
+    QVERIFY(!help.contains(QStringLiteral("Settings")));
+    QVERIFY(panel.findChild<QPushButton*>(QStringLiteral("noModelAddButton")));
+    const QSize minimum = panel.minimumSizeHint();
+    QVERIFY2(minimum.width() <= 1000, qPrintable(QString::number(minimum.width())));
+}
+
+QTEST_MAIN(TestModelManagerPage)
+#include "tst_modelmanagerpage.moc"
