@@ -257,3 +257,14 @@ KT_TEST(unknown_pipeline_class_is_refused_by_name) {
     std::ofstream(dir / "model_index.json") << j.dump(2);
     KT_CHECK_THROWS(loadCpu(dir.string()), koala::ErrorKind::ModelFormat, "StableDiffusionUpscalePipeline");
 }
+
+KT_TEST(sd_lora_is_refused_clearly) {
+    auto model = loadCpu(kt::fixturePath("tiny-sd15"));
+    koala::GenerateRequest r = koala::defaultRequest();
+    r.prompt = "a koala <lora:style:0.8>";
+    r.width = r.height = 64;
+    r.steps = 1;
+    KT_CHECK_THROWS(model->generate(r), koala::ErrorKind::InvalidArgument, "LoRA is not supported");
+    r.promptSyntax = koala::PromptSyntax::Plain;  // the tag is plain text then
+    KT_CHECK_EQ(int(model->generate(r).images.size()), 1);
+}

@@ -7,6 +7,7 @@
 #include "core/common.h"
 #include "io/model_folder.h"
 #include "io/weights.h"
+#include "text/prompt_syntax.h"
 
 #include <cstring>
 #include <filesystem>
@@ -349,6 +350,17 @@ const ModelInfo& Model::info() const { return m_impl->info; }
 
 GenerateResult Model::generate(const GenerateRequest& request, const Callbacks& callbacks, CancelToken* cancel) {
     return guarded("generating", [&] {
+        // Stable Diffusion 1.5 / 2.x (issue 11): LoRA merging is written for the two SDXL text encoders; refuse
+        // clearly rather than merge half of a LoRA.
+        if (m_impl->info.pipeline == "sd") {
+            std::vector<text::LoraTag> tags;
+            if (request.promptSyntax == PromptSyntax::A1111) {
+                text::extractLoraTags(request.prompt, &tags);
+                if (request.prompt2) text::extractLoraTags(*request.prompt2, &tags);
+            }
+            if (!request.loras.empty() || !tags.empty())
+                fail(ErrorKind::InvalidArgument, "LoRA is not supported yet for Stable Diffusion 1.5 / 2.x models");
+        }
         auto loras = m_impl->applyLoras(request);  // LoRA (issue 10): merge / take off before the run
         GenerateResult r = m_impl->generate(request, callbacks, cancel);
         r.loras = std::move(loras);
