@@ -17,6 +17,8 @@
 #include "PresetStore.h"
 #include "lorapanel.h"
 #include "prompteditor.h"
+#include "promptpanel.h"
+#include "uitestutil.h"
 
 // The LoRA panel (issue 10) on the fixture LoRA files: listing, trigger words from the file's metadata, the weight
 // slider editing the <lora:NAME:W> tag of the prompt, and the coverage report.
@@ -33,6 +35,7 @@ private slots:
     void report();
     void pngMetadataRestoresTags();
     void promptSyntaxRoundTrips();
+    void inTheMainWindow();
 
 private:
     QTemporaryDir m_dir;
@@ -253,6 +256,46 @@ void TestLoraPanel::promptSyntaxRoundTrips() {
     QCOMPARE(Preset::fromParams(QStringLiteral("P"), {}, plain).promptSyntax.value_or(QString()),
              QStringLiteral("plain"));
     QVERIFY(!Preset::fromParams(QStringLiteral("A"), {}, GenerationParams::defaults()).promptSyntax);
+}
+
+// The LoRA tab of the window, the exact chunk layout of the selected model, and a PNG whose parameters bring back
+// the plain syntax and a LoRA tag.
+void TestLoraPanel::inTheMainWindow() {
+    IsolatedWindowFiles files;
+    QVERIFY(files.dir.isValid());
+    MainWindow::Options options = files.options({fixtureModel("tiny-koala-700m")});
+    {
+        AppSettings settings(options.settingsFile);
+        settings.setLoraFolders({m_dir.path()});
+        settings.sync();
+    }
+    MainWindow window(options);
+    auto* panel = window.findChild<LoraPanel*>(QStringLiteral("loraPanel"));
+    QVERIFY(panel);
+    QCOMPARE(panel->loraCount(), 2);
+
+    PromptEditor* prompt = window.promptPanel()->promptEditor();
+    QStringList koalas;
+    for (int i = 0; i < 80; ++i) koalas << QStringLiteral("koala");
+    prompt->setText(koalas.join(QLatin1Char(' ')));
+    QCOMPARE(prompt->syntax(), QStringLiteral("a1111"));
+    QCOMPARE(prompt->counterText(), QStringLiteral("80 tokens \u00b7 2 chunks"));
+    QCOMPARE(prompt->layout().chunkStarts, (QList<int>{0, 75 * 6}));
+
+    GenerationParams params = window.promptPanel()->params();
+    params.prompt = QStringLiteral("a koala <lora:peft_lora:0.6>");
+    params.promptSyntax = QStringLiteral("plain");
+    const QString png = files.dir.filePath(QStringLiteral("plain.png"));
+    koala::Image image;
+    image.width = image.height = 8;
+    image.rgb.assign(8 * 8 * 3, 128);
+    koala::writePng(png.toStdString(), image, koala::metadataTextChunks(params.toMetadata()));
+    QVERIFY(window.loadParametersFromPng(png));
+    QCOMPARE(prompt->text(), params.prompt);
+    QCOMPARE(prompt->syntax(), QStringLiteral("plain"));
+    QCOMPARE(window.promptPanel()->params().promptSyntax, QStringLiteral("plain"));
+    QVERIFY(panel->selectLora(QStringLiteral("peft_lora")));
+    QCOMPARE(panel->weight(), 0.6);
 }
 
 QTEST_MAIN(TestLoraPanel)
