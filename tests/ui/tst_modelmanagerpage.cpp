@@ -1,5 +1,7 @@
 // The model manager page, offscreen, against the local stand-in for the hub (tests/hub/fake_hub.py).
+#include <QAction>
 #include <QLabel>
+#include <QMenuBar>
 #include <QProcess>
 #include <QProgressBar>
 #include <QPushButton>
@@ -9,6 +11,7 @@
 #include "ModelManager.h"
 #include "modelmanagerpage.h"
 #include "nomodelpanel.h"
+#include "uitestutil.h"
 
 class TestModelManagerPage : public QObject {
     Q_OBJECT
@@ -19,6 +22,7 @@ private slots:
     void listsTheCatalog();
     void downloadShowsProgressThenInstalled();
     void noModelPanelHoldsTheManager();
+    void mainWindowHasTheManager();
 
 private:
     QProcess m_server;
@@ -123,6 +127,23 @@ void TestModelManagerPage::noModelPanelHoldsTheManager() {
     QVERIFY(panel.findChild<QPushButton*>(QStringLiteral("noModelAddButton")));
     const QSize minimum = panel.minimumSizeHint();
     QVERIFY2(minimum.width() <= 1000, qPrintable(QString::number(minimum.width())));
+}
+
+void TestModelManagerPage::mainWindowHasTheManager() {
+    IsolatedWindowFiles files;
+    MainWindow window(files.options({}));
+    // No model: the manager is where the gallery would be, over the window's own (isolated) cache.
+    auto* panel = window.findChild<NoModelPanel*>(QStringLiteral("noModelPanel"));
+    QVERIFY(panel && panel->modelManagerPage());
+    QVERIFY(window.modelManager());
+    QCOMPARE(window.modelManager()->cacheDir(), files.dir.filePath(QStringLiteral("hf-cache")));
+    QVERIFY(window.modelManager()->stateFile().startsWith(files.dir.path()));
+    bool found = false;
+    for (QAction* menu : window.menuBar()->actions())
+        if (menu->menu() && menu->text() == QStringLiteral("&Models"))
+            for (QAction* action : menu->menu()->actions())
+                found |= action->text() == QStringLiteral("Model &manager…");
+    QVERIFY(found);
 }
 
 QTEST_MAIN(TestModelManagerPage)
