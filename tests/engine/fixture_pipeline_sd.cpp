@@ -258,6 +258,23 @@ KT_TEST(unknown_pipeline_class_is_refused_by_name) {
     KT_CHECK_THROWS(loadCpu(dir.string()), koala::ErrorKind::ModelFormat, "StableDiffusionUpscalePipeline");
 }
 
+// StableDiffusionPipeline.__init__'s deprecation rewrite of an outdated scheduler config.
+KT_TEST(sd_outdated_scheduler_config_is_rewritten) {
+    const fs::path dir = fs::path(kt::tempDir()) / "tiny-sd15-old-scheduler";
+    fs::create_directories(dir / "scheduler");
+    for (const auto& e : fs::directory_iterator(kt::fixturePath("tiny-sd15")))
+        if (e.path().filename() != "scheduler") fs::create_symlink(e.path(), dir / e.path().filename());
+    std::ifstream in(kt::fixturePath("tiny-sd15/scheduler/scheduler_config.json"));
+    auto j = nlohmann::json::parse(in);
+    j["steps_offset"] = 0;
+    j["clip_sample"] = true;
+    std::ofstream(dir / "scheduler" / "scheduler_config.json") << j.dump(2);
+    auto model = loadCpu(dir.string());
+    const auto& sc = koala::ModelAccess::impl(*model).schedulerConfig;
+    KT_CHECK_EQ(sc.stepsOffset, 1);
+    KT_CHECK(!sc.clipSample);
+}
+
 KT_TEST(sd_lora_is_refused_clearly) {
     auto model = loadCpu(kt::fixturePath("tiny-sd15"));
     koala::GenerateRequest r = koala::defaultRequest();

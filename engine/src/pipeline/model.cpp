@@ -186,6 +186,13 @@ std::unique_ptr<ModelImpl> ModelImpl::load(const std::string& path, const LoadOp
 
     m->schedulerConfig = sampling::SchedulerConfig::fromConfig(
         io::Config::load(io::joinPath(folder, "scheduler/scheduler_config.json")));
+    if (pipeline == "sd") {
+        // StableDiffusionPipeline.__init__ rewrites an outdated scheduler config (steps_offset != 1 → 1,
+        // clip_sample true → false); schedulers built from it afterwards inherit the written keys.
+        auto& sc = m->schedulerConfig;
+        if (sc.stepsOffsetInFile && sc.stepsOffset != 1) sc.stepsOffset = 1;
+        if (sc.clipSampleInFile && sc.clipSample) sc.clipSample = false;
+    }
 
     // Text encoders in low-memory mode live on the CPU and visit the GPU only to encode.
     const at::Device textDevice = options.memory == MemoryMode::Low ? at::Device(at::kCPU) : m->device;
