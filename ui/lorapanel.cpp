@@ -78,11 +78,14 @@ LoraPanel::LoraPanel(QWidget* parent)
     weightRow->addWidget(weightLabel);
     weightRow->addWidget(m_slider, 1);
     weightRow->addWidget(m_weight);
+    // Two short rows: the side panels are narrow (the window fits 1000 px).
     auto* buttons = new QHBoxLayout;
     buttons->addWidget(m_tagButton);
-    buttons->addWidget(m_insertTriggers);
     buttons->addStretch();
     buttons->addWidget(rescan);
+    auto* triggerRow = new QHBoxLayout;
+    triggerRow->addWidget(m_insertTriggers);
+    triggerRow->addStretch();
 
     auto* layout = new QVBoxLayout(this);
     layout->addWidget(m_folderLabel);
@@ -91,6 +94,7 @@ LoraPanel::LoraPanel(QWidget* parent)
     layout->addWidget(m_triggers);
     layout->addLayout(weightRow);
     layout->addLayout(buttons);
+    layout->addLayout(triggerRow);
     layout->addWidget(m_report);
 
     connect(m_list, &QListWidget::currentRowChanged, this, &LoraPanel::onCurrentChanged);
