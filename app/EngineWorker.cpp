@@ -163,6 +163,7 @@ GalleryItem EngineWorker::describeImage(const Job& job, const koala::Model& mode
     item.schedulerUsed = QString::fromStdString(result.schedulerName);
     item.spacingUsed = QString::fromStdString(result.spacingName);
     item.timings = ImageTimings::fromEngine(result.timings);
+    item.params.setAppliedLoras(result.loras);  // names, weights, short hashes and coverage reports for the PNG
     const QString base = job.runKey.isEmpty() ? QStringLiteral("job%1").arg(job.id) : job.runKey;
     item.job = base;
     item.jobIndex = seedIndex * job.slotCount() + slot;

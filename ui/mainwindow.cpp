@@ -229,7 +229,12 @@ QWidget* MainWindow::createContent() {
     m_noModelPanel = new NoModelPanel(m_modelManager, this);
     connect(m_noModelPanel->modelManagerPage(), &ModelManagerPage::errorOccurred, this, &MainWindow::showError);
     m_contentStack = new QStackedWidget(this);
-    m_contentStack->insertWidget(NoModelPage, m_noModelPanel);
+    // In a scroll area: the manager's rows must not set the window's minimum width (ux-review 3, 1000×700).
+    auto* noModelScroll = new QScrollArea(this);
+    noModelScroll->setWidget(m_noModelPanel);
+    noModelScroll->setWidgetResizable(true);
+    noModelScroll->setFrameShape(QFrame::NoFrame);
+    m_contentStack->insertWidget(NoModelPage, noModelScroll);
     m_contentStack->insertWidget(TabsPage, m_contentTabs);
     return m_contentStack;
 }
