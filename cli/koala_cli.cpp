@@ -220,7 +220,8 @@ int main(int argc, char** argv) {
             saveLatents = v;
         // ---- prompt syntax and LoRA (issue 10)
         else if (a == "--prompt-syntax") {
-            if (!koala::fromString(v, req.promptSyntax)) usageError("unknown prompt syntax '" + v + "' (a1111 or plain)");
+            if (!koala::fromString(v, req.promptSyntax))
+                usageError("unknown prompt syntax '" + v + "' (a1111 or plain)");
         } else if (a == "--lora-dir")
             req.loraFolders.push_back(v);
         else if (a == "--lora") {
@@ -248,8 +249,7 @@ int main(int argc, char** argv) {
             req.maskBlur = parseNumber<int>(a, v);
             if (req.maskBlur < 0 || req.maskBlur > koala::kLimits.maxMaskBlur)
                 inputError("--mask-blur must be between 0 and " + std::to_string(koala::kLimits.maxMaskBlur));
-        }
-        else
+        } else
             usageError("unknown option " + a);
     }
     if (model.empty()) usageError("--model is required");

@@ -222,9 +222,9 @@ QWidget* MainWindow::createContent() {
     m_contentTabs->addTab(m_compareView, tr("Compare"));
 
     // The model manager keeps its downloads' state beside the settings, as the queue does (issue 12).
-    m_modelManager = new ModelManager(m_options.hfCache.isEmpty() ? ModelDiscovery::hfCacheDir() : m_options.hfCache,
-                                      QFileInfo(queueFilePath()).absolutePath() + QStringLiteral("/downloads.json"),
-                                      this);
+    m_modelManager =
+        new ModelManager(m_options.hfCache.isEmpty() ? ModelDiscovery::hfCacheDir() : m_options.hfCache,
+                         QFileInfo(queueFilePath()).absolutePath() + QStringLiteral("/downloads.json"), this);
     connect(m_modelManager, &ModelManager::modelsChanged, this, &MainWindow::scanModels);
     m_noModelPanel = new NoModelPanel(m_modelManager, this);
     connect(m_noModelPanel->modelManagerPage(), &ModelManagerPage::errorOccurred, this, &MainWindow::showError);

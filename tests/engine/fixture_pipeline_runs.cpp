@@ -159,7 +159,8 @@ KT_TEST(models_with_identical_text_encoders_share_them) {
     KT_CHECK(koala::ModelAccess::impl(*a).text->encoder1.get() == koala::ModelAccess::impl(*b).text->encoder1.get());
     KT_CHECK(koala::ModelAccess::impl(*a).text->encoder2.get() == koala::ModelAccess::impl(*b).text->encoder2.get());
     // Different tokenizer file formats (vocab.json + merges.txt vs tokenizer.json), same ids.
-    KT_CHECK(koala::ModelAccess::impl(*a).text->tokenizer1.get() != koala::ModelAccess::impl(*b).text->tokenizer1.get());
+    KT_CHECK(koala::ModelAccess::impl(*a).text->tokenizer1.get() !=
+             koala::ModelAccess::impl(*b).text->tokenizer1.get());
     KT_CHECK_EQ(a->countTokens("a koala astronaut"), b->countTokens("a koala astronaut"));
     auto counter = koala::PromptTokenizer::load(kt::fixturePath("tiny-koala-700m"));
     KT_CHECK_EQ(counter->count("a koala astronaut"), a->countTokens("a koala astronaut"));

@@ -183,7 +183,7 @@ struct GenerateRequest {
     std::optional<Image> initImage;
     std::optional<Image> mask;
     std::optional<double> strength;  // (0, 1]; absent = kLimits.defaultImg2ImgStrength / defaultInpaintStrength
-    int maskBlur = 0;                // PIL GaussianBlur radius applied to the mask first (diffusers' mask_processor.blur)
+    int maskBlur = 0;  // PIL GaussianBlur radius applied to the mask first (diffusers' mask_processor.blur)
 
     // ---- prompt syntax and LoRA (issue 10) ----
     PromptSyntax promptSyntax = PromptSyntax::A1111;
@@ -218,12 +218,12 @@ struct Callbacks {
 };
 
 struct Timings {
-    double loadSeconds = 0;        // filled by the caller that loaded the model, if it wants
-    double encodeSeconds = 0;      // tokenization + text encoders
-    double denoiseSeconds = 0;     // the whole scheduler loop
-    double stepMedianSeconds = 0;  // median UNet step (including guidance and the scheduler update)
-    double previewSeconds = 0;     // total spent on previews
-    double decodeSeconds = 0;      // VAE decode + conversion to 8 bits
+    double loadSeconds = 0;         // filled by the caller that loaded the model, if it wants
+    double encodeSeconds = 0;       // tokenization + text encoders
+    double denoiseSeconds = 0;      // the whole scheduler loop
+    double stepMedianSeconds = 0;   // median UNet step (including guidance and the scheduler update)
+    double previewSeconds = 0;      // total spent on previews
+    double decodeSeconds = 0;       // VAE decode + conversion to 8 bits
     double encodeImageSeconds = 0;  // img2img / inpainting: preprocessing + VAE encoder (+ its first-use load)
     double totalSeconds = 0;
     std::int64_t peakDeviceBytes = 0;  // peak GPU memory allocated during the run (0 on CPU)
@@ -246,10 +246,10 @@ struct GenerateResult {
         std::string name;  // file stem
         std::string path;
         double weight = 1.0;
-        std::string shortHash;    // AUTOMATIC1111's short hash (12 hex digits)
-        bool fromPrompt = false;  // a <lora:...> tag of the prompt
+        std::string shortHash;                                // AUTOMATIC1111's short hash (12 hex digits)
+        bool fromPrompt = false;                              // a <lora:...> tag of the prompt
         int appliedKeys = 0, totalKeys = 0, missingKeys = 0;  // modules merged / in the file / without a target
-        std::string report;  // "applied N of M keys (K without a target)"
+        std::string report;                                   // "applied N of M keys (K without a target)"
     };
     std::vector<AppliedLora> loras;
 };

@@ -41,7 +41,6 @@ std::atomic<bool> g_clUnet{false}, g_clVae{false};
 std::mutex g_errorMutex;
 std::string g_lastError;
 
-
 // ---- channels_last hook detection ---------------------------------------------------------------------------------
 template <typename T, typename = void>
 struct HasToChannelsLast : std::false_type {};
