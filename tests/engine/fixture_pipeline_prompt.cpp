@@ -113,6 +113,14 @@ KT_TEST(layout_for_the_prompt_editor) {
     KT_CHECK_EQ(l.tokens, 75 + 2);
     KT_CHECK_EQ(l.chunkStarts.size(), std::size_t(2));
     KT_CHECK_EQ(l.chunkStarts[1], std::string("a koala <lora:style:0.5> BREAK a tree").find("a tree"));
+    // A chunk starts at a word, even where a cut word would take more tokens than the whole one ("koa" is 2
+    // tokens, "koala" 1): 80 × "koala " → the second chunk starts at the 76th word.
+    std::string koalas;
+    for (int i = 0; i < 80; ++i) koalas += "koala ";
+    auto k = tok->layout(koalas);
+    KT_CHECK_EQ(k.chunks, 2);
+    KT_CHECK_EQ(k.chunkStarts.size(), std::size_t(2));
+    KT_CHECK_EQ(k.chunkStarts[1], std::size_t(75 * 6));
     auto p = tok->layout("a koala (tree)", koala::PromptSyntax::Plain);
     KT_CHECK_EQ(p.chunks, 1);
     KT_CHECK_EQ(p.tokens, tok->count("a koala (tree)"));

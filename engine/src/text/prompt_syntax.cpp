@@ -298,8 +298,10 @@ ChunkedPrompt chunkPrompt(const ClipTokenizer& tok, const std::string& text, boo
     if (!chunk.ids.empty() || out.chunks.empty()) nextChunk(true);
 
     if (withOffsets) {
-        // The byte where token `local` of fragment `frag` starts: the shortest prefix of the fragment that has more
-        // than `local` tokens ends inside that token (BPE works word by word, so prefixes agree with the whole).
+        // The byte where token `local` of fragment `frag` starts: the shortest prefix of the fragment whose tokens
+        // begin with the whole fragment's first `local` tokens and have one more ends inside that token. (A prefix
+        // that cuts a word can take more tokens than the whole word — "koa" is 2, "koala" 1 — so the count alone
+        // is not enough.)
         for (std::size_t c = 0; c < chunkSrc.size(); ++c) {
             if (c == 0) {
                 out.chunkStarts.push_back(0);
@@ -311,10 +313,13 @@ ChunkedPrompt chunkPrompt(const ClipTokenizer& tok, const std::string& text, boo
                 continue;
             }
             const Run& run = parsed[std::size_t(s.frag)];
+            const std::vector<int> whole = tok.encode(run.text);
             std::size_t startByte = 0;
             for (std::size_t p = 1; p <= run.text.size(); ++p) {
                 if (p < run.text.size() && (static_cast<unsigned char>(run.text[p]) & 0xC0) == 0x80) continue;
-                if (int(tok.encode(run.text.substr(0, p)).size()) > s.local) {
+                const std::vector<int> pt = tok.encode(run.text.substr(0, p));
+                if (int(pt.size()) > s.local && int(whole.size()) >= s.local &&
+                    std::equal(pt.begin(), pt.begin() + s.local, whole.begin())) {
                     std::size_t b = p - 1;
                     while (b > 0 && (static_cast<unsigned char>(run.text[b]) & 0xC0) == 0x80) --b;
                     startByte = b;
