@@ -1,9 +1,12 @@
 #include "harness.h"
 
+#include <unistd.h>
+
 #include <c10/util/Exception.h>
 
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -32,10 +35,16 @@ std::string fixturePath(const std::string& rel) { return dataPath("fixtures/" + 
 std::string tempDir() {
     static std::string dir;
     if (dir.empty()) {
-        auto p = std::filesystem::temp_directory_path() / ("koala-test-" + g_exeName);
+        // Per process: two runs of the suite at once (two build folders, two clones) must not share scratch files.
+        auto p = std::filesystem::temp_directory_path() /
+                 ("koala-test-" + g_exeName + "-" + std::to_string(static_cast<long long>(::getpid())));
         std::filesystem::remove_all(p);
         std::filesystem::create_directories(p);
         dir = p.string();
+        std::atexit([] {
+            std::error_code ec;
+            std::filesystem::remove_all(dir, ec);
+        });
     }
     return dir;
 }
