@@ -12,7 +12,6 @@
 
 #include <nlohmann/json.hpp>
 
-#include <sys/wait.h>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -20,6 +19,8 @@
 namespace {
 
 using kt::fromFloatTensor;
+using kt::runCli;
+using kt::shellQuote;
 
 const std::string kPipe = "tiny-koala-700m";
 
@@ -197,23 +198,6 @@ KT_TEST(no_step_left_is_refused_as_diffusers_cannot_run_it) {
 
 // ---- koala-cli -----------------------------------------------------------------------------------------------
 namespace {
-
-std::string shellQuote(const std::string& s) {
-    std::string out = "'";
-    for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-    return out + "'";
-}
-
-int runCli(const std::string& args, std::string& stderrText) {
-    const char* cli = std::getenv("KOALA_CLI");
-    if (!cli) kt::skip("KOALA_CLI is not set (run through ctest)");
-    std::string errFile = kt::tempDir() + "/stderr.txt";
-    std::string cmd = shellQuote(cli) + " " + args + " 2>" + shellQuote(errFile) + " >/dev/null";
-    int rc = std::system(cmd.c_str());
-    std::ifstream in(errFile);
-    stderrText.assign((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-}
 
 std::string baseArgs(const nlohmann::json& run) {
     std::string a = "--model " + shellQuote(kt::fixturePath(kPipe)) + " --prompt " +

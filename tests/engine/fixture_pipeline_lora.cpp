@@ -6,8 +6,6 @@
 
 #include "pipeline/model_impl.h"
 
-#include <sys/wait.h>
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 
@@ -15,6 +13,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
+using kt::runCli;
+using kt::shellQuote;
 const char* kPipe = "tiny-koala-700m";
 std::string loraPath(const std::string& f) { return kt::fixturePath("lora/" + f); }
 std::string ref() { return loraPath("reference.safetensors"); }
@@ -67,23 +67,6 @@ at::Tensor targetOf(koala::Model& m, const std::string& refName) {
     for (auto& [n, t] : targets)
         if (n == name) return *t;
     return at::Tensor();
-}
-
-std::string shellQuote(const std::string& s) {
-    std::string out = "'";
-    for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-    return out + "'";
-}
-
-int runCli(const std::string& args, std::string& stderrText) {
-    const char* cli = std::getenv("KOALA_CLI");
-    if (!cli) kt::skip("KOALA_CLI is not set (run through ctest)");
-    std::string errFile = kt::tempDir() + "/stderr.txt";
-    std::string cmd = shellQuote(cli) + " " + args + " 2>" + shellQuote(errFile) + " >/dev/null";
-    int rc = std::system(cmd.c_str());
-    std::ifstream in(errFile);
-    stderrText.assign((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
 }
 
 nlohmann::json loraJson() {

@@ -7,10 +7,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include <sys/wait.h>
 #include <zlib.h>
 #include <cstdio>
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 
@@ -22,6 +20,8 @@ using kt::maxLevelDiff;
 using kt::referenceJson;
 using kt::refFile;
 using kt::requestFor;
+using kt::runCli;
+using kt::shellQuote;
 
 std::shared_ptr<koala::Model> loadCpu(const std::string& pipe) {
     koala::LoadOptions lo = koala::defaultLoadOptions();
@@ -174,23 +174,6 @@ KT_TEST(models_with_identical_text_encoders_share_them) {
 
 // ---- koala-cli -----------------------------------------------------------------------------------------------
 namespace {
-
-std::string shellQuote(const std::string& s) {
-    std::string out = "'";
-    for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-    return out + "'";
-}
-
-int runCli(const std::string& args, std::string& stderrText) {
-    const char* cli = std::getenv("KOALA_CLI");
-    if (!cli) kt::skip("KOALA_CLI is not set (run through ctest)");
-    std::string errFile = kt::tempDir() + "/stderr.txt";
-    std::string cmd = shellQuote(cli) + " " + args + " 2>" + shellQuote(errFile) + " >/dev/null";
-    int rc = std::system(cmd.c_str());
-    std::ifstream in(errFile);
-    stderrText.assign((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-}
 
 // Decodes the PNGs koala::writePng makes (8-bit RGB, filter 0 on every row) to check their pixels.
 bool decodeOwnPng(const std::string& path, koala::Image& img) {

@@ -9,9 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include <sys/wait.h>
 #include <cstdio>
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 
@@ -22,6 +20,8 @@ namespace {
 using kt::fromFloatTensor;
 using kt::maxLevelDiff;
 using kt::refFile;
+using kt::runCli;
+using kt::shellQuote;
 
 const char* const kSdPipelines[] = {"tiny-sd15", "tiny-sd2"};
 
@@ -190,27 +190,6 @@ KT_TEST(sd_full_runs_match_diffusers_step_by_step) {
         }
     }
 }
-
-namespace {
-
-std::string shellQuote(const std::string& s) {
-    std::string out = "'";
-    for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-    return out + "'";
-}
-
-int runCli(const std::string& args, std::string& stderrText) {
-    const char* cli = std::getenv("KOALA_CLI");
-    if (!cli) kt::skip("KOALA_CLI is not set (run through ctest)");
-    std::string errFile = kt::tempDir() + "/stderr.txt";
-    std::string cmd = shellQuote(cli) + " " + args + " 2>" + shellQuote(errFile) + " >/dev/null";
-    int rc = std::system(cmd.c_str());
-    std::ifstream in(errFile);
-    stderrText.assign((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-}
-
-}  // namespace
 
 // koala-cli with the model's defaults: no --width/--height (unet sample_size · 8), the zero-SNR runs from a folder
 // whose scheduler_config.json says so.

@@ -5,7 +5,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include <sys/wait.h>
+
+#include <cstdlib>
 #include <fstream>
+#include <iterator>
 #include <string>
 
 namespace kt {
@@ -46,6 +50,26 @@ inline int maxLevelDiff(const koala::Image& img, const at::Tensor& ref01) {
     auto ours =
         at::from_blob(const_cast<std::uint8_t*>(img.rgb.data()), {img.height, img.width, 3}, at::kByte).to(at::kInt);
     return (ours - ref).abs().max().item<int>();
+}
+
+// One shell word: 'text' with every ' written as '\''.
+inline std::string shellQuote(const std::string& s) {
+    std::string out = "'";
+    for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    return out + "'";
+}
+
+// Runs the koala-cli that ctest names in KOALA_CLI with ARGS (already shell-quoted), stdout discarded; its stderr
+// goes to STDERRTEXT. Returns the exit status (-1 when it did not exit normally); skips the test without KOALA_CLI.
+inline int runCli(const std::string& args, std::string& stderrText) {
+    const char* cli = std::getenv("KOALA_CLI");
+    if (!cli) skip("KOALA_CLI is not set (run through ctest)");
+    std::string errFile = tempDir() + "/stderr.txt";
+    std::string cmd = shellQuote(cli) + " " + args + " 2>" + shellQuote(errFile) + " >/dev/null";
+    int rc = std::system(cmd.c_str());
+    std::ifstream in(errFile);
+    stderrText.assign((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
 }
 
 }  // namespace kt
