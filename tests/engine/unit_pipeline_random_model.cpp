@@ -41,7 +41,9 @@ KT_TEST(full_size_unet_parameter_counts_match_the_model_cards) {
     // depend on the dtype. One UNet at a time.
     const std::vector<std::pair<std::string, std::int64_t>> cards{
         {"koala-700m", 782822724}, {"koala-1b", 1161184324}, {"sdxl-base", 2567463684}};
-    KT_CHECK_EQ(koala::randomArchitectures().size(), cards.size());
+    // sd15 / sd2: unit_pipeline_sd_architectures.cpp.
+    KT_CHECK(koala::randomArchitectures() ==
+             std::vector<std::string>({"koala-700m", "koala-1b", "sdxl-base", "sd15", "sd2"}));
     for (const auto& [arch, card] : cards) {
         const auto t0 = std::chrono::steady_clock::now();
         KT_CHECK(koala::isRandomArchitecture(arch));
@@ -59,6 +61,84 @@ KT_TEST(full_size_unet_parameter_counts_match_the_model_cards) {
     KT_CHECK_THROWS(koala::randomUnetConfigJson("koala-2b"), koala::ErrorKind::InvalidArgument, "koala-2b");
     KT_CHECK_THROWS(koala::buildRandomUnet("no-such-arch", at::kCPU, at::kFloat), koala::ErrorKind::InvalidArgument,
                     "no-such-arch");
+}
+
+KT_TEST(card_table_figures_come_from_the_configs_without_weights) {
+    // koala-bench --card-table: the KOALA model card's U-Net comparison (SDM-v2.0, SDXL-Base-1.0, KOALA-1B,
+    // KOALA-700M: "Tx blocks" [1,1,1,1] / [0,2,10] / [0,2,6] / [0,2,5]; the card counts SD 2's mid block as a fourth
+    // entry, the config has no attention in its fourth down stage) plus SD 1.5, counted without allocating.
+    struct Row {
+        std::string arch;
+        std::int64_t card;
+        std::vector<int> tx;
+        std::string mid;
+        int midDepth, size;
+        std::string pipeline;
+    };
+    const std::vector<Row> rows{
+        {"sd2", 865910724, {1, 1, 1, 0}, "cross-attention", 1, 768, "sd"},
+        {"sd15", 859520964, {1, 1, 1, 0}, "cross-attention", 1, 512, "sd"},
+        {"sdxl-base", 2567463684, {0, 2, 10}, "cross-attention", 10, 1024, "sdxl"},
+        {"koala-1b", 1161184324, {0, 2, 6}, "cross-attention", 6, 1024, "sdxl"},
+        {"koala-700m", 782822724, {0, 2, 5}, "none", 0, 1024, "sdxl"},
+    };
+    for (const auto& r : rows) {
+        const koala::UnetSummary s = koala::describeUnet(r.arch);
+        KT_CHECK_EQ(s.arch, r.arch);
+        KT_CHECK_EQ(s.parameters, r.card);
+        KT_CHECK_EQ(s.cardParameters, r.card);
+        KT_CHECK(s.transformerBlocks == r.tx);
+        KT_CHECK_EQ(s.midBlock, r.mid);
+        KT_CHECK_EQ(s.midTransformerBlocks, r.midDepth);
+        KT_CHECK_EQ(s.defaultWidth, r.size);
+        KT_CHECK_EQ(s.defaultHeight, r.size);
+        KT_CHECK_EQ(s.pipeline, r.pipeline);
+        KT_CHECK_EQ(koala::randomPipelineOf(r.arch), r.pipeline);
+    }
+    KT_CHECK_THROWS(koala::describeUnet("koala-3b"), koala::ErrorKind::InvalidArgument, "koala-3b");
+}
+
+KT_TEST(config_count_equals_the_loaded_unet_for_every_fixture) {
+    // The shape count behind describeUnet() against what Unet::load really takes: conv and linear projections,
+    // with and without mid block, with and without the SDXL addition embedding.
+    for (const char* fixture : {"tiny-koala-700m", "tiny-koala-1b", "tiny-sd15", "tiny-sd2"}) {
+        const std::string dir = kt::fixturePath(fixture);
+        auto unet = koala::buildRandomUnet(dir, at::kCPU, at::kFloat, 1);
+        KT_CHECK_EQ(koala::unetParameterCountOf(unet->config()), unet->parameterCount());
+        const koala::UnetSummary s = koala::describeUnet(dir);
+        KT_CHECK_EQ(s.parameters, unet->parameterCount());
+        KT_CHECK_EQ(s.cardParameters, std::int64_t(0));
+        KT_CHECK_EQ(s.pipeline,
+                    std::string(fixture).find("sd") != std::string::npos ? std::string("sd") : std::string("sdxl"));
+        // koala::inspectModel's default size (sample_size x the VAE's scale factor).
+        KT_CHECK_EQ(s.defaultWidth, koala::inspectModel(dir).defaultWidth);
+    }
+}
+
+KT_TEST(random_sd_pipeline_runs_with_one_text_encoder) {
+    // The SD path of buildRandomModel on the tiny SD 2 fixture's architecture (v-prediction, DDIM): one tokenizer
+    // and encoder, pipeline "sd", the default size from sample_size, an empty negative encoded (no forced zeros).
+    koala::RandomModelOptions o;
+    o.arch = kt::fixturePath("tiny-sd2");
+    o.seed = 5;
+    auto m = koala::buildRandomModel(o);
+    KT_CHECK(m->text && m->text->encoder1 && !m->text->encoder2 && !m->text->tokenizer2);
+    KT_CHECK_EQ(m->info.pipeline, std::string("sd"));
+    KT_CHECK_EQ(m->info.defaultWidth, 96);
+    KT_CHECK_EQ(m->info.defaultHeight, 96);
+    KT_CHECK(!m->forceZerosForEmptyPrompt);
+    KT_CHECK_EQ(m->info.defaultScheduler, std::string("ddim"));
+    auto r = smallRequest();
+    r.steps = 2;
+    auto res = m->generate(r, {}, nullptr);
+    KT_CHECK_EQ(int(res.images.size()), 1);
+    KT_CHECK_EQ(res.images[0].width, 64);
+    KT_CHECK(allFinite(res.finalLatents));
+    // A built-in SD architecture needs only tokenizer/ in its support folder; the SDXL family also tokenizer_2/.
+    koala::RandomModelOptions bad;
+    bad.arch = "sd2";
+    bad.supportDir = kt::tempDir();
+    KT_CHECK_THROWS(koala::buildRandomModel(bad), koala::ErrorKind::InvalidArgument, "tiny-sd2");
 }
 
 KT_TEST(built_in_unet_configs_have_the_section_9_keys) {

@@ -62,6 +62,20 @@ std::string folderWith(const std::string& name, const json& unet) {
 
 }  // namespace
 
+KT_TEST(sd2_text_encoder_is_openclip_h_with_23_layers) {
+    // stabilityai/stable-diffusion-2-1 text_encoder/config.json as the built-in "sd2" uses it; SD 1.5 uses CLIP-L.
+    const auto h = koala::openClipHConfig();
+    KT_CHECK_EQ(h.hiddenSize, 1024);
+    KT_CHECK_EQ(h.numLayers, 23);
+    KT_CHECK_EQ(h.numHeads, 16);
+    KT_CHECK_EQ(h.intermediateSize, 4096);
+    KT_CHECK_EQ(h.projectionDim, 512);
+    KT_CHECK_EQ(h.hiddenAct, std::string("gelu"));
+    KT_CHECK(koala::sdVaeConfig().scalingFactor == 0.18215);
+    KT_CHECK_EQ(koala::randomUnetConfigJson("sd2")["cross_attention_dim"].get<int>(), h.hiddenSize);
+    KT_CHECK_EQ(koala::randomUnetConfigJson("sd15")["cross_attention_dim"].get<int>(), koala::clipLConfig().hiddenSize);
+}
+
 KT_TEST(sd_unet_parameter_counts_match_the_model_cards) {
     const std::vector<std::tuple<std::string, json, std::int64_t>> cards{{"sd15", sd15UnetConfig(), 859520964},
                                                                          {"sd2", sd2UnetConfig(), 865910724}};
@@ -69,6 +83,13 @@ KT_TEST(sd_unet_parameter_counts_match_the_model_cards) {
         const auto t0 = std::chrono::steady_clock::now();
         auto unet = koala::buildRandomUnet(folderWith(name, cfg), at::kCPU, at::kBFloat16, 1);
         KT_CHECK_EQ(unet->parameterCount(), card);
+        KT_CHECK_EQ(koala::unetParameterCountOf(unet->config()), card);
+        // koala-bench --random-config sd15|sd2 builds the same UNet from its built-in config.
+        json builtIn = koala::randomUnetConfigJson(name);
+        json expected = cfg;
+        expected.erase("_diffusers_version");
+        KT_CHECK(builtIn == expected);
+        KT_CHECK_EQ(koala::modelCardUnetParameters(name), card);
         // One UNet call on a 32×32 latent (256 px), in bf16 like the weights.
         const std::int64_t ctxDim = cfg["cross_attention_dim"];
         auto x = at::randn({1, 4, 32, 32}).to(at::kBFloat16);

@@ -20,26 +20,46 @@
 namespace koala {
 
 // ---- full-size architectures with random weights ----------------------------------------------------------------
-// The built-in architectures: "koala-700m", "koala-1b", "sdxl-base" (docs/sdxl-pipeline.md sections 0 and 9).
+// The built-in architectures: "koala-700m", "koala-1b", "sdxl-base" (docs/sdxl-pipeline.md sections 0 and 9),
+// "sd15" (runwayml/stable-diffusion-v1-5: CLIP ViT-L/14) and "sd2" (stabilityai/stable-diffusion-2-1: OpenCLIP
+// ViT-H, 768 px, v-prediction).
 std::vector<std::string> randomArchitectures();
 bool isRandomArchitecture(const std::string& name);
-// The UNet parameter count the model card gives (782,822,724 / 1,161,184,324 / 2,567,463,684); 0 if unknown.
+// The UNet parameter count the model card gives (782,822,724 / 1,161,184,324 / 2,567,463,684 / 859,520,964 /
+// 865,910,724); 0 if unknown.
 std::int64_t modelCardUnetParameters(const std::string& arch);
+
+// An architecture's U-Net read from its config, without allocating a weight: what the KOALA model card's U-Net
+// comparison lists. `arch`: a built-in architecture or a diffusers model folder. Throws Error as the loader does.
+struct UnetSummary {
+    std::string arch;
+    std::string pipeline;                     // "sd" (StableDiffusionPipeline) or "sdxl"
+    std::int64_t parameters = 0;              // counted from the tensor shapes the loader takes
+    std::int64_t cardParameters = 0;          // modelCardUnetParameters(arch)
+    std::vector<int> transformerBlocks;       // per down stage: transformer blocks per attention (0: no attention)
+    std::string midBlock;                     // "cross-attention", "resnet" (UNetMidBlock2D) or "none"
+    int midTransformerBlocks = 0;             // transformer blocks of a cross-attention mid block
+    int defaultWidth = 0, defaultHeight = 0;  // unet sample_size x the VAE's scale factor
+    int crossAttentionDim = 0;
+};
+UnetSummary describeUnet(const std::string& arch);
 
 struct RandomModelSpec {
     // A built-in architecture, or a diffusers model folder whose configs (unet, vae, text_encoder, text_encoder_2)
     // give the architecture; its weights are never read.
     std::string arch;
-    // A folder with tokenizer/, tokenizer_2/ and scheduler/scheduler_config.json (the tiny fixture ships the real
-    // 49,408-token CLIP vocabulary). Empty: `arch` itself when it is a folder.
+    // A folder with tokenizer/, tokenizer_2/ (SDXL family only) and scheduler/scheduler_config.json (the tiny
+    // fixtures ship the real 49,408-token CLIP vocabulary: tiny-koala-700m for the SDXL family, tiny-sd15 and
+    // tiny-sd2 for "sd15" / "sd2"). Empty: `arch` itself when it is a folder.
     std::string supportDir;
     Device device = Device::Auto;  // resolved with resolveDevice / resolveDType, as Model::load does
     DType dtype = DType::Auto;
     MemoryMode memory = MemoryMode::Default;
     std::uint64_t seed = 1;  // weights: normal(0, 0.02), zero biases, unit norms, seeded per tensor name
 };
-// A complete Model (tokenizers, the real SDXL text encoders, UNet, VAE, scheduler) with random weights, the CUDA
-// fast path installed as Model::load installs it. info().name is "random-<arch>".
+// A complete Model (tokenizers, the architecture's real text encoders, UNet, VAE, scheduler) with random weights,
+// the CUDA fast path installed as Model::load installs it. info().name is "random-<arch>"; an SD architecture has
+// info().pipeline "sd" and its default size (sd15 512, sd2 768).
 std::shared_ptr<Model> makeRandomModel(const RandomModelSpec& spec);
 
 // ---- LoRA merge speed (issue 10) ----------------------------------------------------------------------------------
