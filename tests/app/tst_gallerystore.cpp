@@ -15,6 +15,11 @@ private slots:
     void compareGroups();
     void foreignFilesInFolder();
     void createsMissingFolder();
+    void trashRestoreAndEmpty();
+    void favouritesPersist();
+    void damagedIndexRestoredFromBackup();
+    void damagedIndexAndBackupRebuiltFromImages();
+    void hostileIndexCannotMoveFilesOut();
 
 private:
     static QImage image(int w, int h, QColor c);
@@ -182,6 +187,180 @@ void TestGalleryStore::createsMissingFolder() {
     QCOMPARE(store.load(), 0);
     QVERIFY(store.add(image(8, 8, Qt::red), item(1, QDateTime::currentDateTime())));
     QVERIFY(QDir(folder).exists());
+}
+
+namespace {
+QByteArray readAllFile(const QString& path) {
+    QFile file(path);
+    return file.open(QIODevice::ReadOnly) ? file.readAll() : QByteArray();
+}
+
+void writeFile(const QString& path, const QByteArray& bytes) {
+    QFile file(path);
+    QVERIFY(file.open(QIODevice::WriteOnly | QIODevice::Truncate));
+    file.write(bytes);
+}
+}  // namespace
+
+// Deleting moves the image to the gallery's trash, where it can be restored until the trash is emptied (ux-review 7).
+void TestGalleryStore::trashRestoreAndEmpty() {
+    QTemporaryDir dir;
+    const QDateTime t0 = QDateTime::currentDateTime().addSecs(-100);
+    GalleryItem a;
+    GalleryItem b;
+    {
+        GalleryStore store(dir.path());
+        store.load();
+        a = *store.add(image(8, 8, Qt::red), item(1, t0));
+        b = *store.add(image(8, 8, Qt::blue), item(2, t0.addSecs(5)));
+        QSignalSpy trashChanged(&store, &GalleryStore::trashChanged);
+        QVERIFY(store.remove(a.id));
+        QCOMPARE(trashChanged.count(), 1);
+        QVERIFY(!QFile::exists(a.path));
+        QCOMPARE(store.items().size(), 1);
+        QCOMPARE(store.trashItems().size(), 1);
+        QCOMPARE(store.trashItems().first().params.prompt, QStringLiteral("prompt 1"));
+        QVERIFY(store.deletedAt(store.trashItems().first().id).isValid());
+        QVERIFY(QFile::exists(store.trashItems().first().path));
+    }
+    // The trash survives a restart; restoring puts the image back under its name, in time order.
+    GalleryStore store(dir.path());
+    QCOMPARE(store.load(), 1);
+    QCOMPARE(store.trashItems().size(), 1);
+    const QString trashId = store.trashItems().first().id;
+    QSignalSpy restoredSpy(&store, &GalleryStore::itemRestored);
+    QString error;
+    const std::optional<GalleryItem> restored = store.restore(trashId, &error);
+    QVERIFY2(restored, qPrintable(error));
+    QCOMPARE(restoredSpy.count(), 1);
+    QCOMPARE(restored->id, a.id);
+    QVERIFY(QFile::exists(a.path));
+    QCOMPARE(QImage(a.path).pixelColor(0, 0), QColor(Qt::red));
+    QCOMPARE(store.items().size(), 2);
+    QCOMPARE(store.items().first().id, a.id);
+    QVERIFY(store.trashItems().isEmpty());
+    QVERIFY(!store.restore(trashId, &error));
+
+    // Empty trash deletes for good, also after a restart.
+    QVERIFY(store.remove(a.id));
+    QVERIFY(store.remove(b.id));
+    QCOMPARE(store.trashItems().size(), 2);
+    QCOMPARE(store.trashItems().first().id, b.id);  // most recently deleted first
+    QVERIFY(store.emptyTrash(&error));
+    QVERIFY(store.trashItems().isEmpty());
+    QVERIFY(QDir(store.trashFolder()).entryList(QDir::Files).isEmpty());
+    GalleryStore restarted(dir.path());
+    QCOMPARE(restarted.load(), 0);
+    QVERIFY(restarted.trashItems().isEmpty());
+    QVERIFY(restarted.recoveryMessage().isEmpty());
+}
+
+void TestGalleryStore::favouritesPersist() {
+    QTemporaryDir dir;
+    GalleryItem a;
+    {
+        GalleryStore store(dir.path());
+        store.load();
+        a = *store.add(image(8, 8, Qt::red), item(1, QDateTime::currentDateTime()));
+        QSignalSpy changed(&store, &GalleryStore::favouriteChanged);
+        QVERIFY(store.setFavourite(a.id, true));
+        QCOMPARE(changed.count(), 1);
+        QVERIFY(store.isFavourite(a.id));
+        QString error;
+        QVERIFY(!store.setFavourite(QStringLiteral("nope.png"), true, &error));
+        QVERIFY(!error.isEmpty());
+    }
+    GalleryStore store(dir.path());
+    store.load();
+    QVERIFY(store.isFavourite(a.id));
+    // A favourite keeps its star through the trash and back.
+    QVERIFY(store.remove(a.id));
+    QVERIFY(!store.isFavourite(a.id));
+    QVERIFY(store.restore(store.trashItems().first().id));
+    QVERIFY(store.isFavourite(a.id));
+    QVERIFY(store.setFavourite(a.id, false));
+    GalleryStore restarted(dir.path());
+    restarted.load();
+    QVERIFY(!restarted.isFavourite(a.id));
+}
+
+// Issue 14 item 3: a damaged index is recovered from its backup, with a message, and the damaged file is kept.
+void TestGalleryStore::damagedIndexRestoredFromBackup() {
+    QTemporaryDir dir;
+    GalleryItem a;
+    GalleryItem b;
+    {
+        GalleryStore store(dir.path());
+        store.load();
+        a = *store.add(image(8, 8, Qt::red), item(1, QDateTime::currentDateTime()));
+        b = *store.add(image(8, 8, Qt::blue), item(2, QDateTime::currentDateTime()));
+        QVERIFY(store.setFavourite(a.id, true));
+        QVERIFY(store.remove(b.id));
+    }
+    GalleryStore probe(dir.path());
+    writeFile(probe.indexPath(), QByteArray("{\"version\": 1, \"favourites\": [\"") + QByteArray(100, '\0'));
+
+    GalleryStore store(dir.path());
+    QSignalSpy recovered(&store, &GalleryStore::indexRecovered);
+    QCOMPARE(store.load(), 1);
+    QCOMPARE(recovered.count(), 1);
+    QVERIFY2(store.recoveryMessage().contains(QLatin1String("backup")), qPrintable(store.recoveryMessage()));
+    QVERIFY(store.isFavourite(a.id));
+    QCOMPARE(store.trashItems().size(), 1);
+    QCOMPARE(store.trashItems().first().params.prompt, QStringLiteral("prompt 2"));
+    QVERIFY(QFile::exists(store.indexPath() + QStringLiteral(".damaged")));
+    // The index was written again: the next start is quiet.
+    GalleryStore again(dir.path());
+    again.load();
+    QVERIFY(again.recoveryMessage().isEmpty());
+    QVERIFY(again.isFavourite(a.id));
+}
+
+void TestGalleryStore::damagedIndexAndBackupRebuiltFromImages() {
+    QTemporaryDir dir;
+    GalleryItem a;
+    GalleryItem b;
+    {
+        GalleryStore store(dir.path());
+        store.load();
+        a = *store.add(image(8, 8, Qt::red), item(1, QDateTime::currentDateTime()));
+        b = *store.add(image(8, 8, Qt::blue), item(2, QDateTime::currentDateTime()));
+        QVERIFY(store.setFavourite(a.id, true));
+        QVERIFY(store.remove(b.id));
+    }
+    GalleryStore probe(dir.path());
+    writeFile(probe.indexPath(), "[1, 2");
+    writeFile(probe.indexPath() + QStringLiteral(".bak"), "{\"version\": 99}");
+
+    GalleryStore store(dir.path());
+    QSignalSpy recovered(&store, &GalleryStore::indexRecovered);
+    QCOMPARE(store.load(), 1);
+    QCOMPARE(recovered.count(), 1);
+    QVERIFY2(store.recoveryMessage().contains(QLatin1String("rebuilt")), qPrintable(store.recoveryMessage()));
+    // The trash is rebuilt from the trash folder's PNGs and their metadata; the favourite could not be recovered.
+    QCOMPARE(store.trashItems().size(), 1);
+    QCOMPARE(store.trashItems().first().params.prompt, QStringLiteral("prompt 2"));
+    QCOMPARE(store.trashItems().first().params.seed, std::optional<quint64>(2));
+    QVERIFY(!store.isFavourite(a.id));
+    QVERIFY(store.restore(store.trashItems().first().id));
+    QVERIFY(QFile::exists(b.path));
+    QCOMPARE(readAllFile(store.indexPath() + QStringLiteral(".damaged")), QByteArray("[1, 2"));
+}
+
+// An index naming paths cannot make restore() move files outside the output folder.
+void TestGalleryStore::hostileIndexCannotMoveFilesOut() {
+    QTemporaryDir dir;
+    QDir(dir.path()).mkpath(QStringLiteral("gallery/.koala"));
+    const QString folder = dir.filePath(QStringLiteral("gallery"));
+    writeFile(dir.filePath(QStringLiteral("secret.png")), "x");
+    GalleryStore probe(folder);
+    writeFile(probe.indexPath(),
+              R"({"version": 1, "favourites": [], "trash": [{"file": "../../secret.png", "original": "a.png"}]})");
+    GalleryStore store(folder);
+    store.load();
+    QVERIFY(store.trashItems().isEmpty());
+    QVERIFY(!store.recoveryMessage().isEmpty());
+    QVERIFY(QFile::exists(dir.filePath(QStringLiteral("secret.png"))));
 }
 
 QTEST_GUILESS_MAIN(TestGalleryStore)
