@@ -37,6 +37,45 @@ std::vector<std::string> legacyAttentionNames(const std::string& name) {
     return out;
 }
 
+// UNetMidBlock2D of the encoder and of the decoder alike: resnet, single-head self-attention (optional), resnet.
+struct MidBlockW {
+    ResnetW resnet0, resnet1;
+    GroupNormW attnNorm;  // weight undefined when mid_block_add_attention is false
+    LinearW q, k, v, out;
+
+    // PREFIX is "encoder." or "decoder."; CH the block's channels (the top of block_out_channels).
+    static MidBlockW take(io::WeightStore& w, const std::string& prefix, const VaeConfig& cfg, std::int64_t ch) {
+        const std::string mp = prefix + "mid_block.";
+        const int groups = cfg.normNumGroups;
+        MidBlockW m;
+        m.resnet0 = ResnetW::take(w, mp + "resnets.0", ch, ch, 0, groups, kNormEps);
+        if (cfg.midBlockAddAttention) {
+            const std::string ap = mp + "attentions.0.";
+            m.attnNorm = GroupNormW::take(w, ap + "group_norm", ch, groups, kNormEps);
+            m.q = LinearW::take(w, ap + "to_q", ch, ch);
+            m.k = LinearW::take(w, ap + "to_k", ch, ch);
+            m.v = LinearW::take(w, ap + "to_v", ch, ch);
+            m.out = LinearW::take(w, ap + "to_out.0", ch, ch);
+        }
+        m.resnet1 = ResnetW::take(w, mp + "resnets.1", ch, ch, 0, groups, kNormEps);
+        return m;
+    }
+
+    at::Tensor operator()(at::Tensor h) const {
+        h = resnet0(h, at::Tensor());
+        if (attnNorm.weight.defined()) {
+            // Single-head self-attention over the H*W positions with a residual connection
+            // (diffusers' Attention built by _from_deprecated_attn_block).
+            const auto b = h.size(0), c = h.size(1), hh = h.size(2), ww = h.size(3);
+            at::Tensor x = attnNorm(h).view({b, c, hh * ww}).transpose(1, 2);
+            x = attention(q(x), k(x), v(x), 1);
+            x = out(x).transpose(1, 2).reshape({b, c, hh, ww});
+            h = x + h;
+        }
+        return resnet1(h, at::Tensor());
+    }
+};
+
 }  // namespace
 
 VaeConfig VaeConfig::fromConfig(const io::Config& cfg) {
@@ -80,18 +119,13 @@ VaeConfig VaeConfig::fromConfig(const io::Config& cfg) {
 }
 
 struct VaeDecoder::Weights {
-    struct MidAttention {
-        GroupNormW norm;
-        LinearW q, k, v, out;
-    };
     struct UpBlock {
         std::vector<ResnetW> resnets;
         Conv2dW upsample;  // weight undefined for the last block
     };
     Conv2dW postQuantConv;  // weight undefined when use_post_quant_conv is false
     Conv2dW convIn;
-    ResnetW midResnet0, midResnet1;
-    MidAttention midAttn;  // norm.weight undefined when mid_block_add_attention is false
+    MidBlockW mid;
     std::vector<UpBlock> upBlocks;
     GroupNormW convNormOut;
     Conv2dW convOut;
@@ -119,13 +153,13 @@ struct VaeDecoder::Weights {
         };
         conv(postQuantConv);
         conv(convIn);
-        res(midResnet0);
-        gn(midAttn.norm);
-        lin(midAttn.q);
-        lin(midAttn.k);
-        lin(midAttn.v);
-        lin(midAttn.out);
-        res(midResnet1);
+        res(mid.resnet0);
+        gn(mid.attnNorm);
+        lin(mid.q);
+        lin(mid.k);
+        lin(mid.v);
+        lin(mid.out);
+        res(mid.resnet1);
         for (auto& b : upBlocks) {
             for (auto& r : b.resnets) res(r);
             conv(b.upsample);
@@ -149,16 +183,7 @@ std::shared_ptr<VaeDecoder> VaeDecoder::load(const VaeConfig& cfg, io::WeightSto
     const std::int64_t top = cfg.blockOutChannels.back();
     if (cfg.usePostQuantConv) m.postQuantConv = Conv2dW::take(w, "post_quant_conv", lat, lat, 1);
     m.convIn = Conv2dW::take(w, "decoder.conv_in", lat, top, 3);
-    m.midResnet0 = ResnetW::take(w, "decoder.mid_block.resnets.0", top, top, 0, groups, kNormEps);
-    if (cfg.midBlockAddAttention) {
-        const std::string ap = "decoder.mid_block.attentions.0.";
-        m.midAttn.norm = GroupNormW::take(w, ap + "group_norm", top, groups, kNormEps);
-        m.midAttn.q = LinearW::take(w, ap + "to_q", top, top);
-        m.midAttn.k = LinearW::take(w, ap + "to_k", top, top);
-        m.midAttn.v = LinearW::take(w, ap + "to_v", top, top);
-        m.midAttn.out = LinearW::take(w, ap + "to_out.0", top, top);
-    }
-    m.midResnet1 = ResnetW::take(w, "decoder.mid_block.resnets.1", top, top, 0, groups, kNormEps);
+    m.mid = MidBlockW::take(w, "decoder.", cfg, top);
 
     const int levels = int(cfg.blockOutChannels.size());
     std::int64_t prev = top;
@@ -214,8 +239,8 @@ void forEachConv(W& m, Fn&& fn) {
     };
     fn(m.postQuantConv);
     fn(m.convIn);
-    res(m.midResnet0);
-    res(m.midResnet1);
+    res(m.mid.resnet0);
+    res(m.mid.resnet1);
     for (auto& b : m.upBlocks) {
         for (auto& r : b.resnets) res(r);
         fn(b.upsample);
@@ -243,18 +268,7 @@ std::vector<at::Tensor> VaeDecoder::convWeights() const {
 // post_quant_conv + Decoder on one (tile of a) latent.
 static at::Tensor decodeWhole(const VaeDecoder::Weights& m, const at::Tensor& z) {
     at::Tensor h = m.postQuantConv.weight.defined() ? m.postQuantConv(z) : z;
-    h = m.convIn(h);
-    h = m.midResnet0(h, at::Tensor());
-    if (m.midAttn.norm.weight.defined()) {
-        // Single-head self-attention over the H*W positions with a residual connection
-        // (diffusers' Attention built by _from_deprecated_attn_block).
-        const auto b = h.size(0), c = h.size(1), hh = h.size(2), ww = h.size(3);
-        at::Tensor x = m.midAttn.norm(h).view({b, c, hh * ww}).transpose(1, 2);
-        x = attention(m.midAttn.q(x), m.midAttn.k(x), m.midAttn.v(x), 1);
-        x = m.midAttn.out(x).transpose(1, 2).reshape({b, c, hh, ww});
-        h = x + h;
-    }
-    h = m.midResnet1(h, at::Tensor());
+    h = m.mid(m.convIn(h));
     for (const auto& blk : m.upBlocks) {
         for (const auto& r : blk.resnets) h = r(h, at::Tensor());
         if (blk.upsample.weight.defined()) {
@@ -344,18 +358,13 @@ at::Tensor VaeDecoder::decode(const at::Tensor& zIn, int tileLatent) const {
 // ---- img2img / inpainting: the encoder ------------------------------------------------------------------------------
 
 struct VaeEncoder::Weights {
-    struct MidAttention {
-        GroupNormW norm;
-        LinearW q, k, v, out;
-    };
     struct DownBlock {
         std::vector<ResnetW> resnets;
         Conv2dW downsample;  // weight undefined for the last block
     };
     Conv2dW convIn;
     std::vector<DownBlock> downBlocks;
-    ResnetW midResnet0, midResnet1;
-    MidAttention midAttn;  // norm.weight undefined when mid_block_add_attention is false
+    MidBlockW mid;
     GroupNormW convNormOut;
     Conv2dW convOut;
     Conv2dW quantConv;  // weight undefined when use_quant_conv is false
@@ -387,16 +396,7 @@ std::shared_ptr<VaeEncoder> VaeEncoder::load(const VaeConfig& cfg, io::WeightSto
         if (i + 1 < levels) b.downsample = Conv2dW::take(w, bp + "downsamplers.0.conv", outCh, outCh, 3, 2, 0);
         prev = outCh;
     }
-    m.midResnet0 = ResnetW::take(w, "encoder.mid_block.resnets.0", top, top, 0, groups, kNormEps);
-    if (cfg.midBlockAddAttention) {
-        const std::string ap = "encoder.mid_block.attentions.0.";
-        m.midAttn.norm = GroupNormW::take(w, ap + "group_norm", top, groups, kNormEps);
-        m.midAttn.q = LinearW::take(w, ap + "to_q", top, top);
-        m.midAttn.k = LinearW::take(w, ap + "to_k", top, top);
-        m.midAttn.v = LinearW::take(w, ap + "to_v", top, top);
-        m.midAttn.out = LinearW::take(w, ap + "to_out.0", top, top);
-    }
-    m.midResnet1 = ResnetW::take(w, "encoder.mid_block.resnets.1", top, top, 0, groups, kNormEps);
+    m.mid = MidBlockW::take(w, "encoder.", cfg, top);
     m.convNormOut = GroupNormW::take(w, "encoder.conv_norm_out", top, groups, kNormEps);
     m.convOut = Conv2dW::take(w, "encoder.conv_out", top, lat2, 3);
     if (cfg.useQuantConv) m.quantConv = Conv2dW::take(w, "quant_conv", lat2, lat2, 1);
@@ -423,15 +423,7 @@ at::Tensor VaeEncoder::encode(const at::Tensor& xIn) const {
         for (const auto& r : blk.resnets) h = r(h, at::Tensor());
         if (blk.downsample.weight.defined()) h = blk.downsample(at::constant_pad_nd(h, {0, 1, 0, 1}, 0));
     }
-    h = m.midResnet0(h, at::Tensor());
-    if (m.midAttn.norm.weight.defined()) {
-        const auto b = h.size(0), c = h.size(1), hh = h.size(2), ww = h.size(3);
-        at::Tensor x = m.midAttn.norm(h).view({b, c, hh * ww}).transpose(1, 2);
-        x = attention(m.midAttn.q(x), m.midAttn.k(x), m.midAttn.v(x), 1);
-        x = m.midAttn.out(x).transpose(1, 2).reshape({b, c, hh, ww});
-        h = x + h;
-    }
-    h = m.midResnet1(h, at::Tensor());
+    h = m.mid(h);
     h = m.convOut(at::silu(m.convNormOut(h)));
     if (m.quantConv.weight.defined()) h = m.quantConv(h);
     return h;
