@@ -1,7 +1,7 @@
 // koala-bench: times the engine on a model folder or on a full-size architecture with random weights.
 //
-//   koala-bench (--model DIR | --random-config koala-700m|koala-1b|sdxl-base|DIR) [--steps 25] [--width 1024]
-//               [--height 1024] [--guidance 5] [--runs 5] [--warmup 1] [--dtype fp16|bf16|fp32]
+//   koala-bench (--model DIR | --random-config koala-700m|koala-1b|sdxl-base|sd15|sd2|DIR) [--steps 25]
+//               [--width W] [--height H] [--guidance 5] [--runs 5] [--warmup 1] [--dtype fp16|bf16|fp32]
 //               [--device cpu|cuda] [--memory default|low] [--scheduler euler] [--json OUT.json]
 //               [--tokenizer DIR] [--prompt TEXT] [--negative TEXT | --no-negative] [--no-previews] [--seed N]
 //               [--lora [RANK] [--lora-reps 3] [--lora-only]]
@@ -11,8 +11,18 @@
 // the CPU). With --lora: writes a random kohya LoRA of that rank (default 32) for the model to a temporary file,
 // covering every module the merge can target, and times merging and removing it (median of --lora-reps) and checks
 // that removal restores every weight bit for bit; the generation runs then use it (--lora-only skips them).
-// Prints a table and optionally writes JSON. Exit status: 0 ok, 1 bad arguments, 2 engine error, 3 UNet parameter
-// count differs from the model card, 4 the weights after LoRA removal differ from before.
+// Prints a table and optionally writes JSON. The size defaults to the model's (unet sample_size x 8: 1024 for the
+// SDXL family, 768 for SD 2/2.1, 512 for SD 1.5 and the SD 2 base models).
+//
+//   koala-bench --card-table [--latency [--steps 25] [--width W --height H] [--runs 3] [--warmup 1] [--dtype ...]]
+//
+// prints the KOALA model card's U-Net comparison (SDM-v2.0, SDXL-Base-1.0, KOALA-1B, KOALA-700M) with our figures
+// from the configs beside the card's: parameters, transformer blocks per stage, mid block, fp32 weight size; with
+// --latency also the whole-image time of each architecture with random weights at the card's settings (SD 2 at
+// 768², the others at 1024², 25 steps, fp16 on CUDA). On the CPU the table says so, and --steps/--width/--height
+// make a quick run possible.
+// Exit status: 0 ok, 1 bad arguments, 2 engine error, 3 UNet parameter count differs from the model card, 4 the
+// weights after LoRA removal differ from before.
 #include "koala/bench.h"
 #include "koala/engine.h"
 
@@ -45,7 +55,9 @@ struct Args {
     std::optional<double> strength;
     std::string prompt = "a photo of a koala astronaut, highly detailed";
     std::optional<std::string> negative = std::string("blurry, low quality");
-    int steps = 25, width = 1024, height = 1024, runs = 5, warmup = 1;
+    int steps = 25, width = 0, height = 0, runs = 5, warmup = 1;  // size 0: the model's default
+    bool cardTable = false, latency = false;
+    bool runsGiven = false;
     float guidance = 5.0f;
     std::uint64_t seed = 42;
     bool previews = true;
@@ -62,16 +74,22 @@ struct Args {
 void usage(std::FILE* f) {
     std::fprintf(
         f,
-        "usage: koala-bench (--model DIR | --random-config koala-700m|koala-1b|sdxl-base|DIR)\n"
-        "                   [--steps 25] [--width 1024] [--height 1024] [--guidance 5] [--runs 5] [--warmup 1]\n"
+        "usage: koala-bench (--model DIR | --random-config koala-700m|koala-1b|sdxl-base|sd15|sd2|DIR)\n"
+        "                   [--steps 25] [--width W] [--height H] [--guidance 5] [--runs 5] [--warmup 1]\n"
         "                   [--dtype fp16|bf16|fp32] [--device cpu|cuda] [--memory default|low]\n"
         "                   [--scheduler euler] [--json OUT.json] [--tokenizer DIR] [--prompt TEXT]\n"
         "                   [--negative TEXT | --no-negative] [--no-previews] [--seed N]\n"
         "                   [--init-image IMAGE [--strength F]]   (img2img: the VAE encoder's time is reported)\n"
         "                   [--lora [RANK] [--lora-reps 3] [--lora-only]]\n"
+        "       koala-bench --card-table [--latency [--steps 25] [--width W --height H] [--runs 3] [--warmup 1]\n"
+        "                   [--dtype fp16|bf16|fp32] [--device cpu|cuda]]\n"
         "--random-config builds the full-size architecture with random weights (normal(0, 0.02)); its\n"
         "tokenizers and scheduler config come from --tokenizer DIR (default: the source tree's\n"
-        "tests/data/fixtures/tiny-koala-700m, or $KOALA_TOKENIZER_DIR).\n"
+        "tests/data/fixtures/tiny-koala-700m, tiny-sd15 for sd15, tiny-sd2 for sd2, or $KOALA_TOKENIZER_DIR).\n"
+        "The size defaults to the model's own (SDXL family 1024, SD 2/2.1 768, SD 1.5 512).\n"
+        "--card-table prints the KOALA model card's U-Net comparison (SDM-v2.0, SDXL-Base-1.0, KOALA-1B,\n"
+        "KOALA-700M) with our figures from the configs beside the card's; --latency adds the whole-image time\n"
+        "of each with random weights at the card's settings (SD 2 768², others 1024², 25 steps, fp16 on CUDA).\n"
         "--lora [RANK] writes a random kohya LoRA (rank 32 by default) for the model, covering every module the\n"
         "merge can target, times merging and removing it (median of --lora-reps), checks the weights are\n"
         "restored bit for bit, then runs the generation timings with it merged (--lora-only: no generation).\n");
@@ -122,6 +140,10 @@ Args parse(int argc, char** argv) {
             a.model = next();
         else if (f == "--random-config")
             a.randomConfig = next();
+        else if (f == "--card-table")
+            a.cardTable = true;
+        else if (f == "--latency")
+            a.latency = true;
         else if (f == "--tokenizer")
             a.tokenizerDir = next();
         else if (f == "--json")
@@ -155,9 +177,10 @@ Args parse(int argc, char** argv) {
             a.width = toInt(f, next());
         else if (f == "--height")
             a.height = toInt(f, next());
-        else if (f == "--runs")
+        else if (f == "--runs") {
             a.runs = toInt(f, next());
-        else if (f == "--warmup")
+            a.runsGiven = true;
+        } else if (f == "--warmup")
             a.warmup = toInt(f, next());
         else if (f == "--seed") {
             const std::string v = next();
@@ -177,7 +200,15 @@ Args parse(int argc, char** argv) {
         } else
             bad("unknown argument '" + f + "'");
     }
-    if (a.model.empty() == a.randomConfig.empty()) bad("give exactly one of --model and --random-config");
+    if (a.latency && !a.cardTable) bad("--latency goes with --card-table");
+    if (a.cardTable) {
+        if (!a.model.empty() || !a.randomConfig.empty())
+            bad("--card-table builds its own models: no --model or --random-config");
+        if (a.loraRank > 0 || !a.initImage.empty()) bad("--card-table: no --lora or --init-image");
+        if (!a.runsGiven) a.runs = 3;
+    } else if (a.model.empty() == a.randomConfig.empty())
+        bad("give exactly one of --model and --random-config");
+    if ((a.width == 0) != (a.height == 0)) bad("give both --width and --height (or neither: the model's size)");
     if (a.runs < 1) bad("--runs must be at least 1");
     if (a.loraOnly && a.loraRank == 0) bad("--lora-only needs --lora");
     try {
@@ -188,21 +219,26 @@ Args parse(int argc, char** argv) {
     return a;
 }
 
-// The folder with tokenizer/, tokenizer_2/ and scheduler/ for random models.
-std::string supportDir(const Args& a) {
+// The folder with tokenizer/ (and tokenizer_2/ for the SDXL family) and scheduler/ for a built-in random model: the
+// tiny fixture of the same pipeline (SD 2's tokenizer pads with "!", SD 1.5's with the end token; their schedulers
+// are the real ones: DDIM v-prediction, PNDM).
+std::string supportDir(const Args& a, const std::string& arch) {
     if (!a.tokenizerDir.empty()) return a.tokenizerDir;
     if (const char* env = std::getenv("KOALA_TOKENIZER_DIR"); env && *env) return env;
+    const bool sd = koala::describeUnet(arch).pipeline == "sd";
+    const std::string fixture = arch == "sd15" ? "tiny-sd15" : arch == "sd2" ? "tiny-sd2" : "tiny-koala-700m";
     std::vector<fs::path> candidates;
-    // This file lives in <source>/cli/; the fixture ships the real CLIP vocabulary.
+    // This file lives in <source>/cli/; the fixtures ship the real CLIP vocabulary.
     fs::path src = fs::path(__FILE__).parent_path().parent_path();
-    candidates.push_back(src / "tests/data/fixtures/tiny-koala-700m");
-    candidates.push_back(fs::current_path() / "tests/data/fixtures/tiny-koala-700m");
+    candidates.push_back(src / "tests/data/fixtures" / fixture);
+    candidates.push_back(fs::current_path() / "tests/data/fixtures" / fixture);
     for (const auto& c : candidates) {
         std::error_code ec;
-        if (fs::is_directory(c / "tokenizer", ec) && fs::is_directory(c / "tokenizer_2", ec)) return c.string();
+        if (fs::is_directory(c / "tokenizer", ec) && (sd || fs::is_directory(c / "tokenizer_2", ec))) return c.string();
     }
-    bad("cannot find the tokenizer folders for --random-config; pass --tokenizer DIR (a folder holding tokenizer/, "
-        "tokenizer_2/ and scheduler/, e.g. tests/data/fixtures/tiny-koala-700m)");
+    bad("cannot find the tokenizer folders for --random-config " + arch +
+        "; pass --tokenizer DIR (a folder holding tokenizer/" + (sd ? "" : ", tokenizer_2/") +
+        " and scheduler/, e.g. tests/data/fixtures/" + fixture + ")");
 }
 
 double median(std::vector<double> v) {
@@ -236,7 +272,7 @@ struct Loaded {
     bool paramsOk = true;
 };
 
-Loaded loadModel(const Args& a) {
+Loaded loadModel(Args& a) {
     Loaded l;
     const auto t0 = Clock::now();
     if (!a.model.empty()) {
@@ -248,7 +284,7 @@ Loaded loadModel(const Args& a) {
     } else {
         koala::RandomModelSpec spec;
         spec.arch = a.randomConfig;
-        spec.supportDir = koala::isRandomArchitecture(a.randomConfig) ? supportDir(a) : a.tokenizerDir;
+        spec.supportDir = koala::isRandomArchitecture(a.randomConfig) ? supportDir(a, a.randomConfig) : a.tokenizerDir;
         spec.device = a.device;
         spec.dtype = a.dtype;
         spec.memory = a.memory;
@@ -262,6 +298,10 @@ Loaded loadModel(const Args& a) {
     l.arch = koala::isRandomArchitecture(a.randomConfig) ? a.randomConfig : info.unetShape;
     l.card = koala::modelCardUnetParameters(l.arch);
     l.paramsOk = l.card == 0 || l.params == l.card;
+    if (a.width == 0) {  // the model's own size (diffusers' default: unet sample_size x the VAE scale factor)
+        a.width = info.defaultWidth;
+        a.height = info.defaultHeight;
+    }
     return l;
 }
 
@@ -332,8 +372,8 @@ koala::GenerateRequest benchRequest(const Args& a) {
     r.seed = a.seed;
     r.steps = a.steps;
     r.guidance = a.guidance;
-    r.width = a.width;
-    r.height = a.height;
+    r.width = a.width > 0 ? a.width : koala::kLimits.defaultSize;  // 0: the model's, set once it is loaded
+    r.height = a.height > 0 ? a.height : koala::kLimits.defaultSize;
     r.scheduler = a.scheduler;
     r.previews = a.previews;
     if (!a.loraPath.empty()) {
@@ -540,20 +580,152 @@ bool writeJson(const Args& a, const Loaded& l, const LoraMeasured& lora, const M
     return true;
 }
 
+// ---- koala-bench --card-table -----------------------------------------------------------------------------------
+// The KOALA model card's "U-Net comparison" (etri-vilab/koala-700m and koala-1b README.md), as published: the card's
+// own figures, printed next to what this engine derives from the architectures' configs. The Param., CKPT size and
+// Tx blocks rows are the card's text; the mid block marks agree with the configs (KOALA-700M has no mid block); the
+// latency row is the card's (SD 2 at 768², the others at 1024², 25 steps, fp16).
+struct CardColumn {
+    const char* arch;   // our built-in architecture
+    const char* title;  // the card's column
+    const char *params, *ckpt, *txBlocks, *midBlock, *latency;
+};
+const CardColumn kCard[] = {
+    {"sd2", "SDM-v2.0", "865M", "3.46GB", "[1, 1, 1, 1]", "yes", "1.131s"},
+    {"sdxl-base", "SDXL-Base-1.0", "2,567M", "10.3GB", "[0, 2, 10]", "yes", "3.133s"},
+    {"koala-1b", "KOALA-1B", "1,161M", "4.4GB", "[0, 2, 6]", "yes", "2.696s"},
+    {"koala-700m", "KOALA-700M", "782M", "3.0GB", "[0, 2, 5]", "no", "1.604s"},
+};
+
+std::string listOf(const std::vector<int>& v) {
+    std::string s = "[";
+    for (std::size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + std::to_string(v[i]);
+    return s + "]";
+}
+
+void printRow(const std::string& name, const std::vector<std::string>& cells) {
+    std::printf("| %-30s |", name.c_str());
+    for (const auto& c : cells) std::printf(" %-20s |", c.c_str());
+    std::printf("\n");
+}
+
+int cardTable(Args a) {
+    std::vector<koala::UnetSummary> ours;
+    for (const auto& c : kCard) ours.push_back(koala::describeUnet(c.arch));
+    std::printf("KOALA model card, U-Net comparison (card) beside this engine's figures from the configs (ours)\n\n");
+    std::vector<std::string> titles;
+    for (const auto& c : kCard) titles.push_back(c.title);
+    printRow("U-Net", titles);
+    std::printf("|%s|", std::string(32, '-').c_str());
+    for (std::size_t i = 0; i < titles.size(); ++i) std::printf("%s|", std::string(22, '-').c_str());
+    std::printf("\n");
+    auto row = [&](const std::string& name, auto&& cell) {
+        std::vector<std::string> cells;
+        for (std::size_t i = 0; i < ours.size(); ++i) cells.push_back(cell(kCard[i], ours[i]));
+        printRow(name, cells);
+    };
+    bool allMatch = true;
+    row("Param. (card)", [](const CardColumn& c, const koala::UnetSummary&) { return std::string(c.params); });
+    row("Param. (ours, from the config)",
+        [](const CardColumn&, const koala::UnetSummary& u) { return withCommas(u.parameters); });
+    row("Param. (model card, exact)",
+        [](const CardColumn&, const koala::UnetSummary& u) { return withCommas(u.cardParameters); });
+    row("Param. match", [&](const CardColumn&, const koala::UnetSummary& u) {
+        const bool ok = u.cardParameters > 0 && u.parameters == u.cardParameters;
+        allMatch = allMatch && ok;
+        return std::string(ok ? "yes" : "MISMATCH");
+    });
+    row("Tx blocks (card)", [](const CardColumn& c, const koala::UnetSummary&) { return std::string(c.txBlocks); });
+    row("Tx blocks per stage (ours)",
+        [](const CardColumn&, const koala::UnetSummary& u) { return listOf(u.transformerBlocks); });
+    row("Mid block (card)", [](const CardColumn& c, const koala::UnetSummary&) { return std::string(c.midBlock); });
+    row("Mid block (ours)", [](const CardColumn&, const koala::UnetSummary& u) {
+        return u.midBlock == "cross-attention" ? "yes, " + std::to_string(u.midTransformerBlocks) + " Tx"
+               : u.midBlock == "none"          ? std::string("no")
+                                               : u.midBlock;
+    });
+    row("CKPT size (card)", [](const CardColumn& c, const koala::UnetSummary&) { return std::string(c.ckpt); });
+    row("fp32 weights (ours)", [](const CardColumn&, const koala::UnetSummary& u) {
+        return fmt("%.2f GB", double(u.parameters) * 4.0 / 1e9) + fmt(" / %.2f GiB", gib(u.parameters * 4));
+    });
+    row("default size (ours)", [](const CardColumn&, const koala::UnetSummary& u) {
+        return std::to_string(u.defaultWidth) + "x" + std::to_string(u.defaultHeight);
+    });
+    std::printf(
+        "\nThe card counts SDM-v2.0's mid block as the fourth Tx entry; its config has no attention in the "
+        "fourth down stage.\n");
+    std::fflush(stdout);
+
+    if (a.latency) {
+        const koala::Device dev = koala::resolveDevice(a.device);
+        if (dev == koala::Device::Cuda && !koala::cudaAvailable())
+            bad("--device cuda: no CUDA device in this build/machine");
+        const koala::DType dt = koala::resolveDType(dev, a.dtype);
+        const bool card = dev == koala::Device::Cuda && dt == koala::DType::F16 && a.steps == 25 && a.width == 0;
+        std::printf(
+            "\nlatency: whole image, random weights, %d steps, guidance %g, %s, %s, median of %d after %d "
+            "warm-up\n",
+            a.steps, double(a.guidance), koala::toString(dev), koala::toString(dt), a.runs, a.warmup);
+        if (dev != koala::Device::Cuda)
+            std::printf(
+                "note: this is the CPU; the card measured on a GPU in fp16, so the figures are not "
+                "comparable\n");
+        else if (!card)
+            std::printf("note: not the card's settings (25 steps, each model's size, fp16)\n");
+        std::printf("koala-bench: %s\n", koala::describeBuild().c_str());
+        std::fflush(stdout);
+        std::vector<std::string> times, sizes, steps;
+        for (std::size_t i = 0; i < ours.size(); ++i) {
+            Args one = a;
+            one.cardTable = false;
+            one.randomConfig = kCard[i].arch;
+            one.width = a.width > 0 ? a.width : ours[i].defaultWidth;
+            one.height = a.height > 0 ? a.height : ours[i].defaultHeight;
+            std::printf("%s (%dx%d):\n", kCard[i].title, one.width, one.height);
+            std::fflush(stdout);
+            try {
+                koala::validate(benchRequest(one));
+                const Loaded l = loadModel(one);
+                const Measured m = measure(one, *l.model);
+                const Summary s = summarize(one, m);
+                times.push_back(fmt("%.3fs", s.total));
+                if (!l.paramsOk) allMatch = false;
+            } catch (const koala::Error& e) {
+                std::fprintf(stderr, "koala-bench: %s: [%s] %s\n", kCard[i].title, koala::toString(e.kind()), e.what());
+                times.push_back("failed");
+            }
+            sizes.push_back(std::to_string(one.width) + "x" + std::to_string(one.height));
+        }
+        std::printf("\n");
+        printRow("U-Net", titles);
+        printRow("Latency (card)", {kCard[0].latency, kCard[1].latency, kCard[2].latency, kCard[3].latency});
+        printRow(std::string("Latency (ours, ") + (dev == koala::Device::Cuda ? "CUDA" : "CPU") + ")", times);
+        printRow("size (ours)", sizes);
+        const koala::DeviceInfo d = koala::defaultDevice();
+        std::printf("device: %s\n", dev == koala::Device::Cuda ? d.name.c_str() : "CPU");
+    }
+    if (allMatch) std::printf("UNet parameters: all four match the model cards exactly\n");
+    std::fflush(stdout);
+    return allMatch ? 0 : 3;
+}
+
 int run(Args a) {
+    if (a.cardTable) return cardTable(a);
     const koala::Device dev = koala::resolveDevice(a.device);
     if (dev == koala::Device::Cuda && !koala::cudaAvailable())
         bad("--device cuda: no CUDA device in this build/machine");
     const koala::DType dt = koala::resolveDType(dev, a.dtype);
     const std::string what = a.model.empty() ? "random " + a.randomConfig : a.model;
-    std::printf("koala-bench: %s on %s, %s, %dx%d, %d steps, guidance %g, memory %s\n", what.c_str(),
-                koala::toString(dev), koala::toString(dt), a.width, a.height, a.steps, double(a.guidance),
-                koala::toString(a.memory));
+    const std::string size =
+        a.width > 0 ? std::to_string(a.width) + "x" + std::to_string(a.height) : std::string("the model's size");
+    std::printf("koala-bench: %s on %s, %s, %s, %d steps, guidance %g, memory %s\n", what.c_str(), koala::toString(dev),
+                koala::toString(dt), size.c_str(), a.steps, double(a.guidance), koala::toString(a.memory));
     std::printf("koala-bench: %s\n", koala::describeBuild().c_str());
     std::fflush(stdout);
 
     const Loaded l = loadModel(a);
     std::printf("device: %s\n", deviceName(l.model->info()).c_str());
+    std::printf("size: %dx%d (pipeline %s)\n", a.width, a.height, l.model->info().pipeline.c_str());
     std::printf("UNet parameters: %s", withCommas(l.params).c_str());
     if (l.card) std::printf(" (model card %s: %s)", withCommas(l.card).c_str(), l.paramsOk ? "match" : "MISMATCH");
     std::printf("\n%s: %.2f s\n", a.model.empty() ? "build (random weights)" : "load", l.seconds);
