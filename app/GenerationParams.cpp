@@ -2,6 +2,7 @@
 
 #include <QFile>
 #include <QFileInfo>
+#include <QHash>
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QRegularExpression>
@@ -387,6 +388,26 @@ const QList<QSize>& GenerationParams::aspectBuckets() {
     static const QList<QSize> buckets{{1024, 1024}, {1152, 896}, {896, 1152}, {1216, 832}, {832, 1216},
                                       {1344, 768},  {768, 1344}, {1536, 640}, {640, 1536}};
     return buckets;
+}
+
+const QList<QSize>& GenerationParams::sdBuckets() {
+    static const QList<QSize> buckets{{512, 512}, {768, 768}, {512, 768}, {768, 512},
+                                      {640, 512}, {512, 640}, {768, 576}, {576, 768}};
+    return buckets;
+}
+
+QString GenerationParams::schedulerDisplayName(const QString& scheduler) {
+    static const QHash<QString, QString> names{
+        {QStringLiteral("default"), QStringLiteral("model default")},
+        {QStringLiteral("euler"), QStringLiteral("Euler")},
+        {QStringLiteral("euler_karras"), QStringLiteral("Euler Karras")},
+        {QStringLiteral("euler_a"), QStringLiteral("Euler a")},
+        {QStringLiteral("dpmpp_2m"), QStringLiteral("DPM++ 2M")},
+        {QStringLiteral("dpmpp_2m_karras"), QStringLiteral("DPM++ 2M Karras")},
+        {QStringLiteral("ddim"), QStringLiteral("DDIM")},
+        {QStringLiteral("pndm"), QStringLiteral("PNDM")},
+    };
+    return names.value(scheduler, scheduler);
 }
 
 bool GenerationParams::operator==(const GenerationParams& o) const {

@@ -131,6 +131,17 @@ struct GenerationParams {
     // SDXL training buckets: 1024x1024, 1152x896, 896x1152, 1216x832, 832x1216, 1344x768, 768x1344, 1536x640,
     // 640x1536.
     static const QList<QSize>& aspectBuckets();
+    // Stable Diffusion 1.5 / 2.x sizes (the 512 and 768 families): 512x512, 768x768, 512x768, 768x512, 640x512,
+    // 512x640, 768x576, 576x768.
+    static const QList<QSize>& sdBuckets();
+    // The range the size boxes step through (multiples of kSizeStep from kMinPickedSize to kMaxPickedSize); any
+    // size the engine runs (koala::validSize) can still be typed.
+    static constexpr int kMinPickedSize = 512, kMaxPickedSize = 1536, kSizeStep = 64;
+
+    // The name people read for an engine scheduler id: "euler_a" -> "Euler a", "dpmpp_2m_karras" -> "DPM++ 2M
+    // Karras", "pndm" -> "PNDM"; "default" -> "model default"; an unknown id is returned as it is. The id stays what
+    // presets and metadata store.
+    static QString schedulerDisplayName(const QString& scheduler);
 
     bool operator==(const GenerationParams& other) const;
     bool operator!=(const GenerationParams& other) const { return !(*this == other); }

@@ -12,7 +12,8 @@
 namespace {
 QString describe(const Preset& preset) {
     QStringList parts;
-    if (preset.scheduler) parts << PresetsPanel::tr("scheduler %1").arg(*preset.scheduler);
+    if (preset.scheduler)
+        parts << PresetsPanel::tr("scheduler %1").arg(GenerationParams::schedulerDisplayName(*preset.scheduler));
     if (preset.steps) parts << PresetsPanel::tr("%1 steps").arg(*preset.steps);
     if (preset.guidance) parts << PresetsPanel::tr("guidance %1").arg(*preset.guidance);
     if (preset.width && preset.height) parts << QStringLiteral("%1×%2").arg(*preset.width).arg(*preset.height);

@@ -25,8 +25,22 @@ constexpr int TypableSize = 99999;
 
 QString sizeKey(const int w, const int h) { return QStringLiteral("%1x%2").arg(w).arg(h); }
 
-QString schedulerLabel(const QString& name) {
+QString spacingLabel(const QString& name) {
     return (name == QLatin1String("default")) ? PromptPanel::tr("model default") : name;
+}
+
+// Multiples of the engine's size multiple (8), the nearest to `pixels`.
+int roundToSizeMultiple(const double pixels) {
+    return qMax(L.sizeMultiple, int(pixels / L.sizeMultiple + 0.5) * L.sizeMultiple);
+}
+
+QLabel* newProblemLabel(QWidget* parent, const char* name) {
+    auto* label = new QLabel(parent);
+    label->setObjectName(QString::fromLatin1(name));
+    label->setWordWrap(true);
+    label->setStyleSheet(QStringLiteral("color: #c62828;"));
+    label->setVisible(false);
+    return label;
 }
 
 QString seedProblem(const QString& text) {
@@ -54,25 +68,28 @@ void PromptPanel::buildLayout(QWidget* addModel) {
     seedRow->addWidget(m_dice);
     seedRow->addWidget(m_randomSeed);
     auto* customRow = new QHBoxLayout;
-    customRow->addWidget(m_width);
+    customRow->addWidget(m_width, 1);
     customRow->addWidget(new QLabel(QStringLiteral("×"), this));
-    customRow->addWidget(m_height);
+    customRow->addWidget(m_height, 1);
+    customRow->addWidget(m_swap);
+    customRow->addWidget(m_aspectLock);
 
     auto* form = new QFormLayout;
     form->addRow(tr("Model:"), modelRow);
     form->addRow(tr("Seed:"), seedRow);
+    form->addRow(QString(), m_seedProblem);
     form->addRow(tr("S&teps:"), m_steps);
     form->addRow(tr("G&uidance:"), m_guidance);
     form->addRow(tr("Sc&heduler:"), m_scheduler);
     form->addRow(tr("Sp&acing:"), m_spacing);
     form->addRow(tr("Si&ze:"), m_size);
     form->addRow(QString(), customRow);
+    form->addRow(QString(), m_sizeProblem);
     form->addRow(tr("&Images:"), m_count);
     form->addRow(tr("Compare &with:"), m_compareModel);
 
     auto* buttons = new QHBoxLayout;
     m_generate->setDefault(true);
-    m_generate->setToolTip(tr("Queue this request (Ctrl+Return)"));
     m_cancel->setToolTip(tr("Stop the running job (Esc)"));
     m_cancel->setEnabled(false);
     buttons->addWidget(m_generate, 2);
@@ -102,6 +119,10 @@ PromptPanel::PromptPanel(QWidget* parent)
       m_size(new QComboBox(this)),
       m_width(new QSpinBox(this)),
       m_height(new QSpinBox(this)),
+      m_swap(new QToolButton(this)),
+      m_aspectLock(new QToolButton(this)),
+      m_seedProblem(newProblemLabel(this, "seedProblemLabel")),
+      m_sizeProblem(newProblemLabel(this, "sizeProblemLabel")),
       m_count(new QSpinBox(this)),
       m_model(new QComboBox(this)),
       m_compareModel(new QComboBox(this)),
@@ -144,24 +165,51 @@ PromptPanel::PromptPanel(QWidget* parent)
     m_guidance->setSingleStep(0.5);
     m_guidance->setDecimals(2);
     m_guidance->setToolTip(tr("Classifier-free guidance scale; 1 or less turns guidance off"));
-    for (const QString& name : GenerationParams::schedulerNames()) m_scheduler->addItem(schedulerLabel(name), name);
-    for (const QString& name : GenerationParams::spacingNames()) m_spacing->addItem(schedulerLabel(name), name);
+    // Readable names; the engine id (what presets and metadata store) is the item data.
+    for (const QString& name : GenerationParams::schedulerNames()) {
+        m_scheduler->addItem(GenerationParams::schedulerDisplayName(name), name);
+        m_scheduler->setItemData(m_scheduler->count() - 1, name, Qt::ToolTipRole);
+    }
+    for (const QString& name : GenerationParams::spacingNames()) m_spacing->addItem(spacingLabel(name), name);
     m_spacing->setToolTip(tr("Where the sampling steps fall; \"trailing\" is what few-step (Lightning) models need"));
 
+    // The SDXL training buckets (KOALA, SDXL, SSD-1B, Vega), then the Stable Diffusion 1.5 / 2.x sizes.
     for (const QSize& s : GenerationParams::aspectBuckets())
-        m_size->addItem(QStringLiteral("%1 × %2").arg(s.width()).arg(s.height()), sizeKey(s.width(), s.height()));
+        m_size->addItem(tr("%1 × %2 · SDXL").arg(s.width()).arg(s.height()), sizeKey(s.width(), s.height()));
+    m_size->insertSeparator(m_size->count());
+    for (const QSize& s : GenerationParams::sdBuckets())
+        m_size->addItem(tr("%1 × %2 · SD 1.5/2.x").arg(s.width()).arg(s.height()), sizeKey(s.width(), s.height()));
+    m_size->insertSeparator(m_size->count());
     m_size->addItem(tr("Custom…"), CustomSize);
+    m_size->setToolTip(
+        tr("SDXL-family models (KOALA) are trained at about 1024² pixels, SD 1.5 at 512², SD 2.x at "
+           "768²; the boxes below take any other size"));
     for (QSpinBox* spin : {m_width, m_height}) {
-        // The VAE downsamples by 8: other sizes cannot be represented in latent space.
+        // The VAE downsamples by 8: other sizes cannot be represented in latent space. The arrows step through the
+        // usual 512..1536 range by 64; any multiple of 8 the engine runs can be typed.
         spin->setRange(0, TypableSize);
-        spin->setSingleStep(L.sizeMultiple);
+        spin->setSingleStep(GenerationParams::kSizeStep);
         spin->setSuffix(QStringLiteral(" px"));
-        spin->setToolTip(tr("A multiple of %1 from %2 to %3").arg(L.sizeMultiple).arg(L.minSize).arg(L.maxSize));
+        spin->setToolTip(tr("Usually %1 to %2 in steps of %3; any multiple of %4 from %5 to %6 runs")
+                             .arg(GenerationParams::kMinPickedSize)
+                             .arg(GenerationParams::kMaxPickedSize)
+                             .arg(GenerationParams::kSizeStep)
+                             .arg(L.sizeMultiple)
+                             .arg(L.minSize)
+                             .arg(L.maxSize));
     }
+    m_swap->setObjectName(QStringLiteral("swapSizeButton"));
+    m_swap->setText(QStringLiteral("⇄"));
+    m_swap->setToolTip(tr("Swap width and height"));
+    m_aspectLock->setObjectName(QStringLiteral("aspectLockButton"));
+    m_aspectLock->setText(tr("Lock"));
+    m_aspectLock->setCheckable(true);
+    m_aspectLock->setToolTip(tr("Keep the aspect ratio: changing one side changes the other"));
     m_count->setRange(L.minImages, GenerationParams::kMaxCount);
     m_problem->setWordWrap(true);
     m_problem->setStyleSheet(QStringLiteral("color: #c62828;"));
     m_problem->setVisible(false);
+    m_scheduler->setToolTip(tr("The sampler; \"model default\" is the one the model's scheduler_config.json names"));
     m_compareModel->setToolTip(tr("Second model for Compare (the same request on both)"));
 
     auto* addModel = new QToolButton(this);
@@ -178,9 +226,14 @@ PromptPanel::PromptPanel(QWidget* parent)
     connect(m_randomSeed, &QCheckBox::toggled, this, &PromptPanel::updateSeedEnabled);
     connect(m_size, &QComboBox::currentIndexChanged, this, &PromptPanel::onSizeChanged);
     connect(m_seed, &QLineEdit::textChanged, this, &PromptPanel::updateInputState);
-    for (QSpinBox* spin : {m_width, m_height, m_steps, m_count})
+    connect(m_width, &QSpinBox::valueChanged, this, [this]() { onSizeEdited(true); });
+    connect(m_height, &QSpinBox::valueChanged, this, [this]() { onSizeEdited(false); });
+    connect(m_swap, &QToolButton::clicked, this, &PromptPanel::swapSize);
+    connect(m_aspectLock, &QToolButton::toggled, this, &PromptPanel::setAspectLocked);
+    for (QSpinBox* spin : {m_steps, m_count})
         connect(spin, &QSpinBox::valueChanged, this, &PromptPanel::updateInputState);
     connect(m_model, &QComboBox::currentIndexChanged, this, [this]() {
+        updateDefaultSchedulerLabel();
         updateInputState();
         emit modelChanged(currentModelPath());
     });
@@ -229,11 +282,15 @@ void PromptPanel::setParams(const GenerationParams& params) {
     const int spacingIndex = m_spacing->findData(params.spacing);
     m_spacing->setCurrentIndex((spacingIndex >= 0) ? spacingIndex : 0);
 
-    const int sizeIndex = m_size->findData(sizeKey(params.width, params.height));
-    m_size->setCurrentIndex((sizeIndex >= 0) ? sizeIndex : m_size->findData(CustomSize));
-    m_width->setValue(params.width);
-    m_height->setValue(params.height);
-    onSizeChanged();
+    {
+        // Exactly the given size: the aspect lock does not bend it.
+        m_applyingSize = true;
+        m_width->setValue(params.width);
+        m_height->setValue(params.height);
+        m_applyingSize = false;
+        syncSizePicker();
+        if (isAspectLocked() && params.height > 0) m_lockedRatio = double(params.width) / params.height;
+    }
     m_count->setValue(params.count);
 
     if (!params.modelPath.isEmpty() && (m_model->findData(params.modelPath) >= 0))
@@ -265,6 +322,7 @@ void PromptPanel::setModels(const QList<ModelEntry>& models) {
         if (!(selectModelByHint(QStringLiteral("koala-700m")) && selectModelByHint(QStringLiteral("koala-1b"), true)))
             m_compareModel->setCurrentIndex((m_model->currentIndex() + 1) % models.size());
     }
+    updateDefaultSchedulerLabel();
     updateInputState();
     emit modelChanged(currentModelPath());
 }
@@ -313,16 +371,68 @@ PromptEditor* PromptPanel::promptEditor() const { return m_prompt; }
 PromptEditor* PromptPanel::negativeEditor() const { return m_negative; }
 
 void PromptPanel::onSizeChanged() {
-    const QString key = m_size->currentData().toString();
-    const bool custom = (key == CustomSize);
-    m_width->setEnabled(custom);
-    m_height->setEnabled(custom);
-    if (!custom) {
-        const QStringList wh = key.split(QLatin1Char('x'));
-        if (wh.size() == 2) {
-            m_width->setValue(wh[0].toInt());
-            m_height->setValue(wh[1].toInt());
-        }
+    const QStringList wh = m_size->currentData().toString().split(QLatin1Char('x'));
+    if (wh.size() != 2) return;  // "Custom…": the boxes keep what they have
+    // A picked size is taken as it is; the lock then keeps its ratio.
+    m_applyingSize = true;
+    m_width->setValue(wh[0].toInt());
+    m_height->setValue(wh[1].toInt());
+    m_applyingSize = false;
+    if (m_height->value() > 0) m_lockedRatio = double(m_width->value()) / m_height->value();
+    updateInputState();
+}
+
+void PromptPanel::onSizeEdited(const bool widthEdited) {
+    if (m_applyingSize) return;
+    if (isAspectLocked() && m_lockedRatio > 0) {
+        m_applyingSize = true;
+        if (widthEdited)
+            m_height->setValue(qMin(TypableSize, roundToSizeMultiple(m_width->value() / m_lockedRatio)));
+        else
+            m_width->setValue(qMin(TypableSize, roundToSizeMultiple(m_height->value() * m_lockedRatio)));
+        m_applyingSize = false;
+    }
+    syncSizePicker();
+    updateInputState();
+}
+
+void PromptPanel::syncSizePicker() {
+    const int index = m_size->findData(sizeKey(m_width->value(), m_height->value()));
+    const QSignalBlocker blocker(m_size);
+    m_size->setCurrentIndex((index >= 0) ? index : m_size->findData(CustomSize));
+}
+
+void PromptPanel::swapSize() {
+    const int w = m_width->value(), h = m_height->value();
+    m_applyingSize = true;
+    m_width->setValue(h);
+    m_height->setValue(w);
+    m_applyingSize = false;
+    if (w > 0) m_lockedRatio = double(h) / w;
+    syncSizePicker();
+    updateInputState();
+}
+
+void PromptPanel::setAspectLocked(const bool locked) {
+    if (m_aspectLock->isChecked() != locked) m_aspectLock->setChecked(locked);  // comes back here through toggled
+    if (locked && m_height->value() > 0) m_lockedRatio = double(m_width->value()) / m_height->value();
+}
+
+bool PromptPanel::isAspectLocked() const { return m_aspectLock->isChecked(); }
+
+void PromptPanel::updateDefaultSchedulerLabel() {
+    const int index = m_model->currentIndex();
+    const QString modelDefault = (index >= 0) ? m_models.value(index).defaultScheduler : QString();
+    const int item = m_scheduler->findData(QStringLiteral("default"));
+    if (item < 0) return;
+    if (modelDefault.isEmpty() || modelDefault == QLatin1String("default")) {
+        m_scheduler->setItemText(item, tr("model default"));
+        m_scheduler->setItemData(item, tr("The model's own scheduler"), Qt::ToolTipRole);
+    } else {
+        m_scheduler->setItemText(item,
+                                 tr("model default (%1)").arg(GenerationParams::schedulerDisplayName(modelDefault)));
+        m_scheduler->setItemData(
+            item, tr("The scheduler this model's scheduler_config.json names (%1)").arg(modelDefault), Qt::ToolTipRole);
     }
 }
 
@@ -338,11 +448,33 @@ QString PromptPanel::inputProblem() const {
     return params().validate();
 }
 
+QString PromptPanel::generateBlockedReason() const {
+    if (m_models.isEmpty()) return tr("Add a model first (Models → Model manager…, or Add model folder…)");
+    return inputProblem();
+}
+
 void PromptPanel::updateInputState() {
     const QString problem = inputProblem();
-    m_problem->setText(problem);
-    m_problem->setVisible(!problem.isEmpty());
-    m_generate->setEnabled(!m_models.isEmpty() && problem.isEmpty());
+    // Beside the field it is about, as it is typed (ux-review 14); the line above the buttons takes the rest (a seed
+    // range that would pass 2^64-1, a missing init image, ...). Generate's tooltip names whichever it is.
+    const QString seed = m_randomSeed->isChecked() ? QString() : seedProblem(m_seed->text());
+    m_seedProblem->setText(seed);
+    m_seedProblem->setVisible(!seed.isEmpty());
+    const QString size = GenerationParams::sizeProblem(m_width->value(), m_height->value());
+    m_sizeProblem->setText(size);
+    m_sizeProblem->setVisible(!size.isEmpty());
+    const bool shownBeside = (!seed.isEmpty() && problem == seed) || (!size.isEmpty() && problem == size);
+    m_problem->setText(shownBeside ? QString() : problem);
+    m_problem->setVisible(!shownBeside && !problem.isEmpty());
+    // Both line edits mark what is wrong.
+    const QString invalid = QStringLiteral("QLineEdit, QSpinBox { border: 1px solid #c62828; }");
+    m_seed->setStyleSheet(seed.isEmpty() ? QString() : invalid);
+    for (QSpinBox* spin : {m_width, m_height})
+        spin->setStyleSheet((!size.isEmpty() && !koala::validSize(spin->value())) ? invalid : QString());
+    const QString blocked = generateBlockedReason();
+    m_generate->setEnabled(blocked.isEmpty());
+    m_generate->setToolTip(blocked.isEmpty() ? tr("Queue this request (Ctrl+Return)")
+                                             : tr("Cannot generate: %1").arg(blocked));
     // ux-review 8: the same model on both sides (e.g. restored from the last session) is not a comparison.
     const bool twoModels = m_models.size() > 1 && currentModelPath() != compareModelPath();
     m_compare->setEnabled(twoModels && problem.isEmpty());

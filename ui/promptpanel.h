@@ -46,6 +46,14 @@ public:
     void setSeed(quint64 seed);  // fixed seed (turns "random" off)
     void setTokenCounter(const PromptEditor::TokenCounter& counter, bool exact = true);
     void setBusy(bool busy);  // a job is running: Cancel enabled
+    // Swaps width and height (the size picker follows: 832 × 1216 becomes 1216 × 832).
+    void swapSize();
+    // With the lock on, changing one side changes the other to keep the ratio of when it was locked (multiples of
+    // 8, the engine's size multiple).
+    void setAspectLocked(bool locked);
+    bool isAspectLocked() const;
+    // Why Generate is disabled ("" when it is enabled): no model, or inputProblem(). Also its tooltip.
+    QString generateBlockedReason() const;
 
     PromptEditor* promptEditor() const;
     PromptEditor* negativeEditor() const;
@@ -60,6 +68,12 @@ signals:
 private:
     void buildLayout(QWidget* addModel);
     void onSizeChanged();
+    // A width or height typed or stepped: the other side follows under the aspect lock, the picker shows the
+    // matching bucket or "Custom…".
+    void onSizeEdited(bool widthEdited);
+    void syncSizePicker();
+    // "model default (Euler)": the loaded model's own scheduler, by name.
+    void updateDefaultSchedulerLabel();
     void updateSeedEnabled();
     // Re-checks the input: the problem label and the Generate/Compare buttons.
     void updateInputState();
@@ -76,6 +90,12 @@ private:
     QComboBox* m_size = nullptr;
     QSpinBox* m_width = nullptr;
     QSpinBox* m_height = nullptr;
+    QToolButton* m_swap = nullptr;
+    QToolButton* m_aspectLock = nullptr;
+    double m_lockedRatio = 1.0;       // width / height when the lock was turned on
+    bool m_applyingSize = false;      // the panel itself is setting width/height (no lock, no picker feedback)
+    QLabel* m_seedProblem = nullptr;  // beside the seed field
+    QLabel* m_sizeProblem = nullptr;  // beside the size fields
     QSpinBox* m_count = nullptr;
     QComboBox* m_model = nullptr;
     QComboBox* m_compareModel = nullptr;

@@ -19,6 +19,7 @@ private slots:
     void validateRejectsBadValues();
     void toRequestMapsFields();
     void aspectBuckets();
+    void sdBucketsAndSchedulerNames();
     void seedsRoundTripFullRange_data();
     void seedsRoundTripFullRange();
     void seedJsonRefusesOtherNumbers();
@@ -247,6 +248,30 @@ void TestGenerationParams::toRequestMapsFields() {
     emptyNeg.negativePrompt.clear();
     QVERIFY(emptyNeg.toRequest(1).negative.has_value());
     QVERIFY(emptyNeg.toRequest(1).negative->empty());
+}
+
+// issue 13 item 4: the SD family's sizes next to the SDXL buckets; schedulers by the names people read.
+void TestGenerationParams::sdBucketsAndSchedulerNames() {
+    const QList<QSize>& sd = GenerationParams::sdBuckets();
+    QVERIFY(sd.contains(QSize(512, 512)));
+    QVERIFY(sd.contains(QSize(768, 768)));
+    for (const QSize& s : sd) {
+        QVERIFY(GenerationParams::sizeProblem(s.width(), s.height()).isEmpty());
+        QVERIFY(!GenerationParams::aspectBuckets().contains(s));
+    }
+    QCOMPARE(GenerationParams::schedulerDisplayName(QStringLiteral("dpmpp_2m_karras")),
+             QStringLiteral("DPM++ 2M Karras"));
+    QCOMPARE(GenerationParams::schedulerDisplayName(QStringLiteral("euler_a")), QStringLiteral("Euler a"));
+    QCOMPARE(GenerationParams::schedulerDisplayName(QStringLiteral("pndm")), QStringLiteral("PNDM"));
+    QCOMPARE(GenerationParams::schedulerDisplayName(QStringLiteral("nonsense")), QStringLiteral("nonsense"));
+    // Every engine scheduler has a readable name of its own (none falls back to the raw id).
+    QStringList seen;
+    for (const QString& id : GenerationParams::schedulerNames()) {
+        const QString name = GenerationParams::schedulerDisplayName(id);
+        QVERIFY2(name != id, qPrintable(id));
+        QVERIFY(!seen.contains(name));
+        seen << name;
+    }
 }
 
 void TestGenerationParams::aspectBuckets() {

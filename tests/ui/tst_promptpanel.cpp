@@ -6,6 +6,7 @@
 #include <QPushButton>
 #include <QSpinBox>
 #include <QTest>
+#include <QToolButton>
 
 #include "promptpanel.h"
 
@@ -25,6 +26,10 @@ private slots:
     void outOfRangeSizeStaysVisible();
     void spacingIsVisibleAndResettable();
     void compareNeedsTwoDifferentModels();
+    void schedulersByReadableNames();
+    void sizePickerOffersSdAndSdxlBuckets();
+    void swapAndAspectLock();
+    void noModelSaysWhyGenerateIsOff();
 
 private:
     template <typename T>
@@ -75,7 +80,7 @@ void TestPromptPanel::rangesComeFromEngineLimits() {
     QCOMPARE(child<QDoubleSpinBox>("guidanceSpin")->maximum(), L.maxGuidance);
     QCOMPARE(child<QSpinBox>("countSpin")->minimum(), L.minImages);
     QCOMPARE(child<QSpinBox>("countSpin")->maximum(), GenerationParams::kMaxCount);
-    QCOMPARE(child<QSpinBox>("widthSpin")->singleStep(), L.sizeMultiple);
+    QCOMPARE(child<QSpinBox>("widthSpin")->singleStep(), GenerationParams::kSizeStep);
     const GenerationParams p = m_panel->params();
     QCOMPARE(p.steps, L.defaultSteps);
     QCOMPARE(p.width, L.defaultSize);
@@ -100,14 +105,19 @@ void TestPromptPanel::seedRefusedAsTypedNeverChanged() {
     typeInto(seedEdit(), typed);
     QCOMPARE(seedEdit()->text(), typed);
     QVERIFY2(m_panel->inputProblem().contains(typed), qPrintable(m_panel->inputProblem()));
-    QVERIFY(problemLabel()->isVisible());
-    QVERIFY(problemLabel()->text().contains(QLatin1String("18446744073709551615")));
+    // The message is beside the seed field (not repeated above the buttons), and Generate says why it is off.
+    QLabel* beside = child<QLabel>("seedProblemLabel");
+    QVERIFY(beside->isVisible());
+    QVERIFY(beside->text().contains(QLatin1String("18446744073709551615")));
+    QVERIFY(!problemLabel()->isVisible());
     QVERIFY(!generateButton()->isEnabled());
+    QVERIFY2(generateButton()->toolTip().contains(typed), qPrintable(generateButton()->toolTip()));
     QVERIFY(!child<QPushButton>("compareButton")->isEnabled());
 
     typeInto(seedEdit(), QStringLiteral("7"));
     QVERIFY(m_panel->inputProblem().isEmpty());
-    QVERIFY(!problemLabel()->isVisible());
+    QVERIFY(!beside->isVisible());
+    QVERIFY(!generateButton()->toolTip().contains(QLatin1String("Cannot")));
     QVERIFY(generateButton()->isEnabled());
     QCOMPARE(m_panel->params().seed, std::optional<quint64>(7));
 }
@@ -134,8 +144,8 @@ void TestPromptPanel::sizeValidatedAsTypedNamingBoth() {
     size->setCurrentIndex(size->findData(QStringLiteral("custom")));
     typeInto(child<QSpinBox>("widthSpin"), QStringLiteral("100"));
     typeInto(child<QSpinBox>("heightSpin"), QStringLiteral("77"));
-    const QString problem = problemLabel()->text();
-    QVERIFY(problemLabel()->isVisible());
+    const QString problem = child<QLabel>("sizeProblemLabel")->text();
+    QVERIFY(child<QLabel>("sizeProblemLabel")->isVisible());
     QVERIFY2(problem.contains(QLatin1String("100")) && problem.contains(QLatin1String("77")), qPrintable(problem));
     QVERIFY2(problem.contains(QLatin1String("Width")) && problem.contains(QLatin1String("height")),
              qPrintable(problem));
@@ -155,7 +165,9 @@ void TestPromptPanel::outOfRangeSizeStaysVisible() {
     size->setCurrentIndex(size->findData(QStringLiteral("custom")));
     typeInto(child<QSpinBox>("widthSpin"), QStringLiteral("99999"));
     QCOMPARE(child<QSpinBox>("widthSpin")->value(), 99999);
-    QVERIFY2(problemLabel()->text().contains(QLatin1String("99999")), qPrintable(problemLabel()->text()));
+    QLabel* beside = child<QLabel>("sizeProblemLabel");
+    QVERIFY2(beside->text().contains(QLatin1String("99999")), qPrintable(beside->text()));
+    QVERIFY(generateButton()->toolTip().contains(QLatin1String("99999")));
     QVERIFY(!generateButton()->isEnabled());
 }
 
@@ -185,6 +197,88 @@ void TestPromptPanel::compareNeedsTwoDifferentModels() {
     QVERIFY(generateButton()->isEnabled());
     m_panel->selectModel(QStringLiteral("/models/b"), true);
     QVERIFY(compare->isEnabled());
+}
+
+// issue 13 item 4: "DPM++ 2M Karras", not "dpmpp_2m_karras"; the engine id stays the value; "model default (Euler)"
+// names the loaded model's own scheduler.
+void TestPromptPanel::schedulersByReadableNames() {
+    auto* scheduler = child<QComboBox>("schedulerCombo");
+    const int karras = scheduler->findData(QStringLiteral("dpmpp_2m_karras"));
+    QVERIFY(karras >= 0);
+    QCOMPARE(scheduler->itemText(karras), QStringLiteral("DPM++ 2M Karras"));
+    QCOMPARE(scheduler->itemText(scheduler->findData(QStringLiteral("euler_a"))), QStringLiteral("Euler a"));
+    for (int i = 0; i < scheduler->count(); ++i)
+        QVERIFY2(!scheduler->itemText(i).contains(QLatin1Char('_')), qPrintable(scheduler->itemText(i)));
+    scheduler->setCurrentIndex(karras);
+    QCOMPARE(m_panel->params().scheduler, QStringLiteral("dpmpp_2m_karras"));
+
+    ModelEntry euler;
+    euler.displayName = QStringLiteral("tiny-koala-700m");
+    euler.path = QStringLiteral("/models/a");
+    euler.defaultScheduler = QStringLiteral("euler");
+    ModelEntry ddim = euler;
+    ddim.displayName = QStringLiteral("tiny-sd");
+    ddim.path = QStringLiteral("/models/sd");
+    ddim.defaultScheduler = QStringLiteral("ddim");
+    m_panel->setModels({euler, ddim});
+    m_panel->selectModel(QStringLiteral("/models/a"));
+    const int def = scheduler->findData(QStringLiteral("default"));
+    QCOMPARE(scheduler->itemText(def), QStringLiteral("model default (Euler)"));
+    m_panel->selectModel(QStringLiteral("/models/sd"));
+    QCOMPARE(scheduler->itemText(def), QStringLiteral("model default (DDIM)"));
+}
+
+void TestPromptPanel::sizePickerOffersSdAndSdxlBuckets() {
+    auto* size = child<QComboBox>("sizeCombo");
+    for (const QSize& s : GenerationParams::aspectBuckets() + GenerationParams::sdBuckets())
+        QVERIFY2(size->findData(QStringLiteral("%1x%2").arg(s.width()).arg(s.height())) >= 0,
+                 qPrintable(QStringLiteral("%1x%2").arg(s.width()).arg(s.height())));
+    size->setCurrentIndex(size->findData(QStringLiteral("512x768")));
+    QCOMPARE(m_panel->params().width, 512);
+    QCOMPARE(m_panel->params().height, 768);
+    // Typing a size that is a bucket selects it; any other shows "Custom…"; the arrows step by 64.
+    typeInto(child<QSpinBox>("widthSpin"), QStringLiteral("768"));
+    QCOMPARE(size->currentData().toString(), QStringLiteral("768x768"));
+    QTest::keyClick(child<QSpinBox>("heightSpin"), Qt::Key_Up);
+    QCOMPARE(m_panel->params().height, 832);
+    QCOMPARE(size->currentData().toString(), QStringLiteral("custom"));
+    QVERIFY(m_panel->inputProblem().isEmpty());
+    QTest::keyClick(child<QSpinBox>("widthSpin"), Qt::Key_Down);
+    QTest::keyClick(child<QSpinBox>("widthSpin"), Qt::Key_Down);
+    QCOMPARE(m_panel->params().width, 640);
+}
+
+void TestPromptPanel::swapAndAspectLock() {
+    auto* size = child<QComboBox>("sizeCombo");
+    size->setCurrentIndex(size->findData(QStringLiteral("832x1216")));
+    QTest::mouseClick(child<QToolButton>("swapSizeButton"), Qt::LeftButton);
+    QCOMPARE(m_panel->params().width, 1216);
+    QCOMPARE(m_panel->params().height, 832);
+    QCOMPARE(size->currentData().toString(), QStringLiteral("1216x832"));
+
+    size->setCurrentIndex(size->findData(QStringLiteral("768x512")));  // 3:2
+    QTest::mouseClick(child<QToolButton>("aspectLockButton"), Qt::LeftButton);
+    QVERIFY(m_panel->isAspectLocked());
+    typeInto(child<QSpinBox>("widthSpin"), QStringLiteral("1152"));
+    QCOMPARE(m_panel->params().height, 768);
+    typeInto(child<QSpinBox>("heightSpin"), QStringLiteral("1024"));
+    QCOMPARE(m_panel->params().width, 1536);
+    QVERIFY(m_panel->inputProblem().isEmpty());
+    // A picked size is taken as it is, and the lock then keeps the new ratio.
+    size->setCurrentIndex(size->findData(QStringLiteral("1024x1024")));
+    QCOMPARE(m_panel->params().height, 1024);
+    typeInto(child<QSpinBox>("widthSpin"), QStringLiteral("640"));
+    QCOMPARE(m_panel->params().height, 640);
+    m_panel->setAspectLocked(false);
+    typeInto(child<QSpinBox>("widthSpin"), QStringLiteral("512"));
+    QCOMPARE(m_panel->params().height, 640);
+}
+
+void TestPromptPanel::noModelSaysWhyGenerateIsOff() {
+    m_panel->setModels({});
+    QVERIFY(!generateButton()->isEnabled());
+    QVERIFY(!m_panel->generateBlockedReason().isEmpty());
+    QVERIFY2(generateButton()->toolTip().contains(QLatin1String("model")), qPrintable(generateButton()->toolTip()));
 }
 
 QTEST_MAIN(TestPromptPanel)
