@@ -3,7 +3,10 @@
 #include <algorithm>
 
 #include <QDir>
+#include <QFile>
 #include <QFileInfo>
+#include <QJsonDocument>
+#include <QJsonObject>
 #include <QSet>
 
 #include <koala/engine.h>
@@ -42,7 +45,49 @@ QString repoIdFromFolder(const QString& folderName) {
     return id;
 }
 
+// One key of a small JSON file of the model folder; empty when the file or key is missing.
+QString jsonString(const QString& file, const char* key) {
+    QFile f(file);
+    if (!f.open(QIODevice::ReadOnly)) return {};
+    const QJsonDocument doc = QJsonDocument::fromJson(f.read(1 << 20));
+    return doc.isObject() ? doc.object().value(QLatin1String(key)).toString() : QString();
+}
+
 }  // namespace
+
+QString ModelDiscovery::familyLabel(const ModelEntry& e) {
+    const QString size = e.defaultWidth == e.defaultHeight
+                             ? QString::number(e.defaultWidth)
+                             : QStringLiteral("%1x%2").arg(e.defaultWidth).arg(e.defaultHeight);
+    if (e.pipeline == QLatin1String("sd")) {
+        // The text encoder tells the generation apart (SD 1.x: CLIP ViT-L, quick_gelu; SD 2.x: OpenCLIP, gelu);
+        // the repo or folder name, when it is a Stable Diffusion one, gives the release.
+        const bool v2 = jsonString(e.path + QStringLiteral("/text_encoder/config.json"), "hidden_act") !=
+                        QLatin1String("quick_gelu");
+        const QString name = (e.repoId.isEmpty() ? e.displayName : e.repoId).toLower();
+        QString family = v2 ? QStringLiteral("SD 2.x") : QStringLiteral("SD 1.x");
+        if (v2 && name.contains(QLatin1String("stable-diffusion-2-1")))
+            family = QStringLiteral("SD 2.1");
+        else if (v2 && name.contains(QLatin1String("stable-diffusion-2")))
+            family = QStringLiteral("SD 2.0");
+        else if (!v2 && (name.contains(QLatin1String("v1-5")) || name.contains(QLatin1String("1.5")) ||
+                         name.contains(QLatin1String("1-5"))))
+            family = QStringLiteral("SD 1.5");
+        if (name.contains(QLatin1String("-base")) && family.startsWith(QLatin1String("SD 2.")))
+            family += QStringLiteral(" base");
+        const bool v = e.predictionType == QLatin1String("v_prediction");
+        return QStringLiteral("%1 (%2%3)").arg(family, size, v ? QStringLiteral(", v") : QString());
+    }
+    static const QList<QPair<QString, QString>> shapes{{QStringLiteral("koala-700m"), QStringLiteral("KOALA-700M")},
+                                                       {QStringLiteral("koala-1b"), QStringLiteral("KOALA-1B")},
+                                                       {QStringLiteral("sdxl-base"), QStringLiteral("SDXL")},
+                                                       {QStringLiteral("ssd-1b"), QStringLiteral("SSD-1B")},
+                                                       {QStringLiteral("vega"), QStringLiteral("Vega")}};
+    QString family = QStringLiteral("SDXL family");
+    for (const auto& [shape, label] : shapes)
+        if (e.unetShape == shape) family = label;
+    return QStringLiteral("%1 (%2)").arg(family, size);
+}
 
 QString ModelDiscovery::hfCacheDir() {
     const QString hubCache = qEnvironmentVariable("HF_HUB_CACHE");
@@ -80,6 +125,13 @@ std::optional<ModelEntry> ModelDiscovery::inspect(const QString& path, QString* 
     entry.weightDType = QString::fromStdString(info.weightDType);
     entry.unetShape = QString::fromStdString(info.unetShape);
     entry.defaultScheduler = QString::fromStdString(info.defaultScheduler);
+    entry.pipeline = QString::fromStdString(info.pipeline);
+    entry.defaultWidth = info.defaultWidth;
+    entry.defaultHeight = info.defaultHeight;
+    entry.predictionType =
+        jsonString(entry.path + QStringLiteral("/scheduler/scheduler_config.json"), "prediction_type");
+    if (entry.predictionType.isEmpty()) entry.predictionType = QStringLiteral("epsilon");  // diffusers' default
+    entry.familyLabel = familyLabel(entry);
     return entry;
 }
 
@@ -107,6 +159,7 @@ ModelDiscovery::Result ModelDiscovery::scan(const QStringList& extraFolders, con
             entry->repoId = repoIdFromFolder(name);
             entry->displayName = entry->repoId.section(QLatin1Char('/'), -1);
             entry->fromHfCache = true;
+            entry->familyLabel = familyLabel(*entry);  // the repo id may name the release
             addEntry(*entry);
         }
     }

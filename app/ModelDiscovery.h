@@ -17,6 +17,14 @@ struct ModelEntry {
     QString unetShape;    // "koala-700m", "koala-1b", "sdxl-base", "ssd-1b", "vega", "custom"
     QString defaultScheduler;
     bool fromHfCache = false;
+    // ---- issue 11: Stable Diffusion 1.5 / 2.x beside the SDXL family
+    QString pipeline;      // "sd" (StableDiffusionPipeline) or "sdxl"
+    int defaultWidth = 0;  // the model's own size: unet sample_size x the VAE scale factor (SD 2/2.1: 768)
+    int defaultHeight = 0;
+    QString predictionType;  // the scheduler's: "epsilon" or "v_prediction"
+    // What the model is, for people: "SD 2.1 (768, v)", "SD 1.5 (512)", "KOALA-700M (1024)", "SDXL (1024)";
+    // familyLabel() computes it from the fields above and the repo/folder name.
+    QString familyLabel;
 };
 
 // Finds models in the Hugging Face cache and in folders the user added. Broken folders do not stop the scan: their
@@ -43,6 +51,12 @@ public:
 
     // Inspects one folder (model folder, HF repo folder or snapshot). std::nullopt with *error on failure.
     static std::optional<ModelEntry> inspect(const QString& path, QString* error = nullptr);
+
+    // The family label of an inspected entry. Stable Diffusion: "SD 1.x" (CLIP-L text encoder, quick_gelu) or
+    // "SD 2.x" (OpenCLIP-H, gelu), made exact by a repo or folder name (stable-diffusion-2-1 -> "SD 2.1",
+    // stable-diffusion-2-base -> "SD 2.0 base", v1-5 -> "SD 1.5"); then the default size and ", v" for
+    // v-prediction. SDXL family: the UNet shape's name ("KOALA-700M", "SDXL", "SSD-1B"...) and the size.
+    static QString familyLabel(const ModelEntry& entry);
 };
 
 Q_DECLARE_METATYPE(ModelEntry)

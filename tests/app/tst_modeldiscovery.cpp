@@ -10,6 +10,7 @@ private slots:
     void scanFakeHfCache();
     void extraFolders();
     void helpTextNamesTheModels();
+    void stableDiffusionFoldersAreListedAndNamed();
 
 private:
     static QString fixture(const char* name);
@@ -124,6 +125,57 @@ void TestModelDiscovery::helpTextNamesTheModels() {
     QVERIFY(!help.contains(QLatin1Char('\n')));
     QVERIFY(!help.contains(QLatin1String("Settings")));
     QVERIFY(help.contains(QLatin1String("Add model folder")));
+}
+
+// Issue 11: StableDiffusionPipeline folders (SD 1.5 and SD 2.x) are listed beside the SDXL family, with their own
+// size, prediction type and a name that says what they are.
+void TestModelDiscovery::stableDiffusionFoldersAreListedAndNamed() {
+    QTemporaryDir tmp;
+    const QDir cache(tmp.path());
+    makeRepo(cache, QStringLiteral("models--stabilityai--stable-diffusion-2-1"), fixture("tiny-sd2"));
+    makeRepo(cache, QStringLiteral("models--runwayml--stable-diffusion-v1-5"), fixture("tiny-sd15"));
+    makeRepo(cache, QStringLiteral("models--etri-vilab--koala-700m"), fixture("tiny-koala-700m"));
+    const ModelDiscovery::Result r = ModelDiscovery::scan({}, tmp.path());
+    QVERIFY2(r.errors.isEmpty(), qPrintable(r.errors.join('\n')));
+    QCOMPARE(r.models.size(), 3);
+    QHash<QString, ModelEntry> byRepo;
+    for (const ModelEntry& m : r.models) byRepo.insert(m.repoId, m);
+
+    const ModelEntry sd2 = byRepo.value(QStringLiteral("stabilityai/stable-diffusion-2-1"));
+    QCOMPARE(sd2.pipeline, QStringLiteral("sd"));
+    // unet sample_size 12 x the VAE's 8: the tiny fixture's stand-in for SD 2.1's 96 x 8 = 768.
+    QCOMPARE(sd2.defaultWidth, 96);
+    QCOMPARE(sd2.defaultHeight, 96);
+    QCOMPARE(sd2.predictionType, QStringLiteral("v_prediction"));
+    QCOMPARE(sd2.defaultScheduler, QStringLiteral("ddim"));
+    QCOMPARE(sd2.familyLabel, QStringLiteral("SD 2.1 (96, v)"));
+    QVERIFY(sd2.unetParameters > 0);
+
+    const ModelEntry sd15 = byRepo.value(QStringLiteral("runwayml/stable-diffusion-v1-5"));
+    QCOMPARE(sd15.pipeline, QStringLiteral("sd"));
+    QCOMPARE(sd15.defaultWidth, 64);
+    QCOMPARE(sd15.predictionType, QStringLiteral("epsilon"));
+    QCOMPARE(sd15.familyLabel, QStringLiteral("SD 1.5 (64)"));
+
+    const ModelEntry koala = byRepo.value(QStringLiteral("etri-vilab/koala-700m"));
+    QCOMPARE(koala.pipeline, QStringLiteral("sdxl"));
+    QCOMPARE(koala.defaultWidth, 64);
+    QCOMPARE(koala.familyLabel, QStringLiteral("SDXL family (64)"));  // the tiny UNet has no full-size shape
+
+    // A plain folder: the generation from the text encoder, the release unknown; a base model by its name.
+    std::optional<ModelEntry> plain = ModelDiscovery::inspect(fixture("tiny-sd2"));
+    QVERIFY(plain);
+    QCOMPARE(plain->familyLabel, QStringLiteral("SD 2.x (96, v)"));
+    plain->displayName = QStringLiteral("stable-diffusion-2-base");
+    QCOMPARE(ModelDiscovery::familyLabel(*plain), QStringLiteral("SD 2.0 base (96, v)"));
+    std::optional<ModelEntry> plain15 = ModelDiscovery::inspect(fixture("tiny-sd15"));
+    QVERIFY(plain15);
+    QCOMPARE(plain15->familyLabel, QStringLiteral("SD 1.x (64)"));
+    // Full-size SDXL-family shapes are named.
+    ModelEntry named = koala;
+    named.unetShape = QStringLiteral("koala-700m");
+    named.defaultWidth = named.defaultHeight = 1024;
+    QCOMPARE(ModelDiscovery::familyLabel(named), QStringLiteral("KOALA-700M (1024)"));
 }
 
 QTEST_GUILESS_MAIN(TestModelDiscovery)
