@@ -34,7 +34,7 @@ void TestPresetStore::shippedPresetsAllParse() {
     PresetStore store(user.path(), QStringLiteral(KOALA_SHIPPED_PRESETS));
     QVERIFY2(store.errors().isEmpty(), qPrintable(store.errors().join('\n')));
     const QStringList files = QDir(QStringLiteral(KOALA_SHIPPED_PRESETS)).entryList({QStringLiteral("*.yaml")});
-    QCOMPARE(files.size(), 5);
+    QCOMPARE(files.size(), 7);
     QCOMPARE(store.presets().size(), files.size());
     for (const Preset& p : store.presets()) {
         QVERIFY(p.readOnly);
@@ -60,6 +60,18 @@ void TestPresetStore::shippedPresetsAllParse() {
     QCOMPARE(*landscape->height, 832);
     QVERIFY(store.find(QStringLiteral("KOALA-700M fast")));
     QVERIFY(store.find(QStringLiteral("KOALA-1B quality")));
+    // Issue 11: SD 2.1 at its own 768² (v-prediction from the model's scheduler config), guidance 7.5, 25 steps.
+    for (const char* name : {"SD 2.1 768", "SD 2.1 768 Euler"}) {
+        const std::optional<Preset> sd = store.find(QLatin1String(name));
+        QVERIFY2(sd, name);
+        QCOMPARE(*sd->width, 768);
+        QCOMPARE(*sd->height, 768);
+        QCOMPARE(*sd->steps, 25);
+        QCOMPARE(*sd->guidance, 7.5);
+        QCOMPARE(sd->modelHint, QStringLiteral("stable-diffusion-2-1"));
+    }
+    QCOMPARE(*store.find(QStringLiteral("SD 2.1 768"))->scheduler, QStringLiteral("dpmpp_2m_karras"));
+    QCOMPARE(*store.find(QStringLiteral("SD 2.1 768 Euler"))->scheduler, QStringLiteral("euler"));
 }
 
 void TestPresetStore::shippedPresetsFoundFromSourceTree() {
