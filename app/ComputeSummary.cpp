@@ -18,8 +18,7 @@ QString majorMinor(const std::string& version) {
 QString statusLine(const koala::LoadOptions& options, const koala::DeviceInfo& device, const koala::BuildInfo& build) {
     const QString sep = QStringLiteral(" · ");
     const bool cudaPresent = device.device == koala::Device::Cuda;
-    koala::Device dev = options.device;
-    if (dev == koala::Device::Auto) dev = cudaPresent ? koala::Device::Cuda : koala::Device::Cpu;
+    const koala::Device dev = koala::resolveDevice(options.device, cudaPresent);
     if (dev == koala::Device::Cuda && !cudaPresent)
         return QObject::tr("CUDA chosen, none available") + sep +
                (build.cudaCompiled ? QObject::tr("no CUDA device found") : QObject::tr("this build has no CUDA"));

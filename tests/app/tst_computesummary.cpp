@@ -10,6 +10,7 @@ private slots:
     void cudaMachine();
     void cpuMachine();
     void cudaChosenButAbsent();
+    void autoFollowsTheEngineRule();
     void thisMachine();
 };
 
@@ -57,6 +58,18 @@ void TestComputeSummary::cudaChosenButAbsent() {
     QVERIFY(
         ComputeSummary::statusLine(o, cpu, build("1.13.0", false)).contains(QStringLiteral("this build has no CUDA")));
     QVERIFY(ComputeSummary::statusLine(o, cpu, build("2.11.0", true)).contains(QStringLiteral("no CUDA device found")));
+}
+
+void TestComputeSummary::autoFollowsTheEngineRule() {
+    // Auto is resolved by koala::resolveDevice with the machine's "CUDA present" given: both answers, either machine.
+    for (const bool present : {true, false}) {
+        const koala::DeviceInfo d = present ? h200() : koala::DeviceInfo{};
+        const koala::Device dev = koala::resolveDevice(koala::Device::Auto, present);
+        QCOMPARE(dev, present ? koala::Device::Cuda : koala::Device::Cpu);
+        const QString line = ComputeSummary::statusLine(koala::defaultLoadOptions(), d, build("2.11.0", true));
+        QVERIFY2(line.startsWith(dev == koala::Device::Cuda ? QStringLiteral("CUDA · ") : QStringLiteral("CPU · ")),
+                 qPrintable(line));
+    }
 }
 
 void TestComputeSummary::thisMachine() {

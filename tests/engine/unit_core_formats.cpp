@@ -51,6 +51,10 @@ KT_TEST(one_table_of_limits) {
     KT_CHECK(koala::validSize(L.minSize) && koala::validSize(L.maxSize) && !koala::validSize(L.maxSize + 8));
     KT_CHECK(!koala::validSize(100) && koala::validSize(104));
     // The resolution rules.
+    KT_CHECK(koala::resolveDevice(koala::Device::Auto, true) == koala::Device::Cuda);
+    KT_CHECK(koala::resolveDevice(koala::Device::Auto, false) == koala::Device::Cpu);
+    KT_CHECK(koala::resolveDevice(koala::Device::Cpu, true) == koala::Device::Cpu);
+    KT_CHECK(koala::resolveDevice(koala::Device::Cuda, false) == koala::Device::Cuda);  // refused later, by the load
     KT_CHECK(koala::resolveDType(koala::Device::Cuda, koala::DType::Auto) == koala::DType::F16);
     KT_CHECK(koala::resolveDType(koala::Device::Cpu, koala::DType::Auto) == koala::DType::F32);
     KT_CHECK(koala::resolveVaeDType(koala::Device::Cuda, koala::DType::F16) == koala::DType::BF16);

@@ -285,6 +285,8 @@ bool cudaAvailable();
 // The rules Model::load applies to LoadOptions: Auto → CUDA when available, else the CPU (an explicit choice is
 // returned as it is); a dtype of Auto → fp16 on CUDA, fp32 on the CPU.
 Device resolveDevice(Device requested);
+// The same rule with "is CUDA present" given (the app's summary of another machine, tests).
+Device resolveDevice(Device requested, bool cudaPresent);
 DType resolveDType(Device resolvedDevice, DType requested);
 // The VAE's compute dtype for a load: bf16 on CUDA when the rest runs in half precision (fp32 retry on non-finite
 // output), else fp32 (SDXL's VAE overflows in fp16, its config's force_upcast).

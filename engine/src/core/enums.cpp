@@ -165,6 +165,11 @@ std::optional<std::uint64_t> parseSeed(std::string_view text) {
     return v;
 }
 
+Device resolveDevice(Device requested, bool cudaPresent) {
+    if (requested != Device::Auto) return requested;
+    return cudaPresent ? Device::Cuda : Device::Cpu;
+}
+
 DType resolveDType(Device resolvedDevice, DType requested) {
     if (requested != DType::Auto) return requested;
     return resolvedDevice == Device::Cuda ? DType::F16 : DType::F32;

@@ -286,8 +286,7 @@ bool cudaAvailable() {
 }
 
 Device resolveDevice(Device requested) {
-    if (requested != Device::Auto) return requested;
-    return cudaAvailable() ? Device::Cuda : Device::Cpu;
+    return resolveDevice(requested, requested == Device::Auto && cudaAvailable());
 }
 
 std::string resolveModelFolder(const std::string& path) {
