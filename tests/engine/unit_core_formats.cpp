@@ -74,6 +74,16 @@ KT_TEST(seeds_are_full_uint64_and_never_wrapped) {
     KT_CHECK(!koala::parseSeed(""));
     KT_CHECK(!koala::parseSeed("1e5"));
     for (int i = 0; i < 16; ++i) KT_CHECK(koala::randomSeed() <= 0xffffffffull);
+    // A run of seeds (one per image) stops at the top of the range instead of wrapping to 0.
+    KT_CHECK(koala::seedInRun(5, 3) == std::optional<std::uint64_t>(8));
+    KT_CHECK(koala::seedInRun(UINT64_MAX, 0) == std::optional<std::uint64_t>(UINT64_MAX));
+    KT_CHECK(koala::seedInRun(UINT64_MAX - 2, 2) == std::optional<std::uint64_t>(UINT64_MAX));
+    KT_CHECK(!koala::seedInRun(UINT64_MAX - 2, 3));
+    KT_CHECK(!koala::seedInRun(UINT64_MAX, UINT64_MAX));
+    KT_CHECK(koala::seedRunFits(0, 0) && koala::seedRunFits(UINT64_MAX, 0) && koala::seedRunFits(UINT64_MAX, 1));
+    KT_CHECK(koala::seedRunFits(UINT64_MAX - 63, 64));
+    KT_CHECK(!koala::seedRunFits(UINT64_MAX - 62, 64));
+    KT_CHECK(koala::seedRunFits(1, UINT64_MAX) && !koala::seedRunFits(2, UINT64_MAX));
 }
 
 KT_TEST(png_text_round_trip_including_utf8) {

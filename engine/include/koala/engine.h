@@ -128,6 +128,11 @@ std::uint64_t randomSeed();
 // Parses a seed typed or passed by a person: decimal digits only (surrounding spaces allowed), 0..2^64-1. Returns
 // nothing for a negative number, one beyond 2^64-1, an empty string or anything that is not digits.
 std::optional<std::uint64_t> parseSeed(std::string_view text);
+// Seeds of a run of images (the studio's job: seed, seed+1, ..., one per image) never wrap past kLimits.maxSeed:
+// seedInRun gives FIRST + INDEX, or nothing when that is beyond the range; seedRunFits says whether all COUNT seeds
+// from FIRST are in range (a run of 0 or 1 always is).
+std::optional<std::uint64_t> seedInRun(std::uint64_t first, std::uint64_t index);
+bool seedRunFits(std::uint64_t first, std::uint64_t count);
 // Whether a width or height is one the engine runs (a multiple of kLimits.sizeMultiple within the range).
 bool validSize(int pixels);
 

@@ -165,6 +165,15 @@ std::optional<std::uint64_t> parseSeed(std::string_view text) {
     return v;
 }
 
+std::optional<std::uint64_t> seedInRun(std::uint64_t first, std::uint64_t index) {
+    if (first < kLimits.minSeed || first > kLimits.maxSeed || kLimits.maxSeed - first < index) return std::nullopt;
+    return first + index;
+}
+
+bool seedRunFits(std::uint64_t first, std::uint64_t count) {
+    return count == 0 || seedInRun(first, count - 1).has_value();
+}
+
 Device resolveDevice(Device requested, bool cudaPresent) {
     if (requested != Device::Auto) return requested;
     return cudaPresent ? Device::Cuda : Device::Cpu;
