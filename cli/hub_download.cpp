@@ -1,5 +1,6 @@
-// koala-cli --download REPO [--revision REV] [--variant auto|plain|all] [--quiet]: fetches a pipeline from the
-// Hugging Face hub into the HF cache (koala_hub) with progress on stderr, and prints the snapshot folder on stdout.
+// koala-cli --download REPO [--revision REV] [--variant auto|plain|all] [--parallel N] [--quiet]: fetches a pipeline
+// from the Hugging Face hub into the HF cache (koala_hub), N files at once (default 4), with the total to download
+// and then progress on stderr, and prints the snapshot folder on stdout.
 // Exit codes as koala-cli's others: 0 done, 1 runtime error, 2 usage.
 #include "koala/hub.h"
 
@@ -8,6 +9,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <set>
 #include <string>
 
 namespace {
@@ -35,7 +37,7 @@ std::string clock(double seconds) {
 [[noreturn]] void downloadUsage(const std::string& msg) {
     std::fprintf(stderr,
                  "koala-cli: %s\nusage: koala-cli --download REPO [--revision REV] [--variant auto|plain|all] "
-                 "[--quiet]\n",
+                 "[--parallel N] [--quiet]\n",
                  msg.c_str());
     std::exit(2);
 }
@@ -55,8 +57,16 @@ int runHubDownload(int argc, char** argv, int i) {
             quiet = true;
             continue;
         }
-        if (a != "--revision" && a != "--variant") downloadUsage("unexpected argument after --download: '" + a + "'");
+        if (a != "--revision" && a != "--variant" && a != "--parallel")
+            downloadUsage("unexpected argument after --download: '" + a + "'");
         if (i + 1 >= argc) downloadUsage("missing value for " + a);
+        if (a == "--parallel") {
+            char* end = nullptr;
+            const long n = std::strtol(argv[++i], &end, 10);
+            if (!end || *end || n < 1 || n > 16) downloadUsage("--parallel wants a number of files from 1 to 16");
+            o.parallelFiles = int(n);
+            continue;
+        }
         (a == "--revision" ? o.revision : o.variant) = argv[++i];
     }
     if (o.variant != "auto" && o.variant != "plain" && o.variant != "all" && o.variant != "fp16")
@@ -69,7 +79,7 @@ int runHubDownload(int argc, char** argv, int i) {
 
     const bool tty = ::isatty(2);
     auto last = std::chrono::steady_clock::now() - std::chrono::hours(1);
-    std::string lastFile;
+    std::set<int> seenFiles;
     bool openLine = false;
     if (!quiet)
         o.progress = [&](const hub::DownloadProgress& p) {
@@ -81,19 +91,35 @@ int runHubDownload(int argc, char** argv, int i) {
             } else if (p.phase == Phase::Checking) {
                 if (now - last < std::chrono::milliseconds(tty ? 100 : 2000)) return;
                 line = "checking " + p.file;
-            } else if (p.phase == Phase::Downloading && p.fileCount == 0) {
+            } else if (p.phase == Phase::Ready) {
+                // The total, before the first byte of the weights.
+                if (p.fileCount == 0) {
+                    line = "nothing to download: every file is in the cache";
+                } else {
+                    line = std::to_string(p.fileCount) + (p.fileCount == 1 ? " file, " : " files, ") +
+                           humanBytes(double(p.bytesTotal - p.bytesDone)) + " to download";
+                    if (p.bytesDone > 0)
+                        line += " (" + humanBytes(double(p.bytesDone)) + " of " + humanBytes(double(p.bytesTotal)) +
+                                " kept from an earlier download)";
+                }
+                if (openLine) std::fputc('\n', stderr);
+                std::fprintf(stderr, "%s\n", line.c_str());
+                openLine = false;
+                return;
+            } else if (p.phase == Phase::Downloading && p.fileIndex == 0) {
                 line = "fetching " + p.file;
             } else if (p.phase == Phase::Downloading) {
-                const bool newFile = p.file != lastFile;
+                const bool newFile = seenFiles.insert(p.fileIndex).second;
                 if (!newFile && now - last < std::chrono::milliseconds(tty ? 200 : 2000)) return;
-                lastFile = p.file;
                 line = "[" + std::to_string(p.fileIndex) + "/" + std::to_string(p.fileCount) + "] " + p.file + "  " +
                        humanBytes(double(p.fileBytes)) + " / " + humanBytes(double(p.fileTotal)) + "  total " +
                        humanBytes(double(p.bytesDone)) + " / " + humanBytes(double(p.bytesTotal)) + "  " +
                        (p.bytesPerSecond > 0 ? humanBytes(p.bytesPerSecond) + "/s" : "-- B/s") + "  " +
-                       clock(p.secondsLeft) + " left";
+                       clock(p.secondsLeft) + " left" +
+                       (p.filesActive > 1 ? "  (" + std::to_string(p.filesActive) + " files at once)" : "");
             } else if (p.phase == Phase::Verifying) {
-                line = "verifying sha256 of " + p.file;
+                if (!tty && now - last < std::chrono::milliseconds(2000)) return;
+                line = "verifying " + p.file;
             } else if (p.phase == Phase::Linking) {
                 line = "linking the snapshot";
             } else {

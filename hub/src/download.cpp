@@ -10,13 +10,16 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <exception>
 #include <fstream>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <sstream>
 #include <thread>
@@ -118,33 +121,55 @@ struct FileMeta {
     long long size = -1;  // -1 unknown
     std::string url;      // where to GET it (the CDN location for LFS files)
     bool cached = false;  // its blob is already there
+    bool lfs = false;     // the hub answered with X-Linked-Etag (a sha256); else the ETag is the git blob id
+};
+
+// One connection: a libcurl handle and the file it is fetching. Lane 0 also does the listing and the HEAD requests.
+struct Lane {
+    CURL* curl = nullptr;
+    std::atomic<std::uint64_t> fileBytes{0};  // on disk for its current file; 0 when idle
+    bool rangeChecked = false;
+    std::string file;  // guarded by the progress mutex
+    int index = 0;
+    std::uint64_t fileTotal = 0;
+    Lane() {
+        curl = curl_easy_init();
+        if (!curl) fail(ErrorKind::Io, "cannot start libcurl");
+    }
+    ~Lane() {
+        if (curl) curl_easy_cleanup(curl);
+    }
+    Lane(const Lane&) = delete;
+    Lane& operator=(const Lane&) = delete;
 };
 
 class Client {
 public:
     Client(const std::string& repoId, const DownloadOptions& o) : m_repo(repoId), m_o(o) {
         globalInit();
-        m_curl = curl_easy_init();
-        if (!m_curl) fail(ErrorKind::Io, "cannot start libcurl");
         if (const char* v = std::getenv("KOALA_HUB_FAIL_WRITES_AFTER"); v && m_o.failWritesAfterBytes < 0)
             m_o.failWritesAfterBytes = std::atoll(v);
         if (const char* v = std::getenv("KOALA_HUB_ASSUME_FREE_BYTES"); v && m_o.assumeFreeBytes < 0)
             m_o.assumeFreeBytes = std::atoll(v);
+        if (const char* v = std::getenv("KOALA_HUB_PARALLEL"); v && m_o.parallelFiles <= 0)
+            m_o.parallelFiles = std::atoi(v);
+        if (m_o.parallelFiles <= 0) m_o.parallelFiles = 4;
+        m_o.parallelFiles = std::min(16, m_o.parallelFiles);
         m_cache = fs::path(m_o.env.cacheDir);
         m_repoDir = m_cache / repoFolderName(repoId);
-    }
-    ~Client() {
-        if (m_curl) curl_easy_cleanup(m_curl);
+        m_lanes.push_back(std::make_unique<Lane>());
     }
     Client(const Client&) = delete;
     Client& operator=(const Client&) = delete;
 
     DownloadResult run();
+    DownloadPlan plan();
 
 private:
     // ---- HTTP ----
     struct Transfer {
         Client* self = nullptr;
+        Lane* lane = nullptr;
         Response* resp = nullptr;
         std::FILE* file = nullptr;  // body goes here on a 2xx answer, else into resp->body
         Sha256* hasher = nullptr;
@@ -157,29 +182,33 @@ private:
         std::string protocolError;
     };
 
-    void setCommon(const std::string& url, curl_slist*& hdrs, bool follow) {
-        curl_easy_reset(m_curl);
-        curl_easy_setopt(m_curl, CURLOPT_URL, url.c_str());
-        curl_easy_setopt(m_curl, CURLOPT_NOSIGNAL, 1L);
-        curl_easy_setopt(m_curl, CURLOPT_CONNECTTIMEOUT, 30L);
-        curl_easy_setopt(m_curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
-        curl_easy_setopt(m_curl, CURLOPT_LOW_SPEED_TIME, long(std::max(1, m_o.stallSeconds)));
-        curl_easy_setopt(m_curl, CURLOPT_FOLLOWLOCATION, follow ? 1L : 0L);
-        curl_easy_setopt(m_curl, CURLOPT_MAXREDIRS, 10L);
+    // The user's cancel, or another file's failure: every connection stops (partial files stay).
+    bool stopped() const { return m_stop.cancelled() || (m_o.cancel && m_o.cancel->cancelled()); }
+
+    void setCommon(Lane& lane, const std::string& url, curl_slist*& hdrs, bool follow) {
+        CURL* c = lane.curl;
+        curl_easy_reset(c);
+        curl_easy_setopt(c, CURLOPT_URL, url.c_str());
+        curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 30L);
+        curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
+        curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, long(std::max(1, m_o.stallSeconds)));
+        curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, follow ? 1L : 0L);
+        curl_easy_setopt(c, CURLOPT_MAXREDIRS, 10L);
 #if LIBCURL_VERSION_NUM >= 0x075500
-        curl_easy_setopt(m_curl, CURLOPT_PROTOCOLS_STR, "http,https");
-        curl_easy_setopt(m_curl, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+        curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+        curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
 #endif
         const std::string ua = m_o.userAgent.empty() ? "koala-hub/0.1 (KOALA Studio)" : m_o.userAgent;
-        curl_easy_setopt(m_curl, CURLOPT_USERAGENT, ua.c_str());
+        curl_easy_setopt(c, CURLOPT_USERAGENT, ua.c_str());
         hdrs = curl_slist_append(hdrs, "Accept-Encoding: identity");
         // libcurl drops a custom Authorization header when a redirect leaves the host (the CDN needs none).
         if (!m_o.env.token.empty()) hdrs = curl_slist_append(hdrs, ("Authorization: Bearer " + m_o.env.token).c_str());
-        curl_easy_setopt(m_curl, CURLOPT_HTTPHEADER, hdrs);
-        curl_easy_setopt(m_curl, CURLOPT_HEADERFUNCTION, &Client::onHeader);
-        curl_easy_setopt(m_curl, CURLOPT_WRITEFUNCTION, &Client::onBody);
-        curl_easy_setopt(m_curl, CURLOPT_NOPROGRESS, 0L);
-        curl_easy_setopt(m_curl, CURLOPT_XFERINFOFUNCTION, &Client::onXfer);
+        curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+        curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, &Client::onHeader);
+        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, &Client::onBody);
+        curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+        curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, &Client::onXfer);
     }
 
     static std::size_t onHeader(char* data, std::size_t size, std::size_t n, void* user) {
@@ -210,17 +239,18 @@ private:
 
     static int onXfer(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
         auto* t = static_cast<Transfer*>(user);
-        if (t->self->m_o.cancel && t->self->m_o.cancel->cancelled()) {
+        if (t->self->stopped()) {
             t->cancelled = true;
             return 1;
         }
-        t->self->reportProgress(false);
+        t->self->reportProgress(t->lane, false);
         return 0;
     }
 
     std::size_t writeChunk(Transfer& t, const char* data, std::size_t len) {
-        if (!t.truncated && !m_rangeChecked) {
-            m_rangeChecked = true;
+        Lane& lane = *t.lane;
+        if (!t.truncated && !lane.rangeChecked) {
+            lane.rangeChecked = true;
             if (t.startOffset > 0 && t.resp->status == 200) {
                 // The server ignored the Range request and sends the whole file: start the file over.
                 std::fflush(t.file);
@@ -230,7 +260,7 @@ private:
                     return 0;
                 }
                 *t.hasher = Sha256();
-                m_fileBytes = 0;
+                lane.fileBytes = 0;
                 t.truncated = true;
             } else if (t.startOffset > 0 && t.resp->status == 206) {
                 const std::string cr = t.resp->header("content-range");  // bytes START-END/TOTAL
@@ -243,13 +273,13 @@ private:
                 }
             }
         }
-        if (m_o.cancel && m_o.cancel->cancelled()) {
+        if (stopped()) {
             t.cancelled = true;
             return 0;
         }
         std::size_t allowed = len;
         if (m_o.failWritesAfterBytes >= 0) {
-            const long long room = std::max(0LL, m_o.failWritesAfterBytes - m_writtenThisCall);
+            const long long room = std::max(0LL, m_o.failWritesAfterBytes - m_writtenThisCall.load());
             if ((long long)len > room) {
                 allowed = std::size_t(room);
                 t.injected = true;
@@ -262,7 +292,7 @@ private:
         }
         t.hasher->update(data, allowed);
         m_writtenThisCall += (long long)allowed;
-        m_fileBytes += allowed;
+        lane.fileBytes += allowed;
         m_netBytes += allowed;
         if (t.injected) {
             std::fflush(t.file);
@@ -273,20 +303,21 @@ private:
         return len;
     }
 
-    Response request(const std::string& url, bool head, bool follow) {
+    Response request(Lane& lane, const std::string& url, bool head, bool follow) {
         Response r;
         Transfer t;
         t.self = this;
+        t.lane = &lane;
         t.resp = &r;
         curl_slist* hdrs = nullptr;
-        setCommon(url, hdrs, follow);
-        if (head) curl_easy_setopt(m_curl, CURLOPT_NOBODY, 1L);
-        curl_easy_setopt(m_curl, CURLOPT_HEADERDATA, &t);
-        curl_easy_setopt(m_curl, CURLOPT_WRITEDATA, &t);
-        curl_easy_setopt(m_curl, CURLOPT_XFERINFODATA, &t);
+        setCommon(lane, url, hdrs, follow);
+        if (head) curl_easy_setopt(lane.curl, CURLOPT_NOBODY, 1L);
+        curl_easy_setopt(lane.curl, CURLOPT_HEADERDATA, &t);
+        curl_easy_setopt(lane.curl, CURLOPT_WRITEDATA, &t);
+        curl_easy_setopt(lane.curl, CURLOPT_XFERINFODATA, &t);
         char err[CURL_ERROR_SIZE] = {0};
-        curl_easy_setopt(m_curl, CURLOPT_ERRORBUFFER, err);
-        r.code = curl_easy_perform(m_curl);
+        curl_easy_setopt(lane.curl, CURLOPT_ERRORBUFFER, err);
+        r.code = curl_easy_perform(lane.curl);
         curl_slist_free_all(hdrs);
         if (t.cancelled) fail(ErrorKind::Cancelled, "download of " + m_repo + " cancelled");
         r.curlError = err[0] ? err : curl_easy_strerror(r.code);
@@ -342,68 +373,110 @@ private:
         return m_o.env.endpoint + "/" + m_repo + "/resolve/" + quote(m_commit, false) + "/" + quote(path, true);
     }
 
-    void listRevision(std::vector<std::string>& files);
+    struct Sibling {
+        std::string path;
+        long long size = -1;
+        std::string blobId;  // git blob id (of the LFS pointer for an LFS file)
+        std::string sha256;  // LFS files
+        long long lfsSize = -1;
+    };
+    void listRevision(std::vector<Sibling>& files, bool blobs);
     FileMeta headFile(const std::string& path);
-    void fetchBlob(const FileMeta& f, int index, int count);
-    void downloadToIncomplete(const FileMeta& f, const fs::path& incomplete);
+    void fetchBlob(Lane& lane, const FileMeta& f, int index, int count);
+    void downloadToIncomplete(Lane& lane, const FileMeta& f, const fs::path& incomplete);
+    void startFile(Lane& lane, const FileMeta& f, std::uint64_t have);
+    void fetchAll(const std::vector<FileMeta>& toFetch);
     void checkFreeSpace(std::uint64_t needed);
     void linkSnapshot(const std::vector<FileMeta>& files);
-    void phase(DownloadProgress::Phase p, const std::string& file = {});
-    void reportProgress(bool force);
+    void phase(Lane* lane, DownloadProgress::Phase p, const std::string& file = {});
+    void reportProgress(Lane* lane, bool force);
+    void reportLocked(Lane* lane, bool force);
 
     std::string m_repo;
     DownloadOptions m_o;
-    CURL* m_curl = nullptr;
+    std::vector<std::unique_ptr<Lane>> m_lanes;
     fs::path m_cache, m_repoDir;
     std::string m_commit;
+    CancelToken m_stop;
 
-    // progress
+    // progress (m_pm guards what is not atomic)
+    std::mutex m_pm;
     DownloadProgress m_p;
-    std::uint64_t m_doneBefore = 0;  // finished files among those fetched
-    std::uint64_t m_fileBytes = 0;   // on disk for the current file
-    std::uint64_t m_netBytes = 0;    // over the network by this call
-    long long m_writtenThisCall = 0;
-    bool m_rangeChecked = false;
+    std::uint64_t m_doneBefore = 0;                    // finished files among those fetched
+    std::uint64_t m_pendingPartial = 0;                // partial files kept from before, of files not started yet
+    std::map<std::string, std::uint64_t> m_partialAt;  // etag -> those partial bytes
+    int m_filesDone = 0;
+    std::atomic<std::uint64_t> m_netBytes{0};  // over the network by this call
+    std::atomic<long long> m_writtenThisCall{0};
     Clock::time_point m_lastReport{};
     Clock::time_point m_rateT0{};
     std::uint64_t m_rateBytes0 = 0;
     double m_rate = 0;
 };
 
-void Client::phase(DownloadProgress::Phase p, const std::string& file) {
+void Client::phase(Lane* lane, DownloadProgress::Phase p, const std::string& file) {
+    std::lock_guard<std::mutex> guard(m_pm);
     m_p.phase = p;
-    m_p.file = file;
-    reportProgress(true);
+    if (lane)
+        lane->file = file;
+    else
+        m_p.file = file;
+    reportLocked(lane, true);
 }
 
-void Client::reportProgress(bool force) {
+void Client::reportProgress(Lane* lane, bool force) {
+    std::lock_guard<std::mutex> guard(m_pm);
+    reportLocked(lane, force);
+}
+
+void Client::reportLocked(Lane* lane, bool force) {
     const auto now = Clock::now();
+    const std::uint64_t net = m_netBytes.load();
     if (m_rateT0 == Clock::time_point{}) {
         m_rateT0 = now;
-        m_rateBytes0 = m_netBytes;
+        m_rateBytes0 = net;
     }
     const double dt = std::chrono::duration<double>(now - m_rateT0).count();
     if (dt >= 1.0) {  // a rate over the last second or so, smoothed
-        const double inst = double(m_netBytes - m_rateBytes0) / dt;
+        const double inst = double(net - m_rateBytes0) / dt;
         m_rate = m_rate == 0 ? inst : 0.7 * m_rate + 0.3 * inst;
         m_rateT0 = now;
-        m_rateBytes0 = m_netBytes;
+        m_rateBytes0 = net;
     }
     if (!m_o.progress) return;
     if (!force && now - m_lastReport < std::chrono::milliseconds(100)) return;
     m_lastReport = now;
-    m_p.fileBytes = m_fileBytes;
-    m_p.bytesDone = m_doneBefore + m_fileBytes;
-    m_p.bytesPerSecond = m_rate;
-    m_p.secondsLeft = m_rate > 0 && m_p.bytesTotal >= m_p.bytesDone
-                          ? double(m_p.bytesTotal - m_p.bytesDone) / m_rate
-                          : (m_p.bytesTotal > 0 && m_p.bytesDone >= m_p.bytesTotal ? 0.0 : -1.0);
-    m_o.progress(m_p);
+    DownloadProgress p = m_p;
+    std::uint64_t active = 0;
+    int busy = 0;
+    for (const auto& l : m_lanes) {
+        const std::uint64_t b = l->fileBytes.load();
+        active += b;
+        busy += l->index > 0 ? 1 : 0;
+    }
+    if (lane && lane->index > 0) {
+        p.file = lane->file;
+        p.fileIndex = lane->index;
+        p.fileTotal = lane->fileTotal;
+        p.fileBytes = lane->fileBytes.load();
+    } else if (lane && p.file.empty()) {
+        p.file = lane->file;
+    }
+    p.filesDone = m_filesDone;
+    p.filesActive = busy;
+    p.bytesDone = m_doneBefore + m_pendingPartial + active;
+    if (p.bytesTotal > 0) p.bytesDone = std::min(p.bytesDone, p.bytesTotal);
+    p.bytesPerSecond = m_rate;
+    p.secondsLeft = m_rate > 0 && p.bytesTotal >= p.bytesDone
+                        ? double(p.bytesTotal - p.bytesDone) / m_rate
+                        : (p.bytesTotal > 0 && p.bytesDone >= p.bytesTotal ? 0.0 : -1.0);
+    m_o.progress(p);
 }
 
-void Client::listRevision(std::vector<std::string>& files) {
-    const std::string url = m_o.env.endpoint + "/api/models/" + m_repo + "/revision/" + quote(m_o.revision, false);
-    Response r = request(url, false, true);
+void Client::listRevision(std::vector<Sibling>& files, bool blobs) {
+    const std::string url = m_o.env.endpoint + "/api/models/" + m_repo + "/revision/" + quote(m_o.revision, false) +
+                            (blobs ? "?blobs=true" : "");
+    Response r = request(*m_lanes[0], url, false, true);
     if (r.code != CURLE_OK) networkError(r, "listing " + m_repo);
     if (r.status != 200) httpError(r, "");
     nlohmann::json j;
@@ -417,9 +490,27 @@ void Client::listRevision(std::vector<std::string>& files) {
         fail(ErrorKind::Protocol, url + ": no 'sha' and 'siblings' in the answer");
     m_commit = j["sha"].get<std::string>();
     if (!isCommitHash(m_commit)) fail(ErrorKind::Protocol, url + ": '" + m_commit + "' is not a commit hash");
-    for (const auto& s : j["siblings"])
-        if (s.is_object() && s.contains("rfilename") && s["rfilename"].is_string())
-            files.push_back(s["rfilename"].get<std::string>());
+    // With blobs=true each sibling is {"rfilename", "size", "blobId", "lfs": {"sha256", "size", "pointerSize"}}
+    // (huggingface_hub's RepoSibling); "size" is the file's own size, LFS files included.
+    const auto number = [](const nlohmann::json& o, const char* key) -> long long {
+        return o.contains(key) && o[key].is_number_integer() && o[key].get<long long>() >= 0 ? o[key].get<long long>()
+                                                                                             : -1;
+    };
+    const auto text = [](const nlohmann::json& o, const char* key) -> std::string {
+        return o.contains(key) && o[key].is_string() ? o[key].get<std::string>() : std::string();
+    };
+    for (const auto& s : j["siblings"]) {
+        if (!s.is_object() || !s.contains("rfilename") || !s["rfilename"].is_string()) continue;
+        Sibling sib;
+        sib.path = s["rfilename"].get<std::string>();
+        sib.size = number(s, "size");
+        sib.blobId = lower(text(s, "blobId"));
+        if (s.contains("lfs") && s["lfs"].is_object()) {
+            sib.sha256 = lower(text(s["lfs"], "sha256"));
+            sib.lfsSize = number(s["lfs"], "size");
+        }
+        files.push_back(std::move(sib));
+    }
 }
 
 FileMeta Client::headFile(const std::string& path) {
@@ -427,7 +518,7 @@ FileMeta Client::headFile(const std::string& path) {
     f.path = path;
     std::string url = resolveUrl(path);
     for (int hop = 0; hop < 5; ++hop) {
-        Response r = request(url, true, false);
+        Response r = request(*m_lanes[0], url, true, false);
         if (r.code != CURLE_OK) networkError(r, "asking for " + path);
         const bool redirect = r.status >= 300 && r.status < 400;
         const std::string linkedEtag = r.header("x-linked-etag");
@@ -443,7 +534,8 @@ FileMeta Client::headFile(const std::string& path) {
         if (!commit.empty() && commit != m_commit)
             fail(ErrorKind::Protocol, path + ": the hub answered for commit " + commit + " while listing gave " +
                                           m_commit + " (the repo changed during the download; run again)");
-        f.etag = normalizeEtag(!linkedEtag.empty() ? linkedEtag : r.header("etag"));
+        f.lfs = !linkedEtag.empty();
+        f.etag = normalizeEtag(f.lfs ? linkedEtag : r.header("etag"));
         if (f.etag.empty() || !safeRepoPath(f.etag) || f.etag.find('/') != std::string::npos)
             fail(ErrorKind::Protocol, "the hub gave no usable ETag for " + path);
         const std::string size = !r.header("x-linked-size").empty() ? r.header("x-linked-size")
@@ -474,7 +566,18 @@ void Client::checkFreeSpace(std::uint64_t needed) {
                                       " are free (set HF_HUB_CACHE to a larger disk, or free some space)");
 }
 
-void Client::downloadToIncomplete(const FileMeta& f, const fs::path& incomplete) {
+// A file starts on a lane: its partial bytes (if any were counted as pending) now count as the lane's.
+void Client::startFile(Lane& lane, const FileMeta& f, std::uint64_t have) {
+    std::lock_guard<std::mutex> guard(m_pm);
+    auto it = m_partialAt.find(f.etag);
+    if (it != m_partialAt.end()) {
+        m_pendingPartial -= std::min(m_pendingPartial, it->second);
+        m_partialAt.erase(it);
+    }
+    lane.fileBytes = have;
+}
+
+void Client::downloadToIncomplete(Lane& lane, const FileMeta& f, const fs::path& incomplete) {
     const bool checkSha = isSha256(f.etag);
     Sha256 hasher;
     std::error_code ec;
@@ -494,7 +597,7 @@ void Client::downloadToIncomplete(const FileMeta& f, const fs::path& incomplete)
             left -= in.gcount();
         }
     }
-    m_fileBytes = std::uint64_t(have);
+    startFile(lane, f, std::uint64_t(have));
     int failures = 0;
     bool restarted416 = false;
     while (f.size < 0 || have < f.size) {
@@ -503,28 +606,29 @@ void Client::downloadToIncomplete(const FileMeta& f, const fs::path& incomplete)
         Response r;
         Transfer t;
         t.self = this;
+        t.lane = &lane;
         t.resp = &r;
         t.file = out;
         t.hasher = &hasher;
         t.startOffset = have;
-        m_rangeChecked = false;
+        lane.rangeChecked = false;
         curl_slist* hdrs = nullptr;
-        setCommon(f.url, hdrs, true);
+        setCommon(lane, f.url, hdrs, true);
         if (have > 0) hdrs = curl_slist_append(hdrs, ("Range: bytes=" + std::to_string(have) + "-").c_str());
-        curl_easy_setopt(m_curl, CURLOPT_HTTPHEADER, hdrs);
-        curl_easy_setopt(m_curl, CURLOPT_HEADERDATA, &t);
-        curl_easy_setopt(m_curl, CURLOPT_WRITEDATA, &t);
-        curl_easy_setopt(m_curl, CURLOPT_XFERINFODATA, &t);
+        curl_easy_setopt(lane.curl, CURLOPT_HTTPHEADER, hdrs);
+        curl_easy_setopt(lane.curl, CURLOPT_HEADERDATA, &t);
+        curl_easy_setopt(lane.curl, CURLOPT_WRITEDATA, &t);
+        curl_easy_setopt(lane.curl, CURLOPT_XFERINFODATA, &t);
         char err[CURL_ERROR_SIZE] = {0};
-        curl_easy_setopt(m_curl, CURLOPT_ERRORBUFFER, err);
-        r.code = curl_easy_perform(m_curl);
+        curl_easy_setopt(lane.curl, CURLOPT_ERRORBUFFER, err);
+        r.code = curl_easy_perform(lane.curl);
         curl_slist_free_all(hdrs);
         r.curlError = err[0] ? err : curl_easy_strerror(r.code);
         const bool flushFailed = std::fflush(out) != 0 || ::fsync(::fileno(out)) != 0;
         const int flushErrno = errno;
         std::fclose(out);
         have = (long long)fs::file_size(incomplete, ec);
-        m_fileBytes = std::uint64_t(have);
+        lane.fileBytes = std::uint64_t(have);
         if (t.cancelled)
             fail(ErrorKind::Cancelled, "download of " + m_repo + " cancelled (" + f.path + ": " +
                                            humanBytes(double(have)) + " kept for a later resume)");
@@ -547,7 +651,7 @@ void Client::downloadToIncomplete(const FileMeta& f, const fs::path& incomplete)
             fs::remove(incomplete, ec);
             hasher = Sha256();
             have = 0;
-            m_fileBytes = 0;
+            lane.fileBytes = 0;
             restarted416 = true;
             continue;
         }
@@ -567,8 +671,7 @@ void Client::downloadToIncomplete(const FileMeta& f, const fs::path& incomplete)
         // Back off a little (more each time), then resume from what is on disk.
         const auto wait = std::chrono::milliseconds(std::min(5000, 250 * failures));
         for (auto until = Clock::now() + wait; Clock::now() < until;) {
-            if (m_o.cancel && m_o.cancel->cancelled())
-                fail(ErrorKind::Cancelled, "download of " + m_repo + " cancelled");
+            if (stopped()) fail(ErrorKind::Cancelled, "download of " + m_repo + " cancelled");
             std::this_thread::sleep_for(std::chrono::milliseconds(50));
         }
     }
@@ -578,7 +681,7 @@ void Client::downloadToIncomplete(const FileMeta& f, const fs::path& incomplete)
                                       std::to_string(f.size) + "; the data was discarded, run the download again");
     }
     if (checkSha) {
-        phase(DownloadProgress::Phase::Verifying, f.path);
+        phase(&lane, DownloadProgress::Phase::Verifying, f.path);
         const std::string got = hasher.hexDigest();
         if (got != f.etag) {
             fs::remove(incomplete, ec);
@@ -586,10 +689,21 @@ void Client::downloadToIncomplete(const FileMeta& f, const fs::path& incomplete)
                                           "; the data was discarded (run the download again; if it repeats, a proxy "
                                           "or the server is damaging the file)");
         }
+    } else if (!f.lfs && isCommitHash(f.etag)) {
+        // A small (non-LFS) file: the hub's ETag is its git blob id, sha1("blob {size}\0" + content).
+        phase(&lane, DownloadProgress::Phase::Verifying, f.path);
+        const std::string got = gitBlobSha1OfFile(incomplete);
+        if (got != f.etag) {
+            fs::remove(incomplete, ec);
+            fail(ErrorKind::Checksum, f.path + ": git blob id " + (got.empty() ? "(unreadable)" : got) +
+                                          " does not match the hub's ETag " + f.etag +
+                                          "; the data was discarded (run the download again; if it repeats, a proxy "
+                                          "or the server is damaging the file)");
+        }
     }
 }
 
-void Client::fetchBlob(const FileMeta& f, int index, int count) {
+void Client::fetchBlob(Lane& lane, const FileMeta& f, int index, int count) {
     const fs::path blob = m_repoDir / "blobs" / f.etag;
     const fs::path incomplete = m_repoDir / "blobs" / (f.etag + ".incomplete");
     std::error_code ec;
@@ -597,23 +711,74 @@ void Client::fetchBlob(const FileMeta& f, int index, int count) {
     if (ec) fail(ErrorKind::Io, "cannot create " + blob.parent_path().string() + ": " + ec.message());
     // One writer per blob, here and in huggingface_hub (the same lock file); others wait, then find it done.
     FileLock lock;
-    lock.lock(blobLockPath(m_o.env.cacheDir, m_repo, f.etag), FileLock::Mode::Exclusive, m_o.cancel);
-    m_p.fileIndex = index;
-    m_p.fileCount = count;
-    m_p.fileTotal = f.size >= 0 ? std::uint64_t(f.size) : 0;
-    m_fileBytes = 0;
+    lock.lock(blobLockPath(m_o.env.cacheDir, m_repo, f.etag), FileLock::Mode::Exclusive, &m_stop);
+    {
+        std::lock_guard<std::mutex> guard(m_pm);
+        lane.index = index;
+        lane.fileTotal = f.size >= 0 ? std::uint64_t(f.size) : 0;
+        lane.fileBytes = 0;
+        m_p.fileCount = count;
+    }
     if (!fs::is_regular_file(blob, ec)) {
-        phase(DownloadProgress::Phase::Downloading, f.path);
-        downloadToIncomplete(f, incomplete);
+        phase(&lane, DownloadProgress::Phase::Downloading, f.path);
+        downloadToIncomplete(lane, f, incomplete);
         if (std::rename(incomplete.c_str(), blob.c_str()) != 0)
             fail(ErrorKind::Io, "cannot move " + incomplete.string() + " into place: " + std::strerror(errno));
+    } else {
+        startFile(lane, f, 0);  // another download put it there meanwhile
     }
-    m_fileBytes = 0;
+    std::lock_guard<std::mutex> guard(m_pm);
+    lane.fileBytes = 0;
+    lane.index = 0;
     m_doneBefore += f.size >= 0 ? std::uint64_t(f.size) : 0;
+    ++m_filesDone;
+}
+
+// Fetches the files on up to parallelFiles connections. The first failure stops the others (their partial files
+// stay, as on a cancel) and is what the download throws; a cancel reaches every connection within 50 ms.
+void Client::fetchAll(const std::vector<FileMeta>& toFetch) {
+    if (toFetch.empty()) return;
+    const std::size_t lanes = std::min<std::size_t>(std::size_t(m_o.parallelFiles), toFetch.size());
+    while (m_lanes.size() < lanes) m_lanes.push_back(std::make_unique<Lane>());
+    std::atomic<std::size_t> next{0};
+    std::atomic<int> running{int(lanes)};
+    std::mutex errorMutex;
+    std::exception_ptr firstError;
+    const int count = int(toFetch.size());
+    const auto work = [&](Lane& lane) {
+        for (;;) {
+            const std::size_t i = next++;
+            if (i >= toFetch.size() || m_stop.cancelled()) break;
+            try {
+                fetchBlob(lane, toFetch[i], int(i + 1), count);
+            } catch (...) {
+                {
+                    std::lock_guard<std::mutex> guard(errorMutex);
+                    if (!firstError) firstError = std::current_exception();
+                }
+                m_stop.cancel();
+                break;
+            }
+        }
+        --running;
+    };
+    std::vector<std::thread> threads;
+    threads.reserve(lanes);
+    for (std::size_t l = 0; l < lanes; ++l) {
+        Lane* lane = m_lanes[l].get();
+        threads.emplace_back([&work, lane] { work(*lane); });
+    }
+    while (running.load() > 0) {
+        if (m_o.cancel && m_o.cancel->cancelled()) m_stop.cancel();
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    for (auto& t : threads) t.join();
+    if (firstError) std::rethrow_exception(firstError);
+    if (m_o.cancel && m_o.cancel->cancelled()) fail(ErrorKind::Cancelled, "download of " + m_repo + " cancelled");
 }
 
 void Client::linkSnapshot(const std::vector<FileMeta>& files) {
-    phase(DownloadProgress::Phase::Linking);
+    phase(nullptr, DownloadProgress::Phase::Linking);
     const fs::path snap = m_repoDir / "snapshots" / m_commit;
     std::error_code ec;
     // model_index.json last: a snapshot that has it is complete.
@@ -649,10 +814,10 @@ DownloadResult Client::run() {
     res.repoDir = m_repoDir.string();
     std::error_code ec;
 
-    phase(DownloadProgress::Phase::Listing);
-    std::vector<std::string> repoFiles;
+    phase(nullptr, DownloadProgress::Phase::Listing);
+    std::vector<Sibling> siblings;
     try {
-        listRevision(repoFiles);
+        listRevision(siblings, false);
     } catch (const Error& e) {
         if (e.kind() != ErrorKind::Network) throw;
         // The hub is unreachable: a complete cached snapshot still answers, as huggingface_hub does.
@@ -661,11 +826,13 @@ DownloadResult Client::run() {
             res.commit = fs::path(*snap).filename().string();
             res.fromCache = true;
             res.note = std::string(e.what()) + "; using the cached snapshot";
-            phase(DownloadProgress::Phase::Done);
+            phase(nullptr, DownloadProgress::Phase::Done);
             return res;
         }
         throw;
     }
+    std::vector<std::string> repoFiles;
+    for (const auto& s : siblings) repoFiles.push_back(s.path);
     res.commit = m_commit;
     // One shared lock per repo while downloading: remove*() refuses (Busy) instead of pulling files from under it.
     FileLock repoLock;
@@ -678,15 +845,19 @@ DownloadResult Client::run() {
         fail(ErrorKind::NotFound, m_repo + " has no model_index.json at " + m_o.revision +
                                       ": it is not a diffusers pipeline (KOALA Studio loads SDXL-family pipelines)");
 
-    phase(DownloadProgress::Phase::Checking, "model_index.json");
+    phase(nullptr, DownloadProgress::Phase::Checking, "model_index.json");
     const fs::path snap = m_repoDir / "snapshots" / m_commit;
     std::vector<FileMeta> metas;
     FileMeta index = headFile("model_index.json");
     if (!index.cached) {
         checkFreeSpace(index.size > 0 ? std::uint64_t(index.size) : 0);
-        fetchBlob(index, 0, 0);
+        fetchBlob(*m_lanes[0], index, 0, 0);
     }
-    m_doneBefore = 0;
+    {
+        std::lock_guard<std::mutex> guard(m_pm);
+        m_doneBefore = 0;
+        m_filesDone = 0;
+    }
     std::string indexText;
     {
         std::ifstream in(m_repoDir / "blobs" / index.etag, std::ios::binary);
@@ -703,7 +874,7 @@ DownloadResult Client::run() {
             metas.push_back(index);
             continue;
         }
-        phase(DownloadProgress::Phase::Checking, path);
+        phase(nullptr, DownloadProgress::Phase::Checking, path);
         FileMeta f = headFile(path);
         metas.push_back(f);
         res.bytesTotal += f.size > 0 ? std::uint64_t(f.size) : 0;
@@ -716,28 +887,119 @@ DownloadResult Client::run() {
     toFetch.erase(std::unique(toFetch.begin(), toFetch.end(),
                               [](const FileMeta& a, const FileMeta& b) { return a.etag == b.etag; }),
                   toFetch.end());
-    std::sort(toFetch.begin(), toFetch.end(), [](const FileMeta& a, const FileMeta& b) { return a.path < b.path; });
+    // Largest first, so the parallel connections finish together; then by path.
+    std::sort(toFetch.begin(), toFetch.end(), [](const FileMeta& a, const FileMeta& b) {
+        return a.size != b.size ? a.size > b.size : a.path < b.path;
+    });
+    std::uint64_t partial = 0;
     for (const auto& f : toFetch) {  // what is left to fetch, partial downloads counted
-        const auto partial = fs::file_size(m_repoDir / "blobs" / (f.etag + ".incomplete"), ec);
-        const std::uint64_t have = ec ? 0 : partial;
+        const auto bytes = fs::file_size(m_repoDir / "blobs" / (f.etag + ".incomplete"), ec);
+        std::uint64_t have = ec ? 0 : bytes;
+        if (f.size >= 0 && have > std::uint64_t(f.size)) have = 0;  // restarted by the download
+        if (have > 0) m_partialAt[f.etag] = have;
+        partial += have;
         if (f.size > 0 && std::uint64_t(f.size) > have) needed += std::uint64_t(f.size) - have;
     }
     checkFreeSpace(needed);
 
-    m_p.bytesTotal = 0;
-    for (const auto& f : toFetch) m_p.bytesTotal += f.size > 0 ? std::uint64_t(f.size) : 0;
-    for (std::size_t i = 0; i < toFetch.size(); ++i) fetchBlob(toFetch[i], int(i + 1), int(toFetch.size()));
+    {
+        std::lock_guard<std::mutex> guard(m_pm);
+        m_p.bytesTotal = 0;
+        for (const auto& f : toFetch) m_p.bytesTotal += f.size > 0 ? std::uint64_t(f.size) : 0;
+        m_p.fileCount = int(toFetch.size());
+        m_pendingPartial = partial;
+    }
+    phase(nullptr, DownloadProgress::Phase::Ready);
+    fetchAll(toFetch);
 
     linkSnapshot(metas);
     res.snapshotDir = snap.string();
     for (const auto& f : metas) res.files.push_back(f.path);
-    res.bytesDownloaded = m_netBytes;
-    m_fileBytes = 0;
-    phase(DownloadProgress::Phase::Done);
+    res.bytesDownloaded = m_netBytes.load();
+    phase(nullptr, DownloadProgress::Phase::Done);
     return res;
 }
 
+DownloadPlan Client::plan() {
+    DownloadPlan plan;
+    plan.repoId = m_repo;
+    plan.revision = m_o.revision;
+    std::vector<Sibling> siblings;
+    listRevision(siblings, true);
+    plan.commit = m_commit;
+    const Sibling* index = nullptr;
+    std::vector<std::string> repoFiles;
+    for (const auto& s : siblings) {
+        repoFiles.push_back(s.path);
+        if (s.path == "model_index.json") index = &s;
+    }
+    if (!index)
+        fail(ErrorKind::NotFound, m_repo + " has no model_index.json at " + m_o.revision +
+                                      ": it is not a diffusers pipeline (KOALA Studio loads SDXL-family pipelines)");
+    // model_index.json names the components: from the cache when its blob is there, else a small GET (not kept).
+    std::string indexText;
+    std::error_code ec;
+    const fs::path cachedIndex = m_repoDir / "blobs" / index->blobId;
+    if (isCommitHash(index->blobId) && fs::is_regular_file(cachedIndex, ec)) {
+        std::ifstream in(cachedIndex, std::ios::binary);
+        std::ostringstream ss;
+        ss << in.rdbuf();
+        indexText = ss.str();
+    } else {
+        Response r = request(*m_lanes[0], resolveUrl("model_index.json"), false, true);
+        if (r.code != CURLE_OK) networkError(r, "reading model_index.json of " + m_repo);
+        if (r.status != 200) httpError(r, "model_index.json");
+        indexText = r.body;
+        if (isCommitHash(index->blobId) && gitBlobSha1(indexText) != index->blobId)
+            fail(ErrorKind::Checksum,
+                 "model_index.json of " + m_repo + " does not match its git blob id " + index->blobId);
+    }
+    std::map<std::string, const Sibling*> byPath;
+    for (const auto& s : siblings) byPath[s.path] = &s;
+    std::map<std::string, bool> counted;  // etag -> counted once
+    for (const auto& path : selectPipelineFiles(repoFiles, indexText, m_o.variant)) {
+        const Sibling& s = *byPath[path];
+        PlannedFile f;
+        f.path = path;
+        f.lfs = !s.sha256.empty();
+        f.etag = f.lfs ? s.sha256 : s.blobId;
+        const long long size = f.lfs && s.lfsSize >= 0 ? s.lfsSize : s.size;
+        if (size < 0 || f.etag.empty())
+            fail(ErrorKind::Protocol,
+                 m_o.env.endpoint + " listed " + path + " of " + m_repo + " without its size or blob id (blobs=true)");
+        if (!safeRepoPath(f.etag) || f.etag.find('/') != std::string::npos)
+            fail(ErrorKind::Protocol, "the hub listed an unusable blob id for " + path);
+        f.size = std::uint64_t(size);
+        f.cached = fs::is_regular_file(m_repoDir / "blobs" / f.etag, ec);
+        if (!f.cached) {
+            const auto bytes = fs::file_size(m_repoDir / "blobs" / (f.etag + ".incomplete"), ec);
+            f.partialBytes = ec || bytes > f.size ? 0 : bytes;
+        }
+        if (!counted[f.etag]) {
+            counted[f.etag] = true;
+            plan.bytesTotal += f.size;
+            plan.bytesCached += f.cached ? f.size : 0;
+            plan.bytesPartial += f.partialBytes;
+        }
+        plan.files.push_back(std::move(f));
+    }
+    return plan;
+}
+
 }  // namespace
+
+DownloadPlan planDownload(const std::string& repoId, const DownloadOptions& options) {
+    validateRepoId(repoId);
+    if (options.revision.empty()) fail(ErrorKind::Usage, "empty revision");
+    validateRevision(options.revision);
+    if (options.variant != "auto" && options.variant != "fp16" && options.variant != "plain" &&
+        options.variant != "all")
+        fail(ErrorKind::Usage, "unknown variant choice '" + options.variant + "' (auto, fp16, plain or all)");
+    if (options.env.offline)
+        fail(ErrorKind::Offline, "HF_HUB_OFFLINE is set: the hub is not asked for the size of " + repoId);
+    Client c(repoId, options);
+    return c.plan();
+}
 
 DownloadResult download(const std::string& repoId, const DownloadOptions& options) {
     validateRepoId(repoId);

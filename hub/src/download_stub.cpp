@@ -22,4 +22,9 @@ DownloadResult download(const std::string& repoId, const DownloadOptions& option
                 "(install libcurl4-openssl-dev and configure again)");
 }
 
+DownloadPlan planDownload(const std::string& repoId, const DownloadOptions&) {
+    validateRepoId(repoId);
+    throw Error(ErrorKind::NotBuiltIn, "asking the hub is not built in: this build was configured without libcurl");
+}
+
 }  // namespace koala::hub

@@ -68,4 +68,23 @@ private:
     std::uint64_t m_total = 0;
 };
 
+// SHA-1, incremental: git's object ids. The hub's ETag of a small (non-LFS) file is its git blob id,
+// sha1("blob {size}\0" + content).
+class Sha1 {
+public:
+    Sha1();
+    void update(const void* data, std::size_t n);
+    std::string hexDigest();  // finishes; call once
+
+private:
+    void block(const std::uint8_t* p);
+    std::uint32_t m_h[5];
+    std::uint8_t m_buf[64];
+    std::size_t m_bufLen = 0;
+    std::uint64_t m_total = 0;
+};
+std::string gitBlobSha1(const std::string& content);
+// The git blob id of a file's contents; "" when it cannot be read.
+std::string gitBlobSha1OfFile(const fs::path& file);
+
 }  // namespace koala::hub::detail

@@ -1,7 +1,11 @@
-// SHA-256 (FIPS 180-4), to check LFS files against the sha256 the hub gives as their ETag.
+// SHA-256 (FIPS 180-4), to check LFS files against the sha256 the hub gives as their ETag, and SHA-1 for the git
+// blob ids the hub gives as the ETag of small files.
 #include "internal.h"
 
+#include <algorithm>
 #include <cstring>
+#include <fstream>
+#include <vector>
 
 namespace koala::hub::detail {
 
@@ -94,6 +98,113 @@ std::string Sha256::hexDigest() {
     for (std::uint32_t v : m_h)
         for (int s = 28; s >= 0; s -= 4) out += hex[(v >> s) & 0xf];
     return out;
+}
+
+// ---- SHA-1 (FIPS 180-4), for git blob ids -----------------------------------------------------------------------
+
+namespace {
+inline std::uint32_t rotl(std::uint32_t x, int n) { return (x << n) | (x >> (32 - n)); }
+}  // namespace
+
+Sha1::Sha1() : m_h{0x67452301, 0xEFCDAB89, 0x98BADCFE, 0x10325476, 0xC3D2E1F0}, m_buf{} {}
+
+void Sha1::block(const std::uint8_t* p) {
+    std::uint32_t w[80];
+    for (int i = 0; i < 16; ++i)
+        w[i] = (std::uint32_t(p[4 * i]) << 24) | (std::uint32_t(p[4 * i + 1]) << 16) |
+               (std::uint32_t(p[4 * i + 2]) << 8) | std::uint32_t(p[4 * i + 3]);
+    for (int i = 16; i < 80; ++i) w[i] = rotl(w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16], 1);
+    std::uint32_t a = m_h[0], b = m_h[1], c = m_h[2], d = m_h[3], e = m_h[4];
+    for (int i = 0; i < 80; ++i) {
+        std::uint32_t f, k;
+        if (i < 20) {
+            f = (b & c) | (~b & d);
+            k = 0x5A827999;
+        } else if (i < 40) {
+            f = b ^ c ^ d;
+            k = 0x6ED9EBA1;
+        } else if (i < 60) {
+            f = (b & c) | (b & d) | (c & d);
+            k = 0x8F1BBCDC;
+        } else {
+            f = b ^ c ^ d;
+            k = 0xCA62C1D6;
+        }
+        const std::uint32_t t = rotl(a, 5) + f + e + k + w[i];
+        e = d;
+        d = c;
+        c = rotl(b, 30);
+        b = a;
+        a = t;
+    }
+    m_h[0] += a;
+    m_h[1] += b;
+    m_h[2] += c;
+    m_h[3] += d;
+    m_h[4] += e;
+}
+
+void Sha1::update(const void* data, std::size_t n) {
+    const auto* p = static_cast<const std::uint8_t*>(data);
+    m_total += n;
+    if (m_bufLen) {
+        std::size_t take = std::min<std::size_t>(64 - m_bufLen, n);
+        std::memcpy(m_buf + m_bufLen, p, take);
+        m_bufLen += take;
+        p += take;
+        n -= take;
+        if (m_bufLen < 64) return;
+        block(m_buf);
+        m_bufLen = 0;
+    }
+    for (; n >= 64; p += 64, n -= 64) block(p);
+    if (n) {
+        std::memcpy(m_buf, p, n);
+        m_bufLen = n;
+    }
+}
+
+std::string Sha1::hexDigest() {
+    const std::uint64_t bits = m_total * 8;
+    const std::uint8_t one = 0x80, zero = 0;
+    update(&one, 1);
+    while (m_bufLen != 56) update(&zero, 1);
+    std::uint8_t len[8];
+    for (int i = 0; i < 8; ++i) len[i] = std::uint8_t(bits >> (56 - 8 * i));
+    update(len, 8);
+    static const char* hex = "0123456789abcdef";
+    std::string out;
+    for (std::uint32_t v : m_h)
+        for (int s = 28; s >= 0; s -= 4) out += hex[(v >> s) & 0xf];
+    return out;
+}
+
+std::string gitBlobSha1(const std::string& content) {
+    Sha1 h;
+    const std::string header = "blob " + std::to_string(content.size());
+    h.update(header.data(), header.size() + 1);  // with its terminating NUL
+    h.update(content.data(), content.size());
+    return h.hexDigest();
+}
+
+std::string gitBlobSha1OfFile(const fs::path& file) {
+    std::error_code ec;
+    const auto size = fs::file_size(file, ec);
+    if (ec) return {};
+    std::ifstream in(file, std::ios::binary);
+    if (!in) return {};
+    Sha1 h;
+    const std::string header = "blob " + std::to_string(size);
+    h.update(header.data(), header.size() + 1);
+    std::vector<char> buf(1 << 16);
+    std::uint64_t total = 0;
+    while (in) {
+        in.read(buf.data(), std::streamsize(buf.size()));
+        h.update(buf.data(), std::size_t(in.gcount()));
+        total += std::uint64_t(in.gcount());
+    }
+    if (total != size) return {};  // the file changed while it was read
+    return h.hexDigest();
 }
 
 }  // namespace koala::hub::detail

@@ -6,11 +6,13 @@ name picks a behaviour:
   koala/tiny        the normal hub
   koala/flaky-*     the first GET of each large (LFS) file is cut off halfway through
   koala/corrupt     the UNet weights arrive with one byte changed (their ETag is the true sha256)
+  koala/corrupt-small  unet/config.json arrives with one byte changed (its ETag is the true git blob id)
   koala/private     401 without "Authorization: Bearer secret-token"
   koala/gated       the listing works, every file answers 403 (GatedRepo)
   koala/slow-*      the CDN sends slowly (about 4 MB/s), so two downloads overlap
   anything else     404 (RepoNotFound)
-Endpoints as the hub's: GET /api/models/{repo}/revision/{rev}; HEAD/GET /{repo}/resolve/{rev}/{path} (small files
+Endpoints as the hub's: GET /api/models/{repo}/revision/{rev} (with ?blobs=true each sibling also has "size",
+"blobId" and, for LFS files, "lfs": {"sha256", "size", "pointerSize"}, as huggingface_hub's RepoSibling); HEAD/GET /{repo}/resolve/{rev}/{path} (small files
 answered directly with their git blob sha1 as ETag; LFS files with a 302 to /cdn/..., X-Linked-Etag = sha256 and
 X-Linked-Size); HEAD/GET /cdn/{repo}/{sha256} with Range support. GET /_log returns the requests seen (and
 /_log?clear=1 empties it). Prints "PORT <n>" on stdout once listening on 127.0.0.1 (port 0 = any free port).
@@ -61,6 +63,12 @@ def git_sha1(data):
     return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
 
 
+def lfs_pointer(data):
+    """The git-lfs pointer file that git stores for an LFS file (its git blob id is the file's blobId)."""
+    return b"version https://git-lfs.github.com/spec/v1\noid sha256:%s\nsize %d\n" % (
+        hashlib.sha256(data).hexdigest().encode(), len(data))
+
+
 class Hub:
     def __init__(self, fixture):
         self.files = build_repo(fixture)
@@ -105,7 +113,7 @@ class Handler(BaseHTTPRequestHandler):
     def repo_behaviour(self, org, name):
         if org != "koala":
             return None
-        for b in ("tiny", "corrupt", "private", "gated"):
+        for b in ("tiny", "corrupt", "corrupt-small", "private", "gated"):
             if name == b:
                 return b
         for b in ("flaky", "slow"):
@@ -144,7 +152,7 @@ class Handler(BaseHTTPRequestHandler):
             self.wfile.write(body)
             return
         if len(parts) == 6 and parts[:2] == ["api", "models"] and parts[4] == "revision":
-            return self.listing(parts[2], parts[3], parts[5])
+            return self.listing(parts[2], parts[3], parts[5], "blobs=true" in url.query)
         if len(parts) >= 5 and parts[2] == "resolve":
             return self.resolve(parts[0], parts[1], parts[3], "/".join(parts[4:]))
         if len(parts) == 3 and parts[0] == "cdn":
@@ -157,11 +165,23 @@ class Handler(BaseHTTPRequestHandler):
         self.error(404, "RevisionNotFound", f"Invalid rev id: {rev}")
         return False
 
-    def listing(self, org, name, rev):
+    def listing(self, org, name, rev, blobs):
         if self.check_repo(org, name) is None or not self.revision_ok(rev):
             return
+        siblings = []
+        for p in sorted(self.hub.files):
+            data = self.hub.files[p]
+            s = {"rfilename": p}
+            if blobs:
+                if p.endswith(LFS_EXT):
+                    pointer = lfs_pointer(data)
+                    s.update({"blobId": git_sha1(pointer), "size": len(data),
+                              "lfs": {"sha256": self.hub.sha256[p], "size": len(data), "pointerSize": len(pointer)}})
+                else:
+                    s.update({"blobId": git_sha1(data), "size": len(data)})
+            siblings.append(s)
         body = json.dumps({"id": f"{org}/{name}", "modelId": f"{org}/{name}", "sha": COMMIT,
-                           "siblings": [{"rfilename": p} for p in sorted(self.hub.files)]}).encode()
+                           "siblings": siblings}).encode()
         self.answer(200, {"Content-Type": "application/json"}, body)
 
     def resolve(self, org, name, rev, path):
@@ -178,10 +198,12 @@ class Handler(BaseHTTPRequestHandler):
         if path.endswith(LFS_EXT):
             sha = self.hub.sha256[path]
             common.update({"X-Linked-Etag": f'"{sha}"', "X-Linked-Size": str(len(data)),
-                           "ETag": f'"{git_sha1(data)}"',  # the pointer file's
+                           "ETag": f'"{git_sha1(lfs_pointer(data))}"',  # the pointer file's
                            "Location": f"/cdn/{org}--{name}/{sha}?X-Amz-Signature=fake"})
             return self.answer(302, common)
         common["ETag"] = f'"{git_sha1(data)}"'
+        if b == "corrupt-small" and path == "unet/config.json":
+            data = data[:10] + bytes([data[10] ^ 0x01]) + data[11:]
         self.send_data(data, common)
 
     def cdn(self, repo, sha):

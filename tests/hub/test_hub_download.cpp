@@ -17,6 +17,8 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
+#include <set>
 #include <thread>
 
 namespace fs = std::filesystem;
@@ -140,8 +142,8 @@ void checkSnapshot(const std::string& cache, const std::string& repoId, const st
         HT_CHECK_EQ(target, hub::detail::blobLinkTarget(repoPath, etag));
         if (lfs)
             HT_CHECK_EQ(etag, sha256Of(data));
-        else
-            HT_CHECK_MSG(hub::detail::isCommitHash(etag), repoPath << ": etag " << etag << " is not a git sha1");
+        else  // the hub's ETag of a small file: its git blob id (what `git hash-object` prints)
+            HT_CHECK_EQ(etag, hub::detail::gitBlobSha1(data));
         HT_CHECK_MSG(ht::readFile(link.string()) == data, repoPath << " differs from the fixture");
     }
     for (auto& e : fs::directory_iterator(repo / "blobs"))
@@ -264,21 +266,35 @@ HT_TEST(resume_after_a_restart) {
     o.retries = 0;
     HT_CHECK_THROWS(hub::download("koala/flaky-b", o), ErrorKind::Network, "run the download again to resume");
     const fs::path repo = fs::path(o.env.cacheDir) / "models--koala--flaky-b";
-    std::uintmax_t partial = 0;
+    // Several files were on their way at once: each one's partial file stays.
+    std::vector<std::uintmax_t> partials;
+    std::uintmax_t partialBytes = 0;
+    int partialFiles = 0;
     for (auto& e : fs::directory_iterator(repo / "blobs"))
-        if (e.path().extension() == ".incomplete") partial = e.file_size();
-    HT_CHECK(partial > 0);
+        if (e.path().extension() == ".incomplete") {
+            ++partialFiles;
+            partialBytes += e.file_size();
+            if (e.file_size() > 0) partials.push_back(e.file_size());
+        }
+    HT_CHECK(!partials.empty());
     HT_CHECK(!hub::cachedSnapshot(o.env.cacheDir, "koala/flaky-b"));
     auto st = hub::repoStatus(o.env.cacheDir, "koala/flaky-b");
-    HT_CHECK(st && !st->installed() && st->incompleteFiles == 1 && st->incompleteBytes == partial);
+    HT_CHECK(st && !st->installed() && st->incompleteFiles == partialFiles && st->incompleteBytes == partialBytes);
+    // What is left to fetch, as the model manager shows it.
+    const auto plan = hub::planDownload("koala/flaky-b", o);
+    HT_CHECK_EQ(plan.bytesPartial, partialBytes);
+    HT_CHECK(plan.bytesLeft() + plan.bytesPartial + plan.bytesCached == plan.bytesTotal);
     serverLog();
     o.retries = 5;
     const auto r = hub::download("koala/flaky-b", o);
     checkSnapshot(o.env.cacheDir, "koala/flaky-b", r.snapshotDir);
-    bool resumedAt = false;
-    for (const auto& e : serverLog())
-        resumedAt |= e["range"].is_string() && e["range"] == "bytes=" + std::to_string(partial) + "-";
-    HT_CHECK_MSG(resumedAt, "no request resumed at byte " << partial);
+    const auto log = serverLog();
+    for (const auto partial : partials) {
+        bool resumedAt = false;
+        for (const auto& e : log)
+            resumedAt |= e["range"].is_string() && e["range"] == "bytes=" + std::to_string(partial) + "-";
+        HT_CHECK_MSG(resumedAt, "no request resumed at byte " << partial);
+    }
 }
 
 HT_TEST(a_wrong_checksum_is_refused_and_not_left_in_place) {
@@ -333,7 +349,7 @@ HT_TEST(a_full_disk_is_reported_and_resumes_later) {
     HT_CHECK_THROWS(hub::download("koala/tiny", o), ErrorKind::DiskFull, "no space left");
     HT_CHECK(!hub::cachedSnapshot(o.env.cacheDir, "koala/tiny"));
     auto st = hub::repoStatus(o.env.cacheDir, "koala/tiny");
-    HT_CHECK(st && st->incompleteFiles == 1);
+    HT_CHECK(st && st->incompleteFiles >= 1);  // one per file that was on its way
     o.failWritesAfterBytes = -1;
     const auto r = hub::download("koala/tiny", o);
     checkSnapshot(o.env.cacheDir, "koala/tiny", r.snapshotDir);
@@ -359,6 +375,123 @@ HT_TEST(two_downloads_at_once) {
     checkSnapshot(o.env.cacheDir, "koala/slow-a", dirs[0]);
     // Each large blob crossed the network once: the other download waited on its lock and found it done.
     HT_CHECK_EQ(countCdnGets(serverLog()), 4);
+}
+
+HT_TEST(a_small_file_with_the_wrong_git_blob_id_is_refused) {
+    auto o = options("corrupt-small");
+    HT_CHECK_THROWS(hub::download("koala/corrupt-small", o), ErrorKind::Checksum, "unet/config.json: git blob id");
+    const fs::path repo = fs::path(o.env.cacheDir) / "models--koala--corrupt-small";
+    const std::string id = hub::detail::gitBlobSha1(ht::readFile(kFixture + "/unet/config.json"));
+    HT_CHECK(!fs::exists(repo / "blobs" / id));
+    HT_CHECK(!fs::exists(repo / "blobs" / (id + ".incomplete")));
+    HT_CHECK(!hub::cachedSnapshot(o.env.cacheDir, "koala/corrupt-small"));
+    std::error_code ec;
+    for (auto it = fs::recursive_directory_iterator(repo / "snapshots", ec);
+         !ec && it != fs::recursive_directory_iterator(); it.increment(ec))
+        HT_CHECK_MSG(it->path().filename() != "model_index.json", "a snapshot that looks complete");
+    // The other files of the repo verify: the check is not refusing everything.
+    for (auto& e : fs::directory_iterator(repo / "blobs"))
+        if (e.path().extension() != ".incomplete" && hub::detail::isCommitHash(e.path().filename().string()))
+            HT_CHECK_EQ(hub::detail::gitBlobSha1(ht::readFile(e.path().string())), e.path().filename().string());
+}
+
+HT_TEST(plan_gives_the_exact_size_of_what_download_fetches) {
+    auto o = options("plan");
+    serverLog();
+    const auto plan = hub::planDownload("koala/tiny", o);
+    // Only the listing (with blobs=true) and model_index.json were asked for; nothing was written.
+    auto log = serverLog();
+    HT_CHECK_EQ(log.size(), 2u);
+    HT_CHECK(logHas(log, "/api/models/koala/tiny/revision/main"));
+    HT_CHECK(logHas(log, "/resolve/" + plan.commit + "/model_index.json", "GET"));
+    HT_CHECK(!fs::exists(fs::path(o.env.cacheDir) / "models--koala--tiny"));
+    // The same files as a download takes (fp16 variant, no .bin/ONNX/README), each with its size and blob id.
+    std::uint64_t expectedBytes = 0, snapshotBytes = 0;  // a blob two paths share (the tokenizers') counts once
+    std::set<std::string> blobs;
+    std::vector<std::string> expectedPaths;
+    for (const auto& [rel, repoPath] : expectedFiles()) {
+        const std::string data = ht::readFile(kFixture + "/" + rel);
+        snapshotBytes += data.size();
+        if (blobs.insert(sha256Of(data)).second) expectedBytes += data.size();
+        expectedPaths.push_back(repoPath);
+        bool found = false;
+        for (const auto& f : plan.files)
+            if (f.path == repoPath) {
+                found = true;
+                HT_CHECK_EQ(f.size, data.size());
+                HT_CHECK_EQ(f.etag, f.lfs ? sha256Of(data) : hub::detail::gitBlobSha1(data));
+                HT_CHECK(!f.cached && f.partialBytes == 0);
+            }
+        HT_CHECK_MSG(found, repoPath << " not planned");
+    }
+    HT_CHECK_EQ(plan.files.size(), expectedPaths.size());
+    HT_CHECK_EQ(plan.bytesTotal, expectedBytes);
+    HT_CHECK_EQ(plan.bytesLeft(), expectedBytes);
+    HT_CHECK(plan.bytesCached == 0 && plan.bytesPartial == 0);
+    HT_CHECK(hub::detail::isCommitHash(plan.commit));
+    // The download fetches exactly that much, and afterwards all of it is cached.
+    const auto r = hub::download("koala/tiny", o);
+    HT_CHECK_EQ(r.bytesTotal, snapshotBytes);
+    HT_CHECK_EQ(r.bytesDownloaded, plan.bytesTotal);
+    HT_CHECK(expectedBytes < snapshotBytes);
+    HT_CHECK_EQ(r.commit, plan.commit);
+    serverLog();
+    const auto after = hub::planDownload("koala/tiny", o);
+    HT_CHECK(after.bytesCached == after.bytesTotal && after.bytesLeft() == 0);
+    HT_CHECK_EQ(serverLog().size(), 1u);  // model_index.json came from the cache
+    // Another variant choice, another set: plain weights where fp16 exist.
+    o.variant = "plain";
+    const auto plain = hub::planDownload("koala/tiny", o);
+    HT_CHECK(std::any_of(plain.files.begin(), plain.files.end(), [](const hub::PlannedFile& f) {
+        return f.path == "unet/diffusion_pytorch_model.safetensors";
+    }));
+    HT_CHECK(std::none_of(plain.files.begin(), plain.files.end(),
+                          [](const hub::PlannedFile& f) { return f.path.find(".fp16.") != std::string::npos; }));
+    // Errors as download()'s; offline it does not ask.
+    o.variant = "auto";
+    HT_CHECK_THROWS(hub::planDownload("koala/missing", o), ErrorKind::NotFound, "koala/missing");
+    HT_CHECK_THROWS(hub::planDownload("koala/private", o), ErrorKind::Unauthorized, "HF_TOKEN");
+    o.env.offline = true;
+    HT_CHECK_THROWS(hub::planDownload("koala/tiny", o), ErrorKind::Offline, "HF_HUB_OFFLINE");
+    o.env.offline = false;
+    o.env.endpoint = "http://127.0.0.1:9";
+    HT_CHECK_THROWS(hub::planDownload("koala/tiny", o), ErrorKind::Network, "cannot reach");
+}
+
+HT_TEST(parallel_files_with_one_combined_progress) {
+    for (const int parallel : {1, 3}) {
+        auto o = options("parallel" + std::to_string(parallel));
+        o.parallelFiles = parallel;
+        std::mutex m;
+        int maxActive = 0, readyFiles = -1;
+        std::uint64_t last = 0, readyTotal = 0;
+        bool monotonic = true, withinTotal = true;
+        o.progress = [&](const hub::DownloadProgress& p) {
+            std::lock_guard<std::mutex> guard(m);  // the calls come one at a time; the test checks that too
+            if (p.phase == hub::DownloadProgress::Phase::Ready) {
+                readyFiles = p.fileCount;
+                readyTotal = p.bytesTotal;
+                last = p.bytesDone;
+            }
+            if (readyFiles < 0) return;
+            maxActive = std::max(maxActive, p.filesActive);
+            monotonic &= p.bytesDone >= last;
+            withinTotal &= p.bytesDone <= p.bytesTotal && p.bytesTotal == readyTotal;
+            last = p.bytesDone;
+        };
+        const auto r = hub::download("koala/slow-par" + std::to_string(parallel), o);
+        checkSnapshot(o.env.cacheDir, "koala/slow-par" + std::to_string(parallel), r.snapshotDir);
+        std::set<std::string> blobs;  // all but model_index.json, a blob two paths share once
+        for (const auto& [rel, repoPath] : expectedFiles())
+            if (repoPath != "model_index.json") blobs.insert(sha256Of(ht::readFile(kFixture + "/" + rel)));
+        HT_CHECK_EQ(readyFiles, int(blobs.size()));
+        HT_CHECK(monotonic && withinTotal);
+        HT_CHECK_EQ(last, readyTotal);
+        if (parallel == 1)
+            HT_CHECK_EQ(maxActive, 1);
+        else
+            HT_CHECK_MSG(maxActive >= 2 && maxActive <= parallel, maxActive << " files at once");
+    }
 }
 
 HT_TEST(offline_mode_and_an_unreachable_hub_use_the_cache) {
@@ -388,7 +521,7 @@ HT_TEST(cancel_keeps_the_partial_file_for_a_resume) {
     };
     HT_CHECK_THROWS(hub::download("koala/slow-b", o), ErrorKind::Cancelled, "cancelled");
     auto st = hub::repoStatus(o.env.cacheDir, "koala/slow-b");
-    HT_CHECK(st && !st->installed() && st->incompleteFiles == 1 && !st->downloading);
+    HT_CHECK(st && !st->installed() && st->incompleteFiles >= 1 && !st->downloading);
     cancel.reset();
     o.progress = nullptr;
     const auto r = hub::download("koala/slow-b", o);
@@ -408,6 +541,13 @@ HT_TEST(cli_download_then_a_reference_run_of_the_downloaded_pipeline) {
     HT_CHECK_MSG(r.err.find("[1/") != std::string::npos && r.err.find("B/s") != std::string::npos &&
                      r.err.find(" left") != std::string::npos,
                  r.err);
+    // The total comes first: "N files, X MB to download", before the first file's progress.
+    const auto total = r.err.find(" MB to download\n");
+    HT_CHECK_MSG(total != std::string::npos && total < r.err.find("[1/"), r.err);
+    auto again = runCli("--download koala/tiny --parallel 2", env, "dl2");
+    HT_CHECK_MSG(again.rc == 0 && again.out == r.out, again.err);
+    HT_CHECK_MSG(again.err.find("nothing to download") != std::string::npos, again.err);
+    HT_CHECK_EQ(runCli("--download koala/tiny --parallel 0", env, "u4").rc, 2);
     // Usage errors exit 2, runtime errors 1, as koala-cli's others.
     HT_CHECK_EQ(runCli("--download", env, "u1").rc, 2);
     HT_CHECK_EQ(runCli("--download koala/tiny --revision", env, "u2").rc, 2);

@@ -136,6 +136,30 @@ HT_TEST(sha256_matches_known_digests) {
     HT_CHECK_EQ(c.hexDigest(), "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
 }
 
+HT_TEST(sha1_and_git_blob_ids_match_git) {
+    using hub::detail::Sha1;
+    Sha1 a;
+    HT_CHECK_EQ(a.hexDigest(), "da39a3ee5e6b4b0d3255bfef95601890afd80709");
+    Sha1 b;
+    b.update("abc", 3);
+    HT_CHECK_EQ(b.hexDigest(), "a9993e364706816aba3e25717850c26c9cd0d89d");
+    Sha1 c;  // a million 'a' in odd pieces (FIPS 180-2)
+    std::string chunk(997, 'a');
+    for (std::size_t left = 1000000; left;) {
+        const std::size_t n = std::min(left, chunk.size());
+        c.update(chunk.data(), n);
+        left -= n;
+    }
+    HT_CHECK_EQ(c.hexDigest(), "34aa973cd4c4daa4f61eeb2bdbad27316534016f");
+    // What `git hash-object` prints, and what the hub gives as the ETag of a small file.
+    HT_CHECK_EQ(hub::detail::gitBlobSha1(""), "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391");
+    HT_CHECK_EQ(hub::detail::gitBlobSha1("hello world\n"), "3b18e512dba79e4c8300dd08aeb37f8e728b8dad");
+    const std::string file = ht::tempRoot() + "/blob.txt";
+    std::ofstream(file, std::ios::binary) << "hello world\n";
+    HT_CHECK_EQ(hub::detail::gitBlobSha1OfFile(file), "3b18e512dba79e4c8300dd08aeb37f8e728b8dad");
+    HT_CHECK_EQ(hub::detail::gitBlobSha1OfFile(ht::tempRoot() + "/missing"), "");
+}
+
 HT_TEST(environment_as_huggingface_hub_reads_it) {
     const std::string root = ht::tempRoot() + "/env";
     fs::create_directories(root + "/home");

@@ -81,11 +81,16 @@ private:
 };
 
 struct DownloadProgress {
-    enum class Phase { Listing, Checking, Downloading, Verifying, Linking, Done };
+    // Ready: the files to fetch are known (fileCount, bytesTotal, and bytesDone = the partial files kept from an
+    // earlier run), reported once before the first of them is fetched. Several files are fetched at once
+    // (DownloadOptions::parallelFiles): each report names one of them (the one whose transfer moved).
+    enum class Phase { Listing, Checking, Downloading, Verifying, Linking, Done, Ready };
     Phase phase = Phase::Listing;
     std::string file;              // the repo path being worked on (Downloading, Verifying)
     int fileIndex = 0;             // 1-based among the files that need fetching; 0 before the first
     int fileCount = 0;             // files that need fetching (already cached ones are not counted)
+    int filesDone = 0;             // of those, the ones in place
+    int filesActive = 0;           // being fetched now
     std::uint64_t fileBytes = 0;   // bytes of this file on disk (resumed bytes included)
     std::uint64_t fileTotal = 0;   // its size
     std::uint64_t bytesDone = 0;   // over the whole download: bytes on disk of the files being fetched
@@ -100,9 +105,13 @@ struct DownloadOptions {
     // ones; "plain" the plain files, fp16 only where a component has nothing else; "all" both.
     std::string variant = "auto";
     Environment env = environmentFromEnv();
-    // Called on the downloading thread, at most about 10 times a second and at each phase change.
+    // Called on one of the download's threads (one call at a time), at most about 10 times a second and at each
+    // phase change.
     std::function<void(const DownloadProgress&)> progress;
     const CancelToken* cancel = nullptr;
+    // Files fetched at once (1..16), each on its own connection; also read from KOALA_HUB_PARALLEL when left at 0.
+    // The default 0 means 4.
+    int parallelFiles = 0;
     int retries = 5;        // reconnections per file after a dropped or stalled connection (each resumes)
     int stallSeconds = 30;  // a connection that moves no byte for this long counts as dropped
     std::string userAgent;  // default "koala-hub/<version>"
@@ -130,6 +139,30 @@ struct DownloadResult {
 // and returns the complete snapshot. Throws Error. Offline (env.offline), or when the hub cannot be reached at all,
 // it returns the cached complete snapshot of that revision if there is one.
 DownloadResult download(const std::string& repoId, const DownloadOptions& options = {});
+
+// What download() would fetch, and how much of it the cache already holds, from the hub's listing with file sizes
+// (GET {endpoint}/api/models/{repo}/revision/{revision}?blobs=true) and model_index.json (from the cache when its
+// blob is there). Nothing is written. Throws Error as download() does; Offline when env.offline (the caller shows an
+// estimate then). options.cancel stops it.
+struct PlannedFile {
+    std::string path;
+    std::uint64_t size = 0;
+    std::string etag;  // the blob name: the sha256 of an LFS file, the git blob id of a small one
+    bool lfs = false;
+    bool cached = false;             // its blob is in the cache
+    std::uint64_t partialBytes = 0;  // in blobs/{etag}.incomplete, kept from an earlier download
+};
+struct DownloadPlan {
+    std::string repoId;
+    std::string revision;
+    std::string commit;
+    std::vector<PlannedFile> files;  // the pipeline files (selectPipelineFiles), repo order
+    std::uint64_t bytesTotal = 0;    // all of them; a blob two paths share counts once
+    std::uint64_t bytesCached = 0;   // of which complete in the cache
+    std::uint64_t bytesPartial = 0;  // of which in partial files
+    std::uint64_t bytesLeft() const { return bytesTotal - bytesCached - bytesPartial; }  // to transfer
+};
+DownloadPlan planDownload(const std::string& repoId, const DownloadOptions& options = {});
 
 // Which of a repo's files a diffusers pipeline needs: model_index.json and, in each component folder it names, the
 // configs and tokenizer files (*.json, *.txt, *.model) and the .safetensors weights (and their shard indexes) of
