@@ -52,10 +52,14 @@ std::string formatNumber(double v) {
     return buf;
 }
 
+// JSON text of `j`. Strings are bytes from anywhere (a prompt from a non-UTF-8 terminal, a Latin-1 PNG chunk): bytes
+// that are not UTF-8 become U+FFFD instead of an exception that would lose the image being written (fuzz_a1111).
+std::string dumpJson(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+
 // A1111 quotes values that contain commas, colons or quotes as JSON strings.
 std::string quoteIfNeeded(const std::string& v) {
     if (v.find_first_of(",:\"") == std::string::npos) return v;
-    return json(v).dump();
+    return dumpJson(json(v));
 }
 
 std::string unquote(const std::string& raw) {
@@ -339,7 +343,7 @@ std::optional<ImageMetadata> parseA1111Parameters(const std::string& text) {
     return m;
 }
 
-std::string metadataParamsJson(const ImageMetadata& m) { return paramsObject(m).dump(); }
+std::string metadataParamsJson(const ImageMetadata& m) { return dumpJson(paramsObject(m)); }
 
 std::string toKoalaMetadata(const ImageMetadata& m, const std::string& extraJson) {
     json j = json::parse(extraJson.empty() ? std::string("{}") : extraJson, nullptr, false);
@@ -347,7 +351,7 @@ std::string toKoalaMetadata(const ImageMetadata& m, const std::string& extraJson
     j["version"] = kMetadataVersion;
     if (!m.generator.empty()) j["generator"] = m.generator;
     j["params"] = paramsObject(m);
-    return j.dump();
+    return dumpJson(j);
 }
 
 std::optional<ImageMetadata> parseKoalaMetadata(const std::string& text) {
