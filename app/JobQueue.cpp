@@ -2,6 +2,8 @@
 
 #include <QThread>
 
+#include <cmath>
+
 #include "GalleryStore.h"
 #include "PngMetadata.h"
 
@@ -27,6 +29,12 @@ JobQueue::JobQueue(GalleryStore* gallery, QObject* parent)
     connect(m_worker, &EngineWorker::progress, this,
             [this](qint64 id, int step, int total, double itPerSec, double secondsLeft) {
                 if (Job* job = find(id)) {
+                    if (itPerSec > 0) {
+                        // Compare jobs alternate the models: the image in progress is model A for even images.
+                        const bool modelB = job->kind == Job::Kind::Compare && (job->imagesDone % 2) == 1;
+                        recordSecondsPerStep(modelB ? job->params.modelPath2 : job->params.modelPath, 1.0 / itPerSec);
+                    }
+                    m_runningImageSecondsLeft = secondsLeft;
                     job->step = step;
                     job->totalSteps = total;
                     const int received = job->imagesDone;
@@ -206,6 +214,7 @@ QString JobQueue::saveToRecoveryFolder(const QImage& image, const GalleryItem& i
 void JobQueue::onImageReady(qint64 jobId, int imageIndex, const QImage& image, const GalleryItem& item) {
     Job* job = find(jobId);
     if (job) ++job->imagesDone;
+    m_runningImageSecondsLeft = -1;  // the next image has not reported yet
     QString error;
     const std::optional<GalleryItem> stored = m_gallery->add(image, item, &error);
     if (!stored) {
@@ -237,6 +246,7 @@ void JobQueue::onImageReady(qint64 jobId, int imageIndex, const QImage& image, c
 
 void JobQueue::finish(qint64 id, Job::State state, const QString& error) {
     if (m_running == id) m_running = 0;
+    m_runningImageSecondsLeft = -1;
     if (Job* job = find(id)) {
         job->state = state;
         job->error = error;
@@ -301,6 +311,80 @@ void JobQueue::clearFinished() {
             emit jobRemoved(id);
         }
     }
+}
+
+bool JobQueue::move(qint64 id, int index) {
+    int from = -1;
+    for (int i = 0; i < m_jobs.size(); ++i) {
+        if (m_jobs.at(i).id == id) from = i;
+    }
+    if (from < 0 || m_jobs.at(from).state != Job::State::Queued) return false;
+    const int to = qBound(0, index, int(m_jobs.size()) - 1);
+    if (to == from) return false;
+    m_jobs.move(from, to);
+    emit jobMoved(id, to);
+    persist();
+    return true;
+}
+
+bool JobQueue::moveUp(qint64 id) {
+    for (int i = 0; i < m_jobs.size(); ++i) {
+        if (m_jobs.at(i).id == id) return i > 0 && move(id, i - 1);
+    }
+    return false;
+}
+
+bool JobQueue::moveDown(qint64 id) {
+    for (int i = 0; i < m_jobs.size(); ++i) {
+        if (m_jobs.at(i).id == id) return move(id, i + 1);
+    }
+    return false;
+}
+
+double JobQueue::secondsPerStep(const QString& modelPath) const { return m_secondsPerStep.value(modelPath, -1.0); }
+
+void JobQueue::recordSecondsPerStep(const QString& modelPath, double seconds) {
+    if (seconds > 0 && std::isfinite(seconds)) m_secondsPerStep.insert(modelPath, seconds);
+}
+
+double JobQueue::secondsLeft() const {
+    double mean = 0;
+    for (const double s : m_secondsPerStep) mean += s;
+    if (!m_secondsPerStep.isEmpty()) mean /= double(m_secondsPerStep.size());
+    const auto rate = [this, mean](const QString& model) {
+        const double s = m_secondsPerStep.value(model, -1.0);
+        return (s > 0) ? s : mean;
+    };
+    double total = 0;
+    bool anyLeft = false;
+    for (const Job& job : m_jobs) {
+        if (job.state != Job::State::Queued && job.state != Job::State::Running) continue;
+        const int steps = job.params.steps;
+        int imagesLeft = int(job.seeds.size()) * job.slotCount();
+        if (job.state == Job::State::Running) {
+            imagesLeft = job.imagesTotal - job.imagesDone;
+            if (imagesLeft > 0 && job.totalSteps > 0) {
+                // The image in progress: the worker's estimate, else its remaining steps.
+                const bool modelB = job.kind == Job::Kind::Compare && (job.imagesDone % 2) == 1;
+                total +=
+                    (m_runningImageSecondsLeft >= 0)
+                        ? m_runningImageSecondsLeft
+                        : (job.totalSteps - job.step) * rate(modelB ? job.params.modelPath2 : job.params.modelPath);
+                --imagesLeft;
+                anyLeft = true;
+            }
+        }
+        if (imagesLeft <= 0) continue;
+        anyLeft = true;
+        if (job.kind == Job::Kind::Compare) {
+            const int b = imagesLeft / 2, a = imagesLeft - b;
+            total += steps * (a * rate(job.params.modelPath) + b * rate(job.params.modelPath2));
+        } else {
+            total += steps * imagesLeft * rate(job.params.modelPath);
+        }
+    }
+    if (!anyLeft) return 0;
+    return (mean > 0) ? total : -1;
 }
 
 void JobQueue::releaseModels() {

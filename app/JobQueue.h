@@ -68,6 +68,20 @@ public:
     void cancelAll();
     // Forgets Done/Failed/Cancelled jobs.
     void clearFinished();
+    // Moves a queued job to position `index` of jobs() (clamped), so it runs in that order; false for an unknown id,
+    // a job that is not queued, or no change. Saved at once (the persisted queue keeps the order).
+    bool move(qint64 id, int index);
+    // One place towards the front / the back.
+    bool moveUp(qint64 id);
+    bool moveDown(qint64 id);
+
+    // ---- time left, from measured step times: seconds per step, per model, the latest a run reported (model
+    // loading is not counted). The whole queue: the rest of the running image, the running job's other images and
+    // every queued job's steps. A model not measured yet borrows the mean of the measured ones; -1 when nothing has
+    // been measured (or nothing is left: 0).
+    double secondsLeft() const;
+    double secondsPerStep(const QString& modelPath) const;  // -1 when not measured
+    void recordSecondsPerStep(const QString& modelPath, double seconds);
     // Drops the worker's cached models (applies after the running job).
     void releaseModels();
 
@@ -80,6 +94,8 @@ public:
 signals:
     void jobAdded(qint64 id);
     void jobRemoved(qint64 id);
+    // A queued job moved to position `index` of jobs().
+    void jobMoved(qint64 id, int index);
     void jobStateChanged(qint64 id, Job::State state);
     void jobProgress(qint64 id, int step, int total, double itPerSec, double secondsLeft);
     void jobPreview(qint64 id, int imageIndex, const QImage& image);
@@ -120,5 +136,7 @@ private:
     QHash<QString, GalleryItem> m_pendingPairs;  // compare group -> the first stored item
     QString m_persistPath;
     bool m_stopped = false;
-    qint64 m_interrupted = 0;  // the job stop() cancelled
+    qint64 m_interrupted = 0;                 // the job stop() cancelled
+    QHash<QString, double> m_secondsPerStep;  // model path -> measured seconds per step
+    double m_runningImageSecondsLeft = -1;    // the worker's own estimate for the image in progress
 };

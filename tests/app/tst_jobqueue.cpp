@@ -22,6 +22,9 @@ private slots:
     void unwritableOutputKeepsImageInRecoveryFolder();
     void persistsUnfinishedWorkAndRestoresIt();
     void damagedQueueFileIsReported();
+    void reorderQueuedJobs();
+    void timeLeftFromMeasuredStepTimes();
+    void runMeasuresStepTime();
 
 private:
     static QString fixture(const char* name);
@@ -439,6 +442,96 @@ void TestJobQueue::damagedQueueFileIsReported() {
     QCOMPARE(queue.restoreJobs(queueFile, &error), 0);
     QVERIFY2(error.contains(QLatin1String("queue.json")), qPrintable(error));
     QCOMPARE(queue.restoreJobs(out.filePath(QStringLiteral("absent.json")), &error), 0);
+}
+
+// issue 13 item 5: queued jobs can be reordered (not the running one); the order is what runs and what is saved.
+void TestJobQueue::reorderQueuedJobs() {
+    QTemporaryDir out;
+    GalleryStore gallery(out.path());
+    JobQueue queue(&gallery);
+    queue.stop();  // nothing starts: every job stays queued
+    const QString saved = out.filePath(QStringLiteral("queue.json"));
+    queue.setPersistPath(saved);
+    GenerationParams p = quickParams();
+    p.seed = 1;
+    const qint64 a = queue.enqueue(p);
+    p.seed = 2;
+    const qint64 b = queue.enqueue(p);
+    p.seed = 3;
+    const qint64 c = queue.enqueue(p);
+    QSignalSpy moved(&queue, &JobQueue::jobMoved);
+    const auto order = [&queue]() {
+        QList<qint64> ids;
+        for (const Job& job : queue.jobs()) ids << job.id;
+        return ids;
+    };
+    QVERIFY(queue.move(c, 0));
+    QCOMPARE(order(), (QList<qint64>{c, a, b}));
+    QCOMPARE(moved.count(), 1);
+    QCOMPARE(moved.at(0).at(1).toInt(), 0);
+    QVERIFY(queue.moveDown(c));
+    QCOMPARE(order(), (QList<qint64>{a, c, b}));
+    QVERIFY(!queue.moveUp(a));    // already first
+    QVERIFY(!queue.moveDown(b));  // already last
+    QVERIFY(!queue.move(12345, 0));
+    QVERIFY(queue.move(b, -7));  // clamped to the front
+    QCOMPARE(order(), (QList<qint64>{b, a, c}));
+
+    // The saved queue has the new order (seeds 2, 1, 3).
+    JobQueue restored(&gallery);
+    restored.stop();
+    QCOMPARE(restored.restoreJobs(saved), 3);
+    QList<quint64> seeds;
+    for (const Job& job : restored.jobs()) seeds << job.seeds.first();
+    QCOMPARE(seeds, (QList<quint64>{2, 1, 3}));
+
+    // A finished (here: cancelled) job does not move.
+    queue.cancel(a);
+    QVERIFY(!queue.move(a, 0));
+}
+
+void TestJobQueue::timeLeftFromMeasuredStepTimes() {
+    QTemporaryDir out;
+    GalleryStore gallery(out.path());
+    JobQueue queue(&gallery);
+    queue.stop();
+    QCOMPARE(queue.secondsLeft(), 0.0);  // nothing to do
+    GenerationParams p = quickParams();
+    p.modelPath = QStringLiteral("/models/x");
+    p.steps = 10;
+    p.count = 2;
+    queue.enqueue(p);  // 20 steps on x
+    p.modelPath = QStringLiteral("/models/y");
+    p.steps = 4;
+    p.count = 1;
+    queue.enqueue(p);  // 4 steps on y
+    p.modelPath = QStringLiteral("/models/x");
+    p.modelPath2 = QStringLiteral("/models/y");
+    p.steps = 5;
+    const qint64 pair = queue.enqueueCompare(p);  // 5 steps on x and 5 on y
+    QCOMPARE(queue.secondsLeft(), -1.0);          // nothing measured yet
+    queue.recordSecondsPerStep(QStringLiteral("/models/x"), 0.5);
+    QCOMPARE(queue.secondsPerStep(QStringLiteral("/models/y")), -1.0);
+    // y borrows x's 0.5 s: 20 * 0.5 + 4 * 0.5 + 5 * (0.5 + 0.5)
+    QCOMPARE(queue.secondsLeft(), 17.0);
+    queue.recordSecondsPerStep(QStringLiteral("/models/y"), 2.0);
+    QCOMPARE(queue.secondsLeft(), 20 * 0.5 + 4 * 2.0 + 5 * (0.5 + 2.0));
+    queue.cancel(pair);  // cancelled work is not counted
+    QCOMPARE(queue.secondsLeft(), 18.0);
+}
+
+void TestJobQueue::runMeasuresStepTime() {
+    QTemporaryDir out;
+    GalleryStore gallery(out.path());
+    JobQueue queue(&gallery);
+    queue.setLoadSettings(
+        {QStringLiteral("cpu"), QStringLiteral("fp32"), QStringLiteral("default"), QStringLiteral("auto")});
+    const GenerationParams p = quickParams();
+    QCOMPARE(queue.secondsPerStep(p.modelPath), -1.0);
+    const qint64 id = queue.enqueue(p);
+    QVERIFY(waitForState(queue, id, Job::State::Done));
+    QVERIFY(queue.secondsPerStep(p.modelPath) > 0);
+    QCOMPARE(queue.secondsLeft(), 0.0);
 }
 
 QTEST_GUILESS_MAIN(TestJobQueue)
