@@ -1,6 +1,8 @@
 // One text-to-image run, as diffusers' StableDiffusionXLPipeline.__call__ computes it (see docs: sdxl-pipeline.md
-// sections 3 and 7). Latents stay float32 between steps whatever the UNet dtype, so the scheduler arithmetic and
-// the seeded noise are the same on every device.
+// sections 3 and 7). The seeded noise is drawn on the CPU in the UNet's dtype, as diffusers' randn_tensor draws it
+// (float16 and bfloat16 have their own CPU streams), so a seed gives diffusers' noise on every device and dtype.
+// Latents stay float32 between steps whatever the UNet dtype (diffusers rounds them to the UNet dtype after each
+// step; ours are at least as precise — docs/sdxl-pipeline.md, half precision).
 #include "pipeline/model_impl.h"
 
 #include "core/common.h"
@@ -125,6 +127,7 @@ GenerateResult ModelImpl::generate(const GenerateRequest& r, const Callbacks& cb
     // 2. Scheduler and seeded noise (float32, CPU generator, then moved to the device).
     auto scheduler = sampling::Scheduler::create(r.scheduler, r.spacing, schedulerConfig);
     scheduler->setTimesteps(r.steps);
+    scheduler->setNoiseDType(dtype);
     result.schedulerName = toString(scheduler->kind());
     result.spacingName = toString(scheduler->spacing());
     at::Generator gen = sampling::makeCpuGenerator(r.seed);
@@ -147,15 +150,15 @@ GenerateResult ModelImpl::generate(const GenerateRequest& r, const Callbacks& cb
         // Draw 1: the posterior sample of the image (encoded once, repeated for the batch).
         imageLatents = encodeImageLatents(*this, image, gen).repeat({n, 1, 1, 1});
         // Draw 2: ε.
-        noise = sampling::randnCpu(gen, {n, imageLatents.size(1), lh, lw}, device);
+        noise = sampling::randnCpu(gen, {n, imageLatents.size(1), lh, lw}, device, dtype);
         if (inpaint && strength == 1.0)
-            latents = noise * scheduler->initNoiseSigma();  // is_strength_max: pure noise
+            latents = (noise * scheduler->initNoiseSigma()).to(at::kFloat);  // is_strength_max: pure noise
         else
             latents = scheduler->addNoise(imageLatents, noise, begin);
         if (inpaint) {
             // Draw 3: diffusers VAE-encodes masked_image = image·(mask < 0.5) with the same generator even for a
             // 4-channel UNet, which never uses the result; only the draw (its shape) matters for what follows.
-            (void)sampling::randnCpu(gen, {1, imageLatents.size(1), lh, lw});
+            (void)sampling::randnCpu(gen, {1, imageLatents.size(1), lh, lw}, at::kCPU, posteriorDType(*this));
             maskLatent = at::upsample_nearest2d(mask, {lh, lw}).to(device).repeat({n, 1, 1, 1});
         }
         if (r.keepLatents) {
@@ -165,8 +168,9 @@ GenerateResult ModelImpl::generate(const GenerateRequest& r, const Callbacks& cb
         synchronizeDevice(device);
         result.timings.encodeImageSeconds = secondsSince(tImg);
     } else {
-        noise = sampling::randnCpu(gen, {n, ucfg.inChannels, lh, lw}, device);
-        latents = noise * scheduler->initNoiseSigma();
+        noise = sampling::randnCpu(gen, {n, ucfg.inChannels, lh, lw}, device, dtype);
+        // prepare_latents: noise · init_noise_sigma in the noise's dtype (rounded as diffusers rounds it), then float32.
+        latents = (noise * scheduler->initNoiseSigma()).to(at::kFloat);
     }
     if (r.keepLatents) result.initialNoise = toFloatTensor(noise);
 

@@ -63,13 +63,20 @@ const models::VaeEncoder& vaeEncoder(ModelImpl& m) {
     return *vs.encoder;
 }
 
+at::ScalarType posteriorDType(const ModelImpl& m) {
+    // diffusers encodes in float32 when the VAE config says force_upcast (SDXL's VAE), else in the pipeline's dtype.
+    const models::VaeConfig& cfg = m.vae->decoder->config();
+    return cfg.forceUpcast ? at::kFloat : m.dtype;
+}
+
 at::Tensor encodeImageLatents(ModelImpl& m, const at::Tensor& image, at::Generator& gen) {
     c10::NoGradGuard noGrad;
     const models::VaeEncoder& enc = vaeEncoder(m);
     at::Tensor moments = enc.encode(image.to(m.device, enc.dtype())).to(at::kFloat);
     const models::VaePosterior post = models::vaePosterior(moments);
-    // DiagonalGaussianDistribution.sample: randn_tensor(mean.shape, generator) (CPU generator, float32).
-    at::Tensor eps = sampling::randnCpu(gen, post.mean.sizes(), post.mean.device());
+    // DiagonalGaussianDistribution.sample: randn_tensor(mean.shape, generator, dtype=the VAE's parameters' dtype)
+    // (CPU generator), then float32.
+    at::Tensor eps = sampling::randnCpu(gen, post.mean.sizes(), post.mean.device(), posteriorDType(m)).to(at::kFloat);
     at::Tensor z = post.mean + post.std * eps;
     return z * enc.config().scalingFactor;
 }

@@ -18,6 +18,10 @@ at::Tensor preprocessMask(const Image& mask, int width, int height, int blur);
 // run mutex. fp32 when the VAE config says force_upcast (as diffusers), else the VAE's dtype.
 const models::VaeEncoder& vaeEncoder(ModelImpl& m);
 
+// The dtype diffusers draws the VAE posterior's sample in: float32 when the VAE config says force_upcast, else the
+// pipeline's dtype.
+at::ScalarType posteriorDType(const ModelImpl& m);
+
 // scaling_factor · (mean + std·randn(generator)) of the VAE posterior of `image` ([1,3,H,W] in [-1,1]); the one
 // draw from `gen` has the latents' shape. Returns float32 on the model's device.
 at::Tensor encodeImageLatents(ModelImpl& m, const at::Tensor& image, at::Generator& gen);

@@ -355,8 +355,8 @@ public:
             prev = sample + derivative * static_cast<double>(dt);
             if (!generator) fail(ErrorKind::Internal, "EulerAncestral step needs the generator of the initial noise");
             // Drawn on every step (also the last one, where σ_up = 0) so the generator stream advances as in diffusers.
-            // float32 on the CPU like the initial noise (diffusers draws in eps' dtype; identical for float32 runs).
-            const at::Tensor noise = randnCpu(*generator, eps.sizes(), eps.device());
+            // On the CPU in the model output's dtype, as diffusers draws it (noiseDType(); float32 for fp32 runs).
+            const at::Tensor noise = randnCpu(*generator, eps.sizes(), eps.device(), m_noiseDType);
             prev = prev + noise * static_cast<double>(up);
         }
         return prev.to(eps.scalar_type());

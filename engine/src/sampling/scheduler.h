@@ -73,7 +73,7 @@ public:
     // scale_model_input for step `stepIndex` (0-based).
     virtual at::Tensor scaleModelInput(const at::Tensor& sample, int stepIndex) const = 0;
     // One update. PNDM (PLMS) keeps a history and must be called once for every entry of timesteps(), in order.
-    // `generator` is the CPU generator that drew the initial noise (EulerAncestral draws float32 noise
+    // `generator` is the CPU generator that drew the initial noise (EulerAncestral draws noise of noiseDType()
     // from it every step, then moves it to the sample's device). Returns the new sample in eps' dtype.
     virtual at::Tensor step(const at::Tensor& eps, int stepIndex, const at::Tensor& sample,
                             at::Generator* generator) = 0;
@@ -87,6 +87,11 @@ public:
     SchedulerKind kind() const { return m_kind; }
     TimestepSpacing spacing() const { return m_spacing; }
 
+    // The dtype of the noise a stochastic step draws: diffusers draws it in the model output's dtype (the UNet's
+    // compute dtype), and torch's CPU stream for float16/bfloat16 is not the float32 one (sampling/noise.h).
+    void setNoiseDType(at::ScalarType t) { m_noiseDType = t; }
+    at::ScalarType noiseDType() const { return m_noiseDType; }
+
 protected:
     std::vector<double> m_timesteps;
     std::vector<double> m_sigmas;
@@ -94,6 +99,7 @@ protected:
     std::vector<float> m_alphasCumprod;
     SchedulerKind m_kind = SchedulerKind::Euler;
     TimestepSpacing m_spacing = TimestepSpacing::Leading;
+    at::ScalarType m_noiseDType = at::kFloat;
 };
 
 // Classifier-free guidance as the SDXL pipeline does it: `eps = u + scale·(c − u)`; with rescale φ > 0,
