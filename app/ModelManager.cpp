@@ -19,15 +19,17 @@ class ModelDownloadWorker final : public QObject {
     Q_OBJECT
 
 public:
-    void run(const QString& repoId, const QString& cacheDir, const QString& endpoint,
+    void run(const QString& repoId, const QString& cacheDir, const QString& endpoint, int parallelFiles,
              const std::shared_ptr<hub::CancelToken>& cancel) {
         hub::DownloadOptions options;
         options.env.cacheDir = cacheDir.toStdString();
         if (!endpoint.isEmpty()) options.env.endpoint = endpoint.toStdString();
         options.cancel = cancel.get();
+        options.parallelFiles = parallelFiles;
+        // Called on the download's own threads (one call at a time): the signal is queued to the manager.
         options.progress = [this, repoId](const hub::DownloadProgress& p) {
             emit progress(repoId, QString::fromStdString(p.file), qint64(p.bytesDone), qint64(p.bytesTotal),
-                          p.bytesPerSecond, p.secondsLeft);
+                          p.bytesPerSecond, p.secondsLeft, p.filesActive);
         };
         try {
             hub::download(repoId.toStdString(), options);
@@ -41,8 +43,33 @@ public:
 
 signals:
     void progress(const QString& repoId, const QString& file, qint64 done, qint64 total, double rate,
-                  double secondsLeft);
+                  double secondsLeft, int active);
     void finished(const QString& repoId, bool ok, bool cancelled, const QString& message);
+};
+
+// Asks the hub for download sizes (koala::hub::planDownload) on the manager's second worker thread.
+class ModelSizeWorker final : public QObject {
+    Q_OBJECT
+
+public:
+    void run(const QString& repoId, const QString& cacheDir, const QString& endpoint,
+             const std::shared_ptr<hub::CancelToken>& cancel) {
+        if (cancel->cancelled()) return;
+        hub::DownloadOptions options;
+        options.env.cacheDir = cacheDir.toStdString();
+        if (!endpoint.isEmpty()) options.env.endpoint = endpoint.toStdString();
+        options.cancel = cancel.get();
+        options.stallSeconds = 15;
+        try {
+            const hub::DownloadPlan plan = hub::planDownload(repoId.toStdString(), options);
+            emit sized(repoId, true, qint64(plan.bytesTotal), qint64(plan.bytesLeft()), {});
+        } catch (const std::exception& e) {
+            emit sized(repoId, false, -1, -1, QString::fromStdString(e.what()));
+        }
+    }
+
+signals:
+    void sized(const QString& repoId, bool ok, qint64 total, qint64 left, const QString& error);
 };
 
 QList<ModelManager::CatalogEntry> ModelManager::defaultCatalog() {
@@ -84,15 +111,27 @@ ModelManager::ModelManager(const QString& cacheDir, const QString& stateFile, QO
     connect(m_worker, &ModelDownloadWorker::progress, this, &ModelManager::onProgress);
     connect(m_worker, &ModelDownloadWorker::finished, this, &ModelManager::onFinished);
     m_thread->start();
+    auto* sizeWorker = new ModelSizeWorker;
+    m_sizeWorker = sizeWorker;
+    m_sizeCancel = std::make_shared<hub::CancelToken>();
+    m_sizeThread = new QThread(this);
+    m_sizeThread->setObjectName(QStringLiteral("ModelSizes"));
+    sizeWorker->moveToThread(m_sizeThread);
+    connect(m_sizeThread, &QThread::finished, sizeWorker, &QObject::deleteLater);
+    connect(sizeWorker, &ModelSizeWorker::sized, this, &ModelManager::onSized);
+    m_sizeThread->start();
     refresh();
     loadState();
 }
 
 ModelManager::~ModelManager() {
     if (m_cancel) m_cancel->cancel();  // the partial files stay; the state file says paused
+    m_sizeCancel->cancel();            // a size request in flight stops; queued ones return at once
     saveState();
     m_thread->quit();
+    m_sizeThread->quit();
     m_thread->wait();
+    m_sizeThread->wait();
 }
 
 void ModelManager::setCatalog(const QList<CatalogEntry>& catalog) {
@@ -101,7 +140,53 @@ void ModelManager::setCatalog(const QList<CatalogEntry>& catalog) {
     loadState();
 }
 
-void ModelManager::setEndpoint(const QString& endpoint) { m_endpoint = endpoint; }
+void ModelManager::setEndpoint(const QString& endpoint) {
+    m_endpoint = endpoint;
+    for (Model& m : m_models)  // sizes from another hub do not count
+        if (m.sizeState != Model::SizeState::Fetching) {
+            m.sizeState = Model::SizeState::Unknown;
+            m.downloadBytes = m.bytesLeft = -1;
+        }
+}
+
+void ModelManager::fetchSizes(bool force) {
+    m_sizesWanted = true;
+    for (Model& m : m_models) {
+        if (m.state == State::Installed || m.sizeState == Model::SizeState::Fetching) continue;
+        if (!force && m.sizeState == Model::SizeState::Exact) continue;
+        fetchSize(m);
+    }
+}
+
+void ModelManager::fetchSize(Model& model) {
+    if (model.sizeState == Model::SizeState::Fetching) return;
+    model.sizeState = Model::SizeState::Fetching;
+    emit modelChanged(model.repoId);
+    const QString repoId = model.repoId, cacheDir = m_cacheDir, endpoint = m_endpoint;
+    const std::shared_ptr<hub::CancelToken> cancel = m_sizeCancel;
+    auto* worker = static_cast<ModelSizeWorker*>(m_sizeWorker);
+    QMetaObject::invokeMethod(
+        worker, [worker, repoId, cacheDir, endpoint, cancel]() { worker->run(repoId, cacheDir, endpoint, cancel); },
+        Qt::QueuedConnection);
+}
+
+void ModelManager::onSized(const QString& repoId, bool ok, qint64 total, qint64 left, const QString& error) {
+    const int i = indexOf(repoId);
+    if (i < 0) return;
+    Model& m = m_models[i];
+    if (ok) {
+        m.sizeState = Model::SizeState::Exact;
+        m.downloadBytes = total;
+        m.bytesLeft = left;
+        m.sizeError.clear();
+    } else {
+        // Offline, unreachable, or refused (a gated repo without a token): the catalog's estimate stands.
+        m.sizeState = Model::SizeState::Approximate;
+        m.downloadBytes = m.bytesLeft = -1;
+        m.sizeError = error;
+    }
+    emit modelChanged(repoId);
+}
 
 int ModelManager::indexOf(const QString& repoId) const {
     for (int i = 0; i < m_models.size(); ++i)
@@ -213,13 +298,17 @@ void ModelManager::startNext() {
     const QString repoId = m_running, cacheDir = m_cacheDir, endpoint = m_endpoint;
     const std::shared_ptr<hub::CancelToken> cancel = m_cancel;
     ModelDownloadWorker* worker = m_worker;
+    const int parallel = m_parallelFiles;
     QMetaObject::invokeMethod(
-        m_worker, [worker, repoId, cacheDir, endpoint, cancel]() { worker->run(repoId, cacheDir, endpoint, cancel); },
+        m_worker,
+        [worker, repoId, cacheDir, endpoint, parallel, cancel]() {
+            worker->run(repoId, cacheDir, endpoint, parallel, cancel);
+        },
         Qt::QueuedConnection);
 }
 
 void ModelManager::onProgress(const QString& repoId, const QString& file, qint64 done, qint64 total, double rate,
-                              double secondsLeft) {
+                              double secondsLeft, int active) {
     const int i = indexOf(repoId);
     if (i < 0 || repoId != m_running) return;
     Model& m = m_models[i];
@@ -231,6 +320,7 @@ void ModelManager::onProgress(const QString& repoId, const QString& file, qint64
         m.bytesDone = std::min(done + offset, m.bytesTotal);
     }
     m.file = file;
+    m.filesActive = active;
     m.bytesPerSecond = rate;
     m.secondsLeft = secondsLeft;
     emit modelChanged(repoId);
@@ -247,6 +337,7 @@ void ModelManager::onFinished(const QString& repoId, bool ok, bool cancelled, co
         m.bytesPerSecond = 0;
         m.secondsLeft = -1;
         m.file.clear();
+        m.filesActive = 0;
         if (ok) {
             m.state = State::Installed;
             m.bytesDone = m.bytesTotal;
@@ -264,6 +355,7 @@ void ModelManager::onFinished(const QString& repoId, bool ok, bool cancelled, co
         if (ok && m.state != State::Installed) m.error = tr("the download ended without a complete snapshot");
         saveState();
         emit modelChanged(repoId);
+        if (m_sizesWanted && m.state != State::Installed) fetchSize(m);  // what is left now
         if (!ok && !cancelled) emit downloadFailed(repoId, message);
         if (ok) emit modelsChanged();
     }
@@ -315,6 +407,7 @@ void ModelManager::cancel(const QString& repoId) {
     updateFromCache(m);
     saveState();
     emit modelChanged(repoId);
+    if (m_sizesWanted) fetchSize(m);
 }
 
 bool ModelManager::remove(const QString& repoId, QString* error) {
@@ -353,6 +446,7 @@ bool ModelManager::remove(const QString& repoId, QString* error) {
         emit listChanged();
     } else {
         emit modelChanged(repoId);
+        if (m_sizesWanted) fetchSize(m);
     }
     emit modelsChanged();
     return true;

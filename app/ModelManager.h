@@ -20,6 +20,11 @@ class ModelDownloadWorker;
 // arrives on the manager's thread through queued signals. pause() and cancel() set the download's cancel token (an
 // atomic), so they take effect within a fraction of a second. Every other call is for the manager's own thread.
 //
+// Sizes: fetchSizes() asks the hub (koala::hub::planDownload, on a second worker thread, so neither the caller nor a
+// running download waits) for the exact size of what a download of each model would fetch and how much of it the cache
+// already holds; until the answer comes a model's sizeState is Fetching, and when the hub cannot be asked (offline,
+// unreachable) it is Approximate and the catalog's approxGb stands.
+//
 // Persistence: the downloads that were running, queued or paused are written (QSaveFile) to the state file on each
 // change, so after a restart, or a crash, they show as Paused with the progress they had, and resume() picks up the
 // partial files koala_hub kept.
@@ -58,9 +63,16 @@ public:
         qint64 bytesTotal = 0;      // their total size; 0 until the listing is known
         double bytesPerSecond = 0;  // while downloading
         double secondsLeft = -1;    // while downloading; -1 unknown
-        QString file;               // the file being fetched
+        QString file;               // the file being fetched (one of them: filesActive are fetched at once)
+        int filesActive = 0;        // while downloading
         QString error;              // why the last download stopped, when it failed
         int otherSnapshots = 0;     // complete snapshots besides the one remove() takes
+        // What a download fetches, from the hub (fetchSizes()); -1 while not known.
+        enum class SizeState { Unknown, Fetching, Exact, Approximate };
+        SizeState sizeState = SizeState::Unknown;
+        qint64 downloadBytes = -1;  // the whole of it (the pipeline files of the chosen variant)
+        qint64 bytesLeft = -1;      // of that, what is neither in the cache nor in its partial files
+        QString sizeError;          // why the size is approximate
     };
 
     // cacheDir: the Hugging Face cache; stateFile: where the downloads' state is kept (a JSON file).
@@ -70,6 +82,8 @@ public:
     // Tests: other models to offer, another hub (HF_ENDPOINT otherwise).
     void setCatalog(const QList<CatalogEntry>& catalog);
     void setEndpoint(const QString& endpoint);
+    // Files fetched at once by a download (1..16; 0 = koala_hub's default, 4).
+    void setParallelFiles(int files) { m_parallelFiles = files; }
 
     QString cacheDir() const { return m_cacheDir; }
     QString stateFile() const { return m_stateFile; }
@@ -80,6 +94,11 @@ public:
 
     // Reads the cache again (file system only, no network).
     void refresh();
+
+    // Asks the hub for the download size of each model that is not installed (not again for one whose size is
+    // known, unless `force`). Returns at once; modelChanged() follows for each answer. After this, a download that
+    // stops and a removal ask again for that model.
+    void fetchSizes(bool force = false);
 
     // Starts (or queues) a download; it also resumes a paused or partial one. False, with *error, when refused.
     bool download(const QString& repoId, QString* error = nullptr);
@@ -102,7 +121,9 @@ signals:
 
 private:
     void onProgress(const QString& repoId, const QString& file, qint64 done, qint64 total, double rate,
-                    double secondsLeft);
+                    double secondsLeft, int active);
+    void onSized(const QString& repoId, bool ok, qint64 total, qint64 left, const QString& error);
+    void fetchSize(Model& model);
     void onFinished(const QString& repoId, bool ok, bool cancelled, const QString& message);
     void startNext();
     void loadState();
@@ -124,4 +145,9 @@ private:
     std::shared_ptr<koala::hub::CancelToken> m_cancel;
     QThread* m_thread = nullptr;
     ModelDownloadWorker* m_worker = nullptr;
+    int m_parallelFiles = 0;
+    bool m_sizesWanted = false;  // fetchSizes() was called: keep the sizes current
+    std::shared_ptr<koala::hub::CancelToken> m_sizeCancel;
+    QThread* m_sizeThread = nullptr;
+    QObject* m_sizeWorker = nullptr;
 };

@@ -1,10 +1,12 @@
 // ModelManager against the local stand-in for the hub (tests/hub/fake_hub.py): a download with progress, pause and
 // resume, the state a second manager reads back, removal that keeps a blob another snapshot uses, a partial repo.
+#include <QCryptographicHash>
 #include <QDir>
 #include <QDirIterator>
 #include <QElapsedTimer>
 #include <QFile>
 #include <QProcess>
+#include <QSet>
 #include <QSignalSpy>
 #include <QTemporaryDir>
 #include <QTest>
@@ -23,6 +25,8 @@ private slots:
     void removeKeepsASharedBlob();
     void halfDownloadedRepoIsPartial();
     void cancelDeletesThePartialFiles();
+    void sizesFromTheHubOffTheCallersThread();
+    void sizesApproximateWhenTheHubCannotBeAsked();
 
 private:
     std::unique_ptr<ModelManager> manager(const QString& name, const QStringList& repos);
@@ -103,8 +107,12 @@ void TestModelManager::pauseThenResume() {
         if (m->model(repo).state == ModelManager::State::Downloading && m->model(repo).bytesDone > 1'000'000)
             m->pause(repo);
     });
+    int filesAtOnce = 0;
+    connect(m.get(), &ModelManager::modelChanged, this,
+            [&](const QString&) { filesAtOnce = std::max(filesAtOnce, m->model(repo).filesActive); });
     QVERIFY(m->download(repo));
     QVERIFY(waitFor(*m, repo, ModelManager::State::Paused));
+    QVERIFY2(filesAtOnce >= 2, qPrintable(QString::number(filesAtOnce)));  // koala_hub's default: 4 at once
     const ModelManager::Model paused = m->model(repo);
     QVERIFY(paused.bytesDone > 1'000'000 && paused.bytesDone < paused.bytesTotal);
     QVERIFY(paused.error.isEmpty());
@@ -226,6 +234,97 @@ void TestModelManager::cancelDeletesThePartialFiles() {
     QTRY_VERIFY_WITH_TIMEOUT(m->model(repo).state == ModelManager::State::NotInstalled, 30000);
     QVERIFY(m->model(repo).error.isEmpty());
     QCOMPARE(m->model(repo).diskBytes, qint64(0));
+}
+
+namespace {
+
+// The fixture pipeline's bytes as a download fetches them: every file once per distinct content (the two tokenizers
+// share their vocab and merges), the fake hub's fp16 files being the same bytes as the fixture's plain ones.
+qint64 fixtureDownloadBytes() {
+    QSet<QByteArray> seen;
+    qint64 bytes = 0;
+    QDirIterator it(QStringLiteral(KOALA_TEST_DATA "/fixtures/tiny-koala-700m"), QDir::Files,
+                    QDirIterator::Subdirectories);
+    while (it.hasNext()) {
+        const QString path = it.next();
+        if (QFileInfo(path).fileName().startsWith(QStringLiteral("reference."))) continue;
+        QFile f(path);
+        if (!f.open(QIODevice::ReadOnly)) return -1;
+        const QByteArray data = f.readAll();
+        if (!seen.contains(QCryptographicHash::hash(data, QCryptographicHash::Sha256))) bytes += data.size();
+        seen.insert(QCryptographicHash::hash(data, QCryptographicHash::Sha256));
+    }
+    return bytes;
+}
+
+}  // namespace
+
+void TestModelManager::sizesFromTheHubOffTheCallersThread() {
+    const QString repo = QStringLiteral("koala/tiny");
+    auto m = manager(QStringLiteral("sizes"), {repo});
+    QCOMPARE(m->model(repo).sizeState, ModelManager::Model::SizeState::Unknown);
+    m->fetchSizes();
+    // The call returned before the hub answered: the answer comes through the event loop.
+    QCOMPARE(m->model(repo).sizeState, ModelManager::Model::SizeState::Fetching);
+    QCOMPARE(m->model(repo).downloadBytes, qint64(-1));
+    QTRY_COMPARE_WITH_TIMEOUT(m->model(repo).sizeState, ModelManager::Model::SizeState::Exact, 30000);
+    const qint64 expected = fixtureDownloadBytes();
+    QVERIFY(expected > 10'000'000);
+    QCOMPARE(m->model(repo).downloadBytes, expected);
+    QCOMPARE(m->model(repo).bytesLeft, expected);
+    // Nothing was written to the cache by asking.
+    QVERIFY(!QFileInfo::exists(m->cacheDir() + QStringLiteral("/models--koala--tiny")));
+
+    // A partial file of the VAE weights (as a download cut off leaves it): that much less is left.
+    QFile vae(QStringLiteral(KOALA_TEST_DATA "/fixtures/tiny-koala-700m/vae/diffusion_pytorch_model.safetensors"));
+    QVERIFY(vae.open(QIODevice::ReadOnly));
+    const QByteArray weights = vae.readAll();
+    const QString blobs = m->cacheDir() + QStringLiteral("/models--koala--tiny/blobs/");
+    QVERIFY(QDir().mkpath(blobs));
+    QFile partial(blobs + QString::fromLatin1(QCryptographicHash::hash(weights, QCryptographicHash::Sha256).toHex()) +
+                  QStringLiteral(".incomplete"));
+    QVERIFY(partial.open(QIODevice::WriteOnly));
+    QCOMPARE(partial.write(weights.left(100000)), qint64(100000));
+    partial.close();
+    m->refresh();
+    QCOMPARE(m->model(repo).state, ModelManager::State::Partial);
+    m->fetchSizes();  // known already: not asked again
+    QCOMPARE(m->model(repo).sizeState, ModelManager::Model::SizeState::Exact);
+    m->fetchSizes(true);
+    QTRY_COMPARE_WITH_TIMEOUT(m->model(repo).sizeState, ModelManager::Model::SizeState::Exact, 30000);
+    QCOMPARE(m->model(repo).downloadBytes, expected);
+    QCOMPARE(m->model(repo).bytesLeft, expected - 100000);
+
+    // A finished download needs no size; a removal asks again (the manager keeps sizes current once asked).
+    QVERIFY(m->download(repo));
+    QVERIFY(waitFor(*m, repo, ModelManager::State::Installed));
+    QCOMPARE(m->model(repo).bytesTotal, m->model(repo).bytesDone);
+    QVERIFY(m->remove(repo));
+    QCOMPARE(m->model(repo).sizeState, ModelManager::Model::SizeState::Fetching);
+    QTRY_COMPARE_WITH_TIMEOUT(m->model(repo).sizeState, ModelManager::Model::SizeState::Exact, 30000);
+    QCOMPARE(m->model(repo).bytesLeft, expected);
+}
+
+void TestModelManager::sizesApproximateWhenTheHubCannotBeAsked() {
+    const QString repo = QStringLiteral("koala/tiny");
+    auto m = manager(QStringLiteral("sizes-off"), {repo});
+    m->setEndpoint(QStringLiteral("http://127.0.0.1:9"));  // nothing listens there
+    m->fetchSizes();
+    QTRY_COMPARE_WITH_TIMEOUT(m->model(repo).sizeState, ModelManager::Model::SizeState::Approximate, 30000);
+    QCOMPARE(m->model(repo).approxGb, 0.02);
+    QCOMPARE(m->model(repo).downloadBytes, qint64(-1));
+    QVERIFY2(m->model(repo).sizeError.contains(QStringLiteral("cannot reach")), qPrintable(m->model(repo).sizeError));
+    // HF_HUB_OFFLINE: the hub is not asked at all.
+    m->setEndpoint(m_endpoint);
+    qputenv("HF_HUB_OFFLINE", "1");
+    m->fetchSizes();
+    QTRY_COMPARE_WITH_TIMEOUT(m->model(repo).sizeState, ModelManager::Model::SizeState::Approximate, 30000);
+    qunsetenv("HF_HUB_OFFLINE");
+    QVERIFY2(m->model(repo).sizeError.contains(QStringLiteral("HF_HUB_OFFLINE")), qPrintable(m->model(repo).sizeError));
+    // Online again: the exact figure replaces the estimate.
+    m->fetchSizes();
+    QTRY_COMPARE_WITH_TIMEOUT(m->model(repo).sizeState, ModelManager::Model::SizeState::Exact, 30000);
+    QVERIFY(m->model(repo).sizeError.isEmpty());
 }
 
 QTEST_GUILESS_MAIN(TestModelManager)
