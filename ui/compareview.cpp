@@ -8,6 +8,12 @@
 CompareView::CompareView(QWidget* parent) : QWidget(parent) {
     auto* layout = new QGridLayout(this);
     layout->setContentsMargins(4, 4, 4, 4);
+    m_note = new QLabel(this);
+    m_note->setObjectName(QStringLiteral("compareNote"));
+    m_note->setAlignment(Qt::AlignCenter);
+    m_note->setWordWrap(true);
+    m_note->hide();
+    layout->addWidget(m_note, 3, 0, 1, 2);
     for (int i = 0; i < 2; ++i) {
         Pane& pane = m_panes[i];
         pane.title = new QLabel(this);
@@ -41,7 +47,24 @@ void CompareView::setSide(const int index, const CompareSide& side) {
     // A side of a running compare waits for its turn; the "Run Compare" hint is for an empty view only.
     if (side.image.isNull()) pane.viewer->setPlaceholderText(tr("This side is generated after the other one."));
     pane.stats->setText(side.image.isNull() ? tr("waiting…") : formatStats(side));
+    updateNote();
 }
+
+void CompareView::updateNote() {
+    const QImage a = m_panes[0].viewer->image();
+    const QImage b = m_panes[1].viewer->image();
+    const bool differ = !a.isNull() && !b.isNull() && (a.size() != b.size());
+    auto side = [this](int i, const QImage& img) {
+        return QStringLiteral("%1 %2×%3")
+            .arg(m_panes[i].title->text(), QString::number(img.width()), QString::number(img.height()));
+    };
+    m_note->setText(
+        differ ? tr("Each model ran at its own size and default scheduler: %1, %2.").arg(side(0, a), side(1, b))
+               : QString());
+    m_note->setVisible(differ);
+}
+
+QString CompareView::noteText() const { return m_note->text(); }
 
 void CompareView::setPreview(const int index, const QImage& preview) {
     if ((index < 0) || (index > 1)) return;
@@ -56,6 +79,7 @@ void CompareView::clear() {
         m_panes[i].viewer->setPlaceholderText(tr("Run \"Compare\" to generate the same request on two models."));
         m_panes[i].stats->clear();
     }
+    updateNote();
 }
 
 QImage CompareView::image(const int index) const {
@@ -78,8 +102,11 @@ QString CompareView::formatStats(const CompareSide& side) {
     const QString memory = (side.peakDeviceBytes > 0)
                                ? tr("%1 MiB").arg(double(side.peakDeviceBytes) / (1024.0 * 1024.0), 0, 'f', 0)
                                : tr("n/a (CPU)");
-    return tr("total %1 s · %2 s/step · peak GPU memory %3")
-        .arg(side.totalSeconds, 0, 'f', 2)
-        .arg(side.secondsPerStep, 0, 'f', 3)
-        .arg(memory);
+    QString setup;
+    if (!side.image.isNull()) setup = tr("%1×%2 · ").arg(side.image.width()).arg(side.image.height());
+    if (!side.scheduler.isEmpty()) setup += side.scheduler + QStringLiteral(" · ");
+    return setup + tr("total %1 s · %2 s/step · peak GPU memory %3")
+                       .arg(side.totalSeconds, 0, 'f', 2)
+                       .arg(side.secondsPerStep, 0, 'f', 3)
+                       .arg(memory);
 }
