@@ -26,13 +26,37 @@ QString timeLeftText(double seconds) {
     return ModelManagerPage::tr("%1 h left").arg(seconds / 3600, 0, 'f', 1);
 }
 
+QString approxText(const ModelManager::Model& m) {
+    return ModelManagerPage::tr("\u2248 %1 GB").arg(m.approxGb, 0, 'f', 1);
+}
+
 QString sizeText(const ModelManager::Model& m) {
     using State = ModelManager::State;
+    using Size = ModelManager::Model::SizeState;
     if (m.state == State::Installed) return ModelManagerPage::tr("%1 on disk").arg(bytesText(m.diskBytes));
     if (m.bytesTotal > 0) return ModelManagerPage::tr("%1 of %2").arg(bytesText(m.bytesDone), bytesText(m.bytesTotal));
-    if (m.approxGb > 0) return ModelManagerPage::tr("about %1 GB (approximate)").arg(m.approxGb, 0, 'f', 1);
+    // The hub's exact figure for what a download fetches (and what is left of it after a partial one).
+    if (m.sizeState == Size::Exact && m.downloadBytes >= 0) {
+        if (m.bytesLeft >= 0 && m.bytesLeft < m.downloadBytes)
+            return ModelManagerPage::tr("%1 left of %2").arg(bytesText(m.bytesLeft), bytesText(m.downloadBytes));
+        return ModelManagerPage::tr("%1 to download").arg(bytesText(m.downloadBytes));
+    }
+    if (m.sizeState == Size::Fetching) return ModelManagerPage::tr("size\u2026");
+    if (m.approxGb > 0) return approxText(m);
     if (m.diskBytes > 0) return ModelManagerPage::tr("%1 on disk").arg(bytesText(m.diskBytes));
     return {};
+}
+
+QString sizeToolTip(const ModelManager::Model& m) {
+    using Size = ModelManager::Model::SizeState;
+    if (m.state == ModelManager::State::Installed) return {};
+    if (m.sizeState == Size::Exact)
+        return ModelManagerPage::tr("The size of the files a download fetches, as the hub lists them");
+    if (m.sizeState == Size::Fetching) return ModelManagerPage::tr("Asking the hub for the size");
+    if (m.approxGb <= 0) return {};
+    return m.sizeError.isEmpty()
+               ? ModelManagerPage::tr("Approximate size")
+               : ModelManagerPage::tr("Approximate size: the hub could not be asked (%1)").arg(m.sizeError);
 }
 
 QString statusText(const ModelManager::Model& m) {
@@ -43,8 +67,11 @@ QString statusText(const ModelManager::Model& m) {
                                  : ModelManagerPage::tr("Not installed (%1)").arg(m.error);
     case State::Queued: return ModelManagerPage::tr("Waiting for the download before it");
     case State::Downloading: {
-        QStringList parts{m.file.isEmpty() ? ModelManagerPage::tr("Downloading")
-                                           : ModelManagerPage::tr("Downloading %1").arg(m.file)};
+        QStringList parts{
+            m.file.isEmpty() ? ModelManagerPage::tr("Downloading")
+            : m.filesActive > 1
+                ? ModelManagerPage::tr("Downloading %1 and %n more file(s)", nullptr, m.filesActive - 1).arg(m.file)
+                : ModelManagerPage::tr("Downloading %1").arg(m.file)};
         if (m.bytesPerSecond > 0) parts << ModelManagerPage::tr("%1/s").arg(bytesText(qint64(m.bytesPerSecond)));
         if (m.secondsLeft >= 0) parts << timeLeftText(m.secondsLeft);
         return parts.join(QStringLiteral(", "));
@@ -96,6 +123,12 @@ ModelManagerPage::ModelManagerPage(ModelManager* manager, QWidget* parent) : QWi
         emit errorOccurred(tr("Download of %1 stopped: %2").arg(repoId, message));
     });
     rebuildRows();
+}
+
+void ModelManagerPage::showEvent(QShowEvent* event) {
+    QWidget::showEvent(event);
+    // Each time the page comes up: sizes not known yet (or only estimated) are asked for, off the GUI thread.
+    m_manager->fetchSizes();
 }
 
 void ModelManagerPage::setConfirmRemoval(std::function<bool(const QString&)> confirm) {
@@ -177,6 +210,7 @@ void ModelManagerPage::updateRow(const QString& repoId) {
     const ModelManager::Model m = m_manager->model(repoId);
     using State = ModelManager::State;
     row.size->setText(sizeText(m));
+    row.size->setToolTip(sizeToolTip(m));
     row.status->setText(statusText(m));
     row.status->setToolTip(m.folder.isEmpty() ? QString() : QDir::toNativeSeparators(m.folder));
     const bool active = m.state == State::Downloading || m.state == State::Queued;

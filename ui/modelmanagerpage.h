@@ -13,7 +13,8 @@ class QVBoxLayout;
 
 // The model manager: a row per model (the catalog, then the other models of the Hugging Face cache) with its size,
 // its state, a progress bar and Download / Pause / Resume / Cancel / Remove / Open folder. A view over a
-// ModelManager, which several pages may share.
+// ModelManager, which several pages may share. Showing the page asks the hub for the exact download sizes (off the
+// GUI thread: "size…" until they come, "≈ n GB" from the catalog when the hub cannot be asked).
 class ModelManagerPage final : public QWidget {
     Q_OBJECT
 
@@ -25,6 +26,9 @@ public:
 
 signals:
     void errorOccurred(const QString& message);
+
+protected:
+    void showEvent(QShowEvent* event) override;
 
 private:
     struct Row {

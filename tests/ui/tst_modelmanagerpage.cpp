@@ -1,6 +1,10 @@
 // The model manager page, offscreen, against the local stand-in for the hub (tests/hub/fake_hub.py).
 #include <QAction>
+#include <QDir>
+#include <QFile>
+#include <QFileInfo>
 #include <QLabel>
+#include <QLocale>
 #include <QMenuBar>
 #include <QProcess>
 #include <QProgressBar>
@@ -21,6 +25,7 @@ private slots:
     void cleanupTestCase();
     void listsTheCatalog();
     void downloadShowsProgressThenInstalled();
+    void sizesFromTheHub();
     void noModelPanelHoldsTheManager();
     void mainWindowHasTheManager();
 
@@ -49,6 +54,7 @@ void TestModelManagerPage::cleanupTestCase() {
 
 void TestModelManagerPage::listsTheCatalog() {
     ModelManager manager(m_dir.filePath(QStringLiteral("empty/hub")), m_dir.filePath(QStringLiteral("empty/d.json")));
+    manager.setEndpoint(QStringLiteral("http://127.0.0.1:9"));  // no hub to ask: the catalog's estimates stand
     ModelManagerPage page(&manager);
     page.resize(1000, 600);
     page.show();
@@ -58,14 +64,16 @@ void TestModelManagerPage::listsTheCatalog() {
     for (const auto& entry : catalog) {
         auto* row = page.findChild<QWidget*>(QStringLiteral("modelRow:") + entry.repoId);
         QVERIFY2(row, qPrintable(entry.repoId));
-        QVERIFY(row->findChild<QLabel*>(QStringLiteral("size"))->text().contains(QStringLiteral("approximate")));
+        auto* size = row->findChild<QLabel*>(QStringLiteral("size"));
+        QTRY_VERIFY2_WITH_TIMEOUT(size->text().startsWith(QStringLiteral("\u2248 ")), qPrintable(size->text()), 30000);
+        QVERIFY2(size->toolTip().contains(QStringLiteral("could not be asked")), qPrintable(size->toolTip()));
         QVERIFY(row->findChild<QPushButton*>(QStringLiteral("download"))->isVisible());
         QVERIFY(!row->findChild<QPushButton*>(QStringLiteral("remove"))->isVisible());
         QVERIFY(!row->findChild<QProgressBar*>(QStringLiteral("progress"))->isVisible());
     }
     auto* koala = page.findChild<QWidget*>(QStringLiteral("modelRow:etri-vilab/koala-700m-llava-cap"));
     QVERIFY(koala->findChild<QLabel*>(QStringLiteral("name"))->text().contains(QStringLiteral("KOALA-700M")));
-    QVERIFY(koala->findChild<QLabel*>(QStringLiteral("size"))->text().contains(QStringLiteral("about 3.2 GB")));
+    QCOMPARE(koala->findChild<QLabel*>(QStringLiteral("size"))->text(), QStringLiteral("\u2248 3.2 GB"));
     // One help line, which names the cache folder.
     auto* help = page.findChild<QLabel*>(QStringLiteral("modelManagerHelp"));
     QVERIFY(help->text().contains(QStringLiteral("empty")));
@@ -113,8 +121,53 @@ void TestModelManagerPage::downloadShowsProgressThenInstalled() {
     QVERIFY(row->findChild<QPushButton*>(QStringLiteral("download"))->isVisible());
 }
 
+void TestModelManagerPage::sizesFromTheHub() {
+    const QString repo = QStringLiteral("koala/tiny");
+    ModelManager manager(m_dir.filePath(QStringLiteral("sizes/hub")), m_dir.filePath(QStringLiteral("sizes/d.json")));
+    manager.setCatalog({{repo, QStringLiteral("Tiny"), 0.02}});
+    manager.setEndpoint(m_endpoint);
+    ModelManagerPage page(&manager);
+    page.resize(1000, 400);
+    auto* row = page.findChild<QWidget*>(QStringLiteral("modelRow:") + repo);
+    QVERIFY(row);
+    auto* size = row->findChild<QLabel*>(QStringLiteral("size"));
+    QCOMPARE(size->text(), QStringLiteral("\u2248 0.0 GB"));  // not shown yet: not asked yet
+    page.show();
+    // Showing the page asks the hub, off the GUI thread: "size…" until the answer comes.
+    QCOMPARE(size->text(), QStringLiteral("size\u2026"));
+    QVERIFY(QTest::qWaitForWindowExposed(&page));
+    QTRY_VERIFY2_WITH_TIMEOUT(size->text().endsWith(QStringLiteral(" to download")), qPrintable(size->text()), 30000);
+    const qint64 total = manager.model(repo).downloadBytes;
+    QVERIFY(total > 10'000'000);
+    QCOMPARE(size->text(),
+             QLocale().formattedDataSize(total, 1, QLocale::DataSizeSIFormat) + QStringLiteral(" to download"));
+    QVERIFY(size->toolTip().contains(QStringLiteral("hub")));
+
+    // A partly downloaded model: what is left of it.
+    QVERIFY(manager.download(repo));
+    QTRY_VERIFY_WITH_TIMEOUT(manager.model(repo).state == ModelManager::State::Installed, 60000);
+    const QString blobs = manager.cacheDir() + QStringLiteral("/models--koala--tiny/blobs/");
+    const QString unet = QFile::symLinkTarget(manager.model(repo).folder +
+                                              QStringLiteral("/unet/diffusion_pytorch_model.fp16.safetensors"));
+    QVERIFY(!unet.isEmpty());
+    QVERIFY(manager.remove(repo));  // removes the repo; then a partial UNet file as a cut download leaves it
+    QVERIFY(QDir().mkpath(blobs));
+    QFile partial(blobs + QFileInfo(unet).fileName() + QStringLiteral(".incomplete"));
+    QVERIFY(partial.open(QIODevice::WriteOnly));
+    QCOMPARE(partial.write(QByteArray(1'000'000, '\0')), qint64(1'000'000));
+    partial.close();
+    manager.refresh();
+    manager.fetchSizes(true);
+    QTRY_VERIFY2_WITH_TIMEOUT(size->text().contains(QStringLiteral(" left of ")), qPrintable(size->text()), 30000);
+    QCOMPARE(size->text(), QLocale().formattedDataSize(total - 1'000'000, 1, QLocale::DataSizeSIFormat) +
+                               QStringLiteral(" left of ") +
+                               QLocale().formattedDataSize(total, 1, QLocale::DataSizeSIFormat));
+    QVERIFY(row->findChild<QPushButton*>(QStringLiteral("resume"))->isVisible());
+}
+
 void TestModelManagerPage::noModelPanelHoldsTheManager() {
     ModelManager manager(m_dir.filePath(QStringLiteral("panel/hub")), m_dir.filePath(QStringLiteral("panel/d.json")));
+    manager.setEndpoint(QStringLiteral("http://127.0.0.1:9"));
     NoModelPanel panel(&manager);
     panel.resize(1000, 700);
     panel.show();

@@ -12,6 +12,10 @@
 struct IsolatedWindowFiles {
     QTemporaryDir dir;
 
+    // A window test never asks the real Hugging Face hub (the model manager asks it for download sizes when its
+    // page is shown): HF_HUB_OFFLINE, as for a user who set it; the page then shows the catalog's estimates.
+    IsolatedWindowFiles() { qputenv("HF_HUB_OFFLINE", "1"); }
+
     MainWindow::Options options(const QStringList& models) const {
         MainWindow::Options o;
         o.settingsFile = dir.filePath(QStringLiteral("settings.ini"));
