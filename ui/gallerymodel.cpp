@@ -5,6 +5,7 @@
 #include <QColor>
 #include <QFileInfo>
 #include <QImageReader>
+#include <QLocale>
 #include <QPixmap>
 
 GalleryModel::GalleryModel(QObject* parent) : QAbstractListModel(parent) {}
@@ -27,8 +28,12 @@ QVariant GalleryModel::data(const QModelIndex& index, const int role) const {
     }
     case Qt::ToolTipRole:
         if (tile.item) {
-            return QStringLiteral("%1\n%2").arg(tile.item->params.prompt,
-                                                tile.item->params.toA1111().section(QLatin1Char('\n'), -1));
+            const GalleryItem& item = *tile.item;
+            return QStringLiteral("%1%2\n%3 · %4\n%5")
+                .arg(m_favourites.contains(item.id) ? QStringLiteral("\u2605 ") : QString(), item.params.prompt,
+                     item.modelName.isEmpty() ? QFileInfo(item.params.modelPath).fileName() : item.modelName,
+                     QLocale().toString(item.createdAt, QLocale::ShortFormat),
+                     item.params.toA1111().section(QLatin1Char('\n'), -1));
         }
         return tr("Job %1: waiting for the image").arg(tile.jobId);
     case Qt::BackgroundRole:
@@ -42,6 +47,13 @@ QVariant GalleryModel::data(const QModelIndex& index, const int role) const {
     case JobIdRole: return tile.jobId;
     case PreviewCountRole: return tile.previewCount;
     case CompareGroupRole: return tile.item ? tile.item->compareGroup : QString();
+    case FavouriteRole: return tile.item && m_favourites.contains(tile.item->id);
+    case PromptRole: return tile.item ? tile.item->params.prompt : QString();
+    case ModelRole:
+        return tile.item ? (tile.item->modelName.isEmpty() ? QFileInfo(tile.item->params.modelPath).fileName()
+                                                           : tile.item->modelName)
+                         : QString();
+    case CreatedRole: return tile.item ? tile.item->createdAt : QDateTime();
     default: return {};
     }
 }
@@ -86,6 +98,38 @@ void GalleryModel::removeItem(const QString& id) {
     beginRemoveRows({}, row, row);
     m_tiles.removeAt(row);
     endRemoveRows();
+}
+
+void GalleryModel::insertItem(const GalleryItem& item) {
+    if (rowOfItem(item.id) >= 0) return;
+    // Newest first: before the first stored image that is older (pending tiles stay at the top).
+    int row = 0;
+    while ((row < m_tiles.size()) &&
+           (!m_tiles[row].item || (m_tiles[row].item->createdAt > item.createdAt) ||
+            ((m_tiles[row].item->createdAt == item.createdAt) && (m_tiles[row].item->id > item.id))))
+        ++row;
+    beginInsertRows({}, row, row);
+    Tile tile;
+    tile.item = item;
+    tile.seed = item.params.seed.value_or(0);
+    tile.compareSlot = item.compareSlot;
+    tile.imageIndex = item.jobIndex;
+    m_tiles.insert(row, tile);
+    endInsertRows();
+}
+
+void GalleryModel::setFavourites(const QSet<QString>& ids) {
+    m_favourites = ids;
+    if (!m_tiles.isEmpty()) emit dataChanged(index(0), index(int(m_tiles.size()) - 1));
+}
+
+void GalleryModel::setFavourite(const QString& id, const bool favourite) {
+    if (favourite)
+        m_favourites.insert(id);
+    else
+        m_favourites.remove(id);
+    const int row = rowOfItem(id);
+    if (row >= 0) emit dataChanged(index(row), index(row), {Qt::DisplayRole, Qt::ToolTipRole, FavouriteRole});
 }
 
 void GalleryModel::addPendingTiles(const qint64 jobId, const QList<quint64>& seeds, const bool compare) {
@@ -188,11 +232,20 @@ QImage GalleryModel::loadThumbnail(const QString& path) {
     return reader.read();
 }
 
-QString GalleryModel::caption(const Tile& tile) {
+// Two short lines: the prompt's start (a star for a favourite), then the model and the date; the tooltip has it all.
+QString GalleryModel::caption(const Tile& tile) const {
     QString text;
     if (tile.item) {
-        text = tr("seed %1").arg(tile.seed);
-        if (tile.compareSlot >= 0) text = QStringLiteral("%1 · %2").arg(tile.item->modelName, text);
+        const GalleryItem& item = *tile.item;
+        QString prompt = item.params.prompt.simplified();
+        if (prompt.isEmpty()) prompt = tr("seed %1").arg(tile.seed);
+        if (prompt.size() > 28) prompt = prompt.left(27) + QStringLiteral("\u2026");
+        if (m_favourites.contains(item.id)) prompt = QStringLiteral("\u2605 ") + prompt;
+        QString model = item.modelName.isEmpty() ? QFileInfo(item.params.modelPath).fileName() : item.modelName;
+        if (model.size() > 16) model = model.left(15) + QStringLiteral("\u2026");
+        const QString when =
+            item.createdAt.isValid() ? QLocale().toString(item.createdAt, QStringLiteral("MMM d HH:mm")) : QString();
+        text = QStringLiteral("%1\n%2").arg(prompt, QStringList{model, when}.join(QStringLiteral(" · ")));
     } else {
         text = (tile.previewCount > 0) ? tr("step %1…").arg(tile.previewCount) : tr("queued");
     }

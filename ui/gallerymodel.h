@@ -5,6 +5,7 @@
 #include <QAbstractListModel>
 #include <QImage>
 #include <QList>
+#include <QSet>
 
 #include "GalleryItem.h"
 
@@ -22,7 +23,11 @@ public:
         PendingRole,  // bool: no stored image yet
         JobIdRole,
         PreviewCountRole,  // how many step previews this tile has shown
-        CompareGroupRole
+        CompareGroupRole,
+        FavouriteRole,  // bool
+        PromptRole,
+        ModelRole,
+        CreatedRole  // QDateTime; null for a pending tile
     };
 
     static constexpr int ThumbnailSize = 192;
@@ -35,6 +40,12 @@ public:
     void setItems(const QList<GalleryItem>& items);  // oldest first, as GalleryStore gives them
     void addItem(const GalleryItem& item);           // a stored image that belongs to no tile (yet)
     void removeItem(const QString& id);
+    // A stored image that comes back (from the trash): placed among the stored images by its creation time.
+    void insertItem(const GalleryItem& item);
+
+    void setFavourites(const QSet<QString>& ids);
+    void setFavourite(const QString& id, bool favourite);
+    bool isFavourite(const QString& id) const { return m_favourites.contains(id); }
 
     // Placeholder tiles of a new job; `seeds` has one entry per image (compare: one per pair, two tiles each).
     void addPendingTiles(qint64 jobId, const QList<quint64>& seeds, bool compare);
@@ -62,7 +73,8 @@ private:
     };
 
     static QImage loadThumbnail(const QString& path);
-    static QString caption(const Tile& tile);
+    QString caption(const Tile& tile) const;
 
     QList<Tile> m_tiles;
+    QSet<QString> m_favourites;
 };

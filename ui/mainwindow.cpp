@@ -6,14 +6,18 @@
 #include <QApplication>
 #include <QClipboard>
 #include <QCloseEvent>
+#include <QComboBox>
 #include <QDesktopServices>
 #include <QDialog>
 #include <QDir>
 #include <QFile>
 #include <QFileDialog>
 #include <QFileInfo>
+#include <QHBoxLayout>
+#include <QImageReader>
 #include <QKeySequence>
 #include <QLabel>
+#include <QLineEdit>
 #include <QMenuBar>
 #include <QMessageBox>
 #include <QMimeData>
@@ -26,6 +30,7 @@
 #include <QStandardPaths>
 #include <QStatusBar>
 #include <QTabWidget>
+#include <QToolButton>
 #include <QUrl>
 #include <QVBoxLayout>
 
@@ -185,6 +190,8 @@ QWidget* MainWindow::createPromptArea() {
 QWidget* MainWindow::createContent() {
     m_galleryModel = new GalleryModel(this);
     m_galleryWidget = new GalleryWidget(m_galleryModel, this);
+    m_trashModel = new GalleryModel(this);
+    m_trashWidget = new GalleryWidget(m_trashModel, this, GalleryWidget::Mode::Trash);
     m_sideViewer = new ImageViewer(this);
     m_sideViewer->setObjectName(QStringLiteral("sideViewer"));
     m_sideViewer->setPlaceholderText(tr("Select an image"));
@@ -197,16 +204,93 @@ QWidget* MainWindow::createContent() {
     sideLayout->setContentsMargins(0, 0, 0, 0);
     sideLayout->addWidget(m_sideViewer, 1);
     sideLayout->addWidget(m_sideInfo);
+    // The trash: its grid, a line saying what it is, and "Empty trash".
+    auto* trashPage = new QWidget(this);
+    auto* trashLayout = new QVBoxLayout(trashPage);
+    trashLayout->setContentsMargins(0, 0, 0, 0);
+    auto* trashHint =
+        new QLabel(tr("Deleted images stay here until the trash is emptied. Right-click to restore."), trashPage);
+    trashHint->setWordWrap(true);
+    auto* emptyTrash = new QPushButton(tr("&Empty trash…"), trashPage);
+    emptyTrash->setObjectName(QStringLiteral("emptyTrashButton"));
+    connect(emptyTrash, &QPushButton::clicked, this, [this]() {
+        if (m_gallery->trashItems().isEmpty()) return;
+        if (QMessageBox::question(this, tr("Empty trash"),
+                                  tr("Delete the %n image(s) in the trash for good?", nullptr,
+                                     int(m_gallery->trashItems().size()))) != QMessageBox::Yes)
+            return;
+        QString error;
+        if (!m_gallery->emptyTrash(&error)) showError(error);
+    });
+    trashLayout->addWidget(trashHint);
+    trashLayout->addWidget(m_trashWidget, 1);
+    trashLayout->addWidget(emptyTrash, 0, Qt::AlignRight);
+    m_galleryStack = new QStackedWidget(this);
+    m_galleryStack->addWidget(m_galleryWidget);
+    m_galleryStack->addWidget(trashPage);
+
     auto* gallerySplit = new QSplitter(Qt::Horizontal, this);
-    gallerySplit->addWidget(m_galleryWidget);
+    gallerySplit->addWidget(m_galleryStack);
     gallerySplit->addWidget(side);
     gallerySplit->setStretchFactor(0, 3);
     gallerySplit->setStretchFactor(1, 2);
     // 3:2 from the start, not from the size hints: the side viewer would take most of a 1000 px window (ux-review 3).
     gallerySplit->setSizes({3000, 2000});
 
+    // Search, sort, favourites and the trash, above the grid and the side viewer; narrow enough for 1000 px.
+    m_searchEdit = new QLineEdit(this);
+    m_searchEdit->setObjectName(QStringLiteral("gallerySearch"));
+    m_searchEdit->setPlaceholderText(tr("Search prompts"));
+    m_searchEdit->setClearButtonEnabled(true);
+    m_searchEdit->setMinimumWidth(60);
+    m_sortCombo = new QComboBox(this);
+    m_sortCombo->setObjectName(QStringLiteral("gallerySort"));
+    m_sortCombo->addItem(tr("Newest first"), int(GalleryWidget::Sort::Newest));
+    m_sortCombo->addItem(tr("Oldest first"), int(GalleryWidget::Sort::Oldest));
+    m_sortCombo->addItem(tr("Prompt A–Z"), int(GalleryWidget::Sort::Prompt));
+    m_sortCombo->addItem(tr("Model"), int(GalleryWidget::Sort::Model));
+    m_sortCombo->setSizeAdjustPolicy(QComboBox::AdjustToMinimumContentsLengthWithIcon);
+    m_sortCombo->setMinimumContentsLength(5);
+    m_sortCombo->setToolTip(tr("Order of the gallery"));
+    m_favouritesOnlyButton = new QToolButton(this);
+    m_favouritesOnlyButton->setObjectName(QStringLiteral("favouritesOnlyButton"));
+    m_favouritesOnlyButton->setText(QStringLiteral("\u2605"));
+    m_favouritesOnlyButton->setCheckable(true);
+    m_favouritesOnlyButton->setToolTip(tr("Show favourites only"));
+    m_favouriteButton = new QToolButton(this);
+    m_favouriteButton->setObjectName(QStringLiteral("favouriteButton"));
+    m_favouriteButton->setText(QStringLiteral("\u2606"));
+    m_favouriteButton->setCheckable(true);
+    m_favouriteButton->setEnabled(false);
+    m_favouriteButton->setToolTip(tr("Favourite: star the selected image (S in the gallery)"));
+    auto* starKey = new QShortcut(QKeySequence(Qt::Key_S), m_galleryWidget);
+    starKey->setContext(Qt::WidgetShortcut);
+    connect(starKey, &QShortcut::activated, this, [this]() {
+        if (const auto item = m_galleryWidget->currentItem()) toggleFavourite(item->id);
+    });
+    m_trashButton = new QToolButton(this);
+    m_trashButton->setObjectName(QStringLiteral("trashButton"));
+    m_trashButton->setText(tr("Trash"));
+    m_trashButton->setCheckable(true);
+    m_trashButton->setToolTip(tr("Show the deleted images, to restore them or empty the trash"));
+    auto* galleryTools = new QHBoxLayout;
+    galleryTools->setContentsMargins(0, 0, 0, 0);
+    galleryTools->addWidget(m_searchEdit, 1);
+    galleryTools->addWidget(m_sortCombo);
+    galleryTools->addWidget(m_favouritesOnlyButton);
+    galleryTools->addWidget(m_favouriteButton);
+    galleryTools->addWidget(m_trashButton);
+    auto* galleryPage = new QWidget(this);
+    auto* galleryPageLayout = new QVBoxLayout(galleryPage);
+    galleryPageLayout->setContentsMargins(0, 0, 0, 0);
+    galleryPageLayout->addLayout(galleryTools);
+    galleryPageLayout->addWidget(gallerySplit, 1);
+
     m_largeViewer = new ImageViewer(this);
-    m_largeViewer->setPlaceholderText(tr("Double-click an image in the gallery"));
+    m_largeViewer->setObjectName(QStringLiteral("largeViewer"));
+    m_largeViewer->setPlaceholderText(tr("Select an image in the gallery; the image being made shows here"));
+    m_largeViewer->setToolTip(tr("Wheel: zoom · drag: pan · F: fit · 1: 100 % · +/-: zoom · double-click: gallery"));
+    m_sideViewer->setToolTip(m_largeViewer->toolTip());
     m_largeInfo = new QLabel(this);
     m_largeInfo->setWordWrap(true);
     m_largeInfo->setTextInteractionFlags(Qt::TextSelectableByMouse);
@@ -217,7 +301,7 @@ QWidget* MainWindow::createContent() {
 
     m_compareView = new CompareView(this);
     m_contentTabs = new QTabWidget(this);
-    m_contentTabs->addTab(gallerySplit, tr("Gallery"));
+    m_contentTabs->addTab(galleryPage, tr("Gallery"));
     m_contentTabs->addTab(large, tr("Image"));
     m_contentTabs->addTab(m_compareView, tr("Compare"));
 
@@ -308,6 +392,39 @@ void MainWindow::connectPromptPanel() {
 
 void MainWindow::connectGallery() {
     connect(m_galleryWidget, &GalleryWidget::currentItemChanged, this, &MainWindow::showItem);
+    connect(m_galleryWidget, &GalleryWidget::currentItemChanged, this, &MainWindow::updateFavouriteButton);
+    connect(m_galleryWidget, &GalleryWidget::itemChosen, this, &MainWindow::onItemChosen);
+    connect(m_trashWidget, &GalleryWidget::currentItemChanged, this, &MainWindow::showItem);
+    connect(m_galleryWidget, &GalleryWidget::favouriteToggleRequested, this,
+            [this](const GalleryItem& item) { toggleFavourite(item.id); });
+    connect(m_galleryWidget, &GalleryWidget::useAsInitImageRequested, this,
+            [this](const GalleryItem& item) { useAsInitImage(item, false); });
+    connect(m_galleryWidget, &GalleryWidget::inpaintRequested, this,
+            [this](const GalleryItem& item) { useAsInitImage(item, true); });
+    connect(m_trashWidget, &GalleryWidget::restoreRequested, this,
+            [this](const GalleryItem& item) { restoreFromTrash(item.id); });
+    connect(m_trashWidget, &GalleryWidget::openRequested, this,
+            [this](const GalleryItem& item) { restoreFromTrash(item.id); });
+    connect(m_trashWidget, &GalleryWidget::deleteForGoodRequested, this, [this](const GalleryItem& item) {
+        if (QMessageBox::question(
+                this, tr("Delete for good"),
+                tr("Delete %1 for good? It cannot be restored.").arg(QDir::toNativeSeparators(item.path))) !=
+            QMessageBox::Yes)
+            return;
+        QString error;
+        if (!m_gallery->deleteForGood(item.id, &error)) showError(error);
+    });
+    connect(m_searchEdit, &QLineEdit::textChanged, m_galleryWidget, &GalleryWidget::setSearchText);
+    connect(m_sortCombo, &QComboBox::currentIndexChanged, this,
+            [this]() { m_galleryWidget->setSort(GalleryWidget::Sort(m_sortCombo->currentData().toInt())); });
+    connect(m_favouritesOnlyButton, &QToolButton::toggled, m_galleryWidget, &GalleryWidget::setFavouritesOnly);
+    connect(m_favouriteButton, &QToolButton::clicked, this, [this]() {
+        if (const auto item = m_galleryWidget->currentItem()) toggleFavourite(item->id);
+        updateFavouriteButton();
+    });
+    connect(m_trashButton, &QToolButton::toggled, this, &MainWindow::showTrash);
+    connect(m_sideViewer, &ImageViewer::badgeClicked, this, &MainWindow::showNewest);
+    connect(m_largeViewer, &ImageViewer::badgeClicked, this, &MainWindow::showNewest);
     connect(m_galleryWidget, &GalleryWidget::openRequested, this, &MainWindow::openItem);
     connect(m_galleryWidget, &GalleryWidget::reuseParametersRequested, this, [this](const GalleryItem& item) {
         QString note;
@@ -334,11 +451,20 @@ void MainWindow::connectGallery() {
 
     connect(m_gallery.get(), &GalleryStore::itemRemoved, m_galleryModel, &GalleryModel::removeItem);
     connect(m_gallery.get(), &GalleryStore::itemRemoved, this, &MainWindow::onItemRemoved);
+    connect(m_gallery.get(), &GalleryStore::itemRestored, m_galleryModel, &GalleryModel::insertItem);
+    connect(m_gallery.get(), &GalleryStore::favouriteChanged, m_galleryModel, &GalleryModel::setFavourite);
+    connect(m_gallery.get(), &GalleryStore::favouriteChanged, this, &MainWindow::updateFavouriteButton);
+    connect(m_gallery.get(), &GalleryStore::trashChanged, this, &MainWindow::refreshTrash);
     connect(m_gallery.get(), &GalleryStore::reloaded, this, [this]() {
         m_galleryModel->setItems(m_gallery->items());
+        m_galleryModel->setFavourites(m_gallery->favourites());
+        refreshTrash();
         for (const QString& error : m_gallery->loadErrors())
             m_messageBar->showMessage(error, MessageBar::Level::Warning);
     });
+    // Issue 14 item 3: a damaged gallery index was recovered; say how.
+    connect(m_gallery.get(), &GalleryStore::indexRecovered, this,
+            [this](const QString& message) { m_messageBar->showMessage(message, MessageBar::Level::Warning); });
 }
 
 void MainWindow::connectQueue() {
@@ -349,16 +475,7 @@ void MainWindow::connectQueue() {
     connect(m_queue.get(), &JobQueue::modelLoading, this, [this](qint64, const QString& path) {
         m_statusLabel->setText(tr("Loading model %1…").arg(modelNameOf(m_promptPanel->models(), path)));
     });
-    connect(m_queue.get(), &JobQueue::imageReady, this, [this](const qint64 jobId, const GalleryItem& item) {
-        m_galleryModel->finishTile(jobId, item);
-        // Nothing selected yet: show the newest image in the side view, which is what people look at next.
-        if (!m_galleryWidget->currentIndex().isValid())
-            m_galleryWidget->setCurrentIndex(m_galleryModel->index(m_galleryModel->rowOfItem(item.id)));
-        if (item.compareSlot >= 0) {
-            m_compareGroupShown = item.compareGroup;
-            m_compareView->setSide(item.compareSlot, sideFor(item));
-        }
-    });
+    connect(m_queue.get(), &JobQueue::imageReady, this, &MainWindow::onImageReady);
     connect(m_queue.get(), &JobQueue::compareReady, this,
             [this](const QString&, const GalleryItem& a, const GalleryItem& b) { showCompare(a, b); });
     connect(m_queue.get(), &JobQueue::saveFailed, this,
@@ -393,9 +510,7 @@ void MainWindow::connectPresets() {
 }
 
 void MainWindow::restoreSession() {
-    m_gallery->load();
-    m_galleryModel->setItems(m_gallery->items());
-    for (const QString& error : m_gallery->loadErrors()) m_messageBar->showMessage(error, MessageBar::Level::Warning);
+    m_gallery->load();  // the gallery, its favourites and trash, through the reloaded signal
     for (const QString& folder : m_options.modelFolders) {
         QString error;
         if (const auto entry = ModelDiscovery::inspect(folder, &error))
@@ -479,32 +594,33 @@ void MainWindow::buildActions() {
 
     // img2img / inpainting on the image selected in the gallery (or any file, from the panel).
     InitImagePanel* initPanel = initPanelOf(this);
-    const auto useAsInitImage = [this, initPanel](bool inpaint) {
+    const auto useSelected = [this](bool inpaint) {
         const std::optional<GalleryItem> item = m_galleryWidget->currentItem();
         if (!item) {
             showError(tr("Select an image in the gallery first"));
             return;
         }
-        QString error;
-        if (!initPanel->setInitImage(item->path, &error)) {
-            showError(error);
-            return;
-        }
-        // Inpainting makes width x height: the image's own size (multiples of 8) unless the user changes it.
-        GenerationParams params = m_promptPanel->params();
-        const int w = initPanel->initImage().width() / 8 * 8, h = initPanel->initImage().height() / 8 * 8;
-        if (GenerationParams::sizeProblem(w, h).isEmpty() && (w != params.width || h != params.height)) {
-            params.width = w;
-            params.height = h;
-            m_promptPanel->setParams(params);
-        }
-        if (inpaint) initPanel->editMask();
+        useAsInitImage(*item, inpaint);
     };
     auto* imageMenu = menuBar()->addMenu(tr("&Image"));
-    imageMenu->addAction(tr("Use as &init image"), this, [useAsInitImage]() { useAsInitImage(false); });
-    imageMenu->addAction(tr("&Inpaint…"), this, [useAsInitImage]() { useAsInitImage(true); });
+    imageMenu->addAction(tr("Use as &init image"), this, [useSelected]() { useSelected(false); });
+    imageMenu->addAction(tr("&Inpaint…"), this, [useSelected]() { useSelected(true); });
     imageMenu->addAction(tr("&Open init image…"), initPanel, &InitImagePanel::chooseFile);
     imageMenu->addAction(tr("&Clear init image"), initPanel, &InitImagePanel::clear);
+    imageMenu->addSeparator();
+    // The viewer in front (the Image tab's, else the side one).
+    const auto viewer = [this]() { return m_contentTabs->currentIndex() == ImageTab ? m_largeViewer : m_sideViewer; };
+    auto* fitAction = imageMenu->addAction(tr("Zoom to &fit"), this, [viewer]() { viewer()->fitToWindow(); });
+    fitAction->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_0));
+    auto* actualAction = imageMenu->addAction(tr("&Actual size (100 %)"), this, [viewer]() { viewer()->actualSize(); });
+    actualAction->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_1));
+    auto* zoomInAction = imageMenu->addAction(tr("Zoom &in"), this, [viewer]() { viewer()->zoomIn(); });
+    zoomInAction->setShortcut(QKeySequence::ZoomIn);
+    auto* zoomOutAction = imageMenu->addAction(tr("Zoom &out"), this, [viewer]() { viewer()->zoomOut(); });
+    zoomOutAction->setShortcut(QKeySequence::ZoomOut);
+    imageMenu->addSeparator();
+    auto* newestAction = imageMenu->addAction(tr("Show the &newest image"), this, &MainWindow::showNewest);
+    newestAction->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_End));
 
     auto* modelsMenu = menuBar()->addMenu(tr("&Models"));  // issue 12
     modelsMenu->addAction(tr("Model &manager…"), this, &MainWindow::showModelManager);
@@ -628,10 +744,16 @@ void MainWindow::applyPreset(const Preset& preset) {
         showInfo(tr("Preset \"%1\" suggests the model %2, which is not installed").arg(preset.name, preset.modelHint));
 }
 
+// The selection drives the side viewer and the Image tab alike.
 void MainWindow::showItem(const GalleryItem& item) {
+    const QImage image(item.path);
+    const QString info = describeItem(item);
     m_sideItemId = item.id;
-    m_sideViewer->setImage(QImage(item.path));
-    m_sideInfo->setText(describeItem(item));
+    m_sideViewer->setImage(image);
+    m_sideInfo->setText(info);
+    m_largeItemId = item.id;
+    m_largeViewer->setImage(image);
+    m_largeInfo->setText(info);
     if (LoraPanel* lora = loraPanelOf(this)) lora->setReport(item.params.loraReportLines());  // issue 10
 }
 
@@ -643,9 +765,7 @@ void MainWindow::openItem(const GalleryItem& item) {
             return;
         }
     }
-    m_largeItemId = item.id;
-    m_largeViewer->setImage(QImage(item.path));
-    m_largeInfo->setText(describeItem(item));
+    if (item.id != m_largeItemId) showItem(item);
     m_contentTabs->setCurrentIndex(ImageTab);
 }
 
@@ -657,7 +777,8 @@ void MainWindow::showCompare(const GalleryItem& a, const GalleryItem& b) {
 
 void MainWindow::deleteItem(const GalleryItem& item) {
     if (QMessageBox::question(this, tr("Delete image"),
-                              tr("Move %1 to the trash?\n(Where there is no trash, it is deleted for good.)")
+                              tr("Move %1 to the trash?\n(It can be restored from the gallery's trash until the "
+                                 "trash is emptied.)")
                                   .arg(QDir::toNativeSeparators(item.path))) != QMessageBox::Yes)
         return;
     deleteImage(item.id);
@@ -682,6 +803,12 @@ void MainWindow::onItemRemoved(const QString& id) {
         m_largeViewer->setImage({});
         m_largeInfo->clear();
     }
+    if (id == m_newestItemId) m_newestItemId.clear();
+}
+
+void MainWindow::clearViewers() {
+    onItemRemoved(m_sideItemId);
+    onItemRemoved(m_largeItemId);
 }
 
 void MainWindow::showError(const QString& message) {
@@ -716,6 +843,10 @@ qint64 MainWindow::generate() {
     if (!acceptParams(params)) return 0;
     const qint64 id = m_queue->enqueue(params);
     m_contentTabs->setCurrentIndex(GalleryTab);
+    if (m_trashButton->isChecked()) m_trashButton->setChecked(false);
+    // A new run: what it makes comes into view (issue 13 item 2).
+    m_followNewest = true;
+    setBadges({});
     return id;
 }
 
@@ -728,6 +859,8 @@ qint64 MainWindow::compare() {
     }
     if (!acceptParams(params)) return 0;
     const qint64 id = m_queue->enqueueCompare(params);
+    m_followNewest = true;
+    setBadges({});
     CompareSide a;
     a.modelName = modelNameOf(m_promptPanel->models(), params.modelPath);
     CompareSide b;
@@ -830,11 +963,19 @@ void MainWindow::closeEvent(QCloseEvent* event) {
     event->accept();
 }
 
+namespace {
+bool isImageFile(const QString& path) {
+    static const QStringList suffixes{QStringLiteral("png"), QStringLiteral("jpg"), QStringLiteral("jpeg"),
+                                      QStringLiteral("webp"), QStringLiteral("bmp")};
+    return suffixes.contains(QFileInfo(path).suffix().toLower());
+}
+}  // namespace
+
 void MainWindow::dragEnterEvent(QDragEnterEvent* event) {
     const QMimeData* mime = event->mimeData();
     if (mime->hasUrls()) {
         for (const QUrl& url : mime->urls()) {
-            if (url.isLocalFile() && url.toLocalFile().endsWith(QStringLiteral(".png"), Qt::CaseInsensitive)) {
+            if (url.isLocalFile() && isImageFile(url.toLocalFile())) {
                 event->acceptProposedAction();
                 return;
             }
@@ -842,14 +983,109 @@ void MainWindow::dragEnterEvent(QDragEnterEvent* event) {
     }
 }
 
+// A PNG with generation parameters loads them (as before); any other image, or any image dropped with Shift held,
+// becomes the init image.
 void MainWindow::dropEvent(QDropEvent* event) {
     for (const QUrl& url : event->mimeData()->urls()) {
-        if (url.isLocalFile() && url.toLocalFile().endsWith(QStringLiteral(".png"), Qt::CaseInsensitive)) {
-            loadParametersFromPng(url.toLocalFile());
+        if (url.isLocalFile() && isImageFile(url.toLocalFile())) {
+            openDroppedFile(url.toLocalFile(), event->modifiers() & Qt::ShiftModifier);
             event->acceptProposedAction();
             return;
         }
     }
+}
+
+bool MainWindow::openDroppedFile(const QString& path, const bool asInitImage) {
+    if (!asInitImage && path.endsWith(QStringLiteral(".png"), Qt::CaseInsensitive)) {
+        const PngMetadata::ReadResult read = PngMetadata::read(path);
+        if (read.error.isEmpty() &&
+            ((read.source == PngMetadata::Source::Koala) || (read.source == PngMetadata::Source::A1111)))
+            return loadParametersFromPng(path);
+    }
+    QString error;
+    if (!initPanelOf(this)->setInitImage(path, &error)) {
+        showError(error.isEmpty() ? tr("%1 is not an image that can be read").arg(QFileInfo(path).fileName()) : error);
+        return false;
+    }
+    showInfo(tr("%1 is the init image").arg(QFileInfo(path).fileName()));
+    return true;
+}
+
+bool MainWindow::useAsInitImage(const GalleryItem& item, const bool inpaint) {
+    InitImagePanel* initPanel = initPanelOf(this);
+    QString error;
+    if (!initPanel->setInitImage(item.path, &error)) {
+        showError(error);
+        return false;
+    }
+    // Inpainting makes width x height: the image's own size (multiples of 8) unless the user changes it.
+    GenerationParams params = m_promptPanel->params();
+    const int w = initPanel->initImage().width() / 8 * 8, h = initPanel->initImage().height() / 8 * 8;
+    if (GenerationParams::sizeProblem(w, h).isEmpty() && (w != params.width || h != params.height)) {
+        params.width = w;
+        params.height = h;
+        m_promptPanel->setParams(params);
+    }
+    if (inpaint) initPanel->editMask();
+    return true;
+}
+
+bool MainWindow::toggleFavourite(const QString& itemId) {
+    QString error;
+    if (!m_gallery->setFavourite(itemId, !m_gallery->isFavourite(itemId), &error)) {
+        showError(error);
+        return false;
+    }
+    return true;
+}
+
+bool MainWindow::restoreFromTrash(const QString& trashId) {
+    QString error;
+    const std::optional<GalleryItem> item = m_gallery->restore(trashId, &error);
+    if (!item) {
+        showError(error);
+        return false;
+    }
+    // The viewers showed the trashed copy: they show the image in its place now.
+    if ((m_sideItemId == trashId) || (m_largeItemId == trashId)) showItem(*item);
+    showInfo(tr("%1 is back in the gallery").arg(item->id));
+    return true;
+}
+
+void MainWindow::showTrash(const bool show) {
+    if (m_trashButton->isChecked() != show) m_trashButton->setChecked(show);  // comes back here once
+    m_galleryStack->setCurrentIndex(show ? 1 : 0);
+    m_searchEdit->setEnabled(!show);
+    m_sortCombo->setEnabled(!show);
+    m_favouritesOnlyButton->setEnabled(!show);
+    if (show) {
+        m_favouriteButton->setEnabled(false);
+    } else if (const auto item = m_galleryWidget->currentItem()) {
+        showItem(*item);
+        updateFavouriteButton();
+    } else {
+        clearViewers();
+        updateFavouriteButton();
+    }
+}
+
+void MainWindow::refreshTrash() {
+    QList<GalleryItem> items = m_gallery->trashItems();
+    std::reverse(items.begin(), items.end());  // setItems takes oldest first and shows newest first
+    m_trashModel->setItems(items);
+    m_trashButton->setText(items.isEmpty() ? tr("Trash") : tr("Trash (%1)").arg(items.size()));
+    // A viewer still showing a trashed image that was restored or deleted for good shows nothing now.
+    for (const QString& id : {m_sideItemId, m_largeItemId}) {
+        if (!id.isEmpty() && !m_gallery->item(id) && (m_trashModel->rowOfItem(id) < 0)) onItemRemoved(id);
+    }
+}
+
+void MainWindow::updateFavouriteButton() {
+    const auto item = m_galleryWidget->currentItem();
+    const bool favourite = item && m_gallery->isFavourite(item->id);
+    m_favouriteButton->setEnabled(item.has_value() && !m_trashButton->isChecked());
+    m_favouriteButton->setChecked(favourite);
+    m_favouriteButton->setText(favourite ? QStringLiteral("\u2605") : QStringLiteral("\u2606"));
 }
 
 void MainWindow::onJobAdded(const qint64 id) {
@@ -870,14 +1106,100 @@ void MainWindow::onJobProgress(const qint64 id, const int step, const int total,
     m_statusProgress->setValue(job ? int(job->progress * 100.0 + 0.5) : ((total > 0) ? (100 * step / total) : 0));
 }
 
+// Each step's preview goes to the gallery tile and, unless the user is looking at another image on purpose, to the
+// viewers, where the picture forms at full size (issue 13 item 2).
 void MainWindow::onJobPreview(const qint64 id, const int imageIndex, const QImage& image) {
     m_galleryModel->setPreview(id, imageIndex, image);
     const auto job = m_queue->job(id);
     if (job && (job->kind == Job::Kind::Compare)) m_compareView->setPreview(imageIndex % 2, image);
+    const bool newTile = (id != m_previewJob) || (imageIndex != m_previewIndex);
+    m_previewJob = id;
+    m_previewIndex = imageIndex;
+    m_lastPreview = image;
+    if (!m_followNewest) {
+        setBadges(tr("\u25cf New image in progress \u2014 show"));
+        return;
+    }
+    if (newTile && !m_trashButton->isChecked()) m_galleryWidget->selectTile(id, imageIndex);
+    // The preview comes at latent resolution; the viewer scales it to the image's size on screen.
+    QImage shown = image;
+    if (job && (job->params.width > 0) && (job->params.height > 0))
+        shown = image.scaled(job->params.width, job->params.height, Qt::IgnoreAspectRatio, Qt::SmoothTransformation);
+    const QString info = tr("Generating image %1…").arg(imageIndex + 1);
+    m_sideItemId.clear();
+    m_largeItemId.clear();
+    m_sideViewer->setImage(shown);
+    m_largeViewer->setImage(shown);
+    m_sideInfo->setText(info);
+    m_largeInfo->setText(info);
+}
+
+void MainWindow::onImageReady(const qint64 jobId, const GalleryItem& item, const int imageIndex) {
+    m_galleryModel->finishTile(jobId, item);
+    if ((jobId == m_previewJob) && (imageIndex == m_previewIndex)) {
+        m_previewJob = 0;
+        m_previewIndex = -1;
+        m_lastPreview = {};
+    }
+    m_newestItemId = item.id;
+    if (item.compareSlot >= 0) {
+        m_compareGroupShown = item.compareGroup;
+        m_compareView->setSide(item.compareSlot, sideFor(item));
+    }
+    if (!m_followNewest) {
+        setBadges(tr("\u25cf New image \u2014 show"));
+        return;
+    }
+    // The gallery scrolls to it and the viewers show it (also when a search hides its tile).
+    if (!m_trashButton->isChecked()) m_galleryWidget->selectItem(item.id);
+    showItem(item);
+    updateFavouriteButton();
+}
+
+// The user picked an image while images are being made: they are looking at it on purpose, so new ones raise the
+// badge instead of taking the view. Picking the newest image itself follows again.
+void MainWindow::onItemChosen(const GalleryItem& item) {
+    const bool newest = (item.id == m_newestItemId) && (m_previewJob == 0);
+    m_followNewest = newest;
+    if (newest) setBadges({});
+}
+
+void MainWindow::showNewest() {
+    m_followNewest = true;
+    setBadges({});
+    if (m_trashButton->isChecked()) m_trashButton->setChecked(false);
+    if ((m_previewJob != 0) && !m_lastPreview.isNull()) {
+        const qint64 job = m_previewJob;
+        m_previewJob = 0;  // shown as a new tile: selected and scrolled to
+        onJobPreview(job, m_previewIndex, m_lastPreview);
+        return;
+    }
+    QString id = m_newestItemId;
+    if (id.isEmpty() || !m_gallery->item(id)) {
+        // Nothing made in this session: the newest stored image.
+        const QList<GalleryItem> items = m_gallery->items();
+        id = items.isEmpty() ? QString() : items.last().id;
+    }
+    if (const auto item = m_gallery->item(id)) {
+        m_galleryWidget->selectItem(item->id);
+        showItem(*item);
+        updateFavouriteButton();
+    }
+}
+
+void MainWindow::setBadges(const QString& text) {
+    m_sideViewer->setBadgeText(text);
+    m_largeViewer->setBadgeText(text);
 }
 
 void MainWindow::onJobEnded(const qint64 id) {
     m_galleryModel->dropPendingTiles(id);
+    if (id == m_previewJob) {
+        // Cancelled or failed mid-image: its preview is no picture to come back to.
+        m_previewJob = 0;
+        m_previewIndex = -1;
+        m_lastPreview = {};
+    }
     updateBusy();
 }
 

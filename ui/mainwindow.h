@@ -22,8 +22,11 @@ class NoModelPanel;
 class PresetStore;
 class PresetsPanel;
 class PromptPanel;
+class QComboBox;
 class QLabel;
+class QLineEdit;
 class QProgressBar;
+class QToolButton;
 class QStackedWidget;
 class QTabWidget;
 class QueueView;
@@ -67,6 +70,27 @@ public:
     // The gallery id of the image in the side viewer and in the Image tab; empty when none.
     QString sideItemId() const { return m_sideItemId; }
     QString largeItemId() const { return m_largeItemId; }
+
+    // ---- the image being made in view (issue 13 item 2)
+    ImageViewer* sideViewer() const { return m_sideViewer; }
+    ImageViewer* largeViewer() const { return m_largeViewer; }
+    // True while the viewers follow the newest preview and image; false once the user chose an image during a run
+    // (new images then raise the viewers' "new image" badge instead). Generate and the badge follow again.
+    bool isFollowingNewest() const { return m_followNewest; }
+    // What the badge does: follow again and show the image being made, or the newest image.
+    void showNewest();
+
+    // ---- the gallery (issue 13 item 3)
+    GalleryWidget* trashWidget() const { return m_trashWidget; }
+    GalleryModel* trashModel() const { return m_trashModel; }
+    void showTrash(bool show);  // the trash in place of the gallery grid
+    bool toggleFavourite(const QString& itemId);
+    bool restoreFromTrash(const QString& trashId);
+    // Uses a gallery image as the init image (img2img), and opens the inpainting canvas when `inpaint`.
+    bool useAsInitImage(const GalleryItem& item, bool inpaint);
+    // A dropped image file: a PNG with generation parameters loads them (unless `asInitImage`), any other image
+    // becomes the init image. False, with a message, when it is neither.
+    bool openDroppedFile(const QString& path, bool asInitImage);
 
     // Loads the parameters of a PNG (ours or A1111) into the controls; false when it has none.
     bool loadParametersFromPng(const QString& path);
@@ -122,6 +146,12 @@ private:
     void onJobProgress(qint64 id, int step, int total, double itPerSec, double secondsLeft);
     void onJobPreview(qint64 id, int imageIndex, const QImage& image);
     void onJobEnded(qint64 id);
+    void onImageReady(qint64 jobId, const GalleryItem& item, int imageIndex);
+    void onItemChosen(const GalleryItem& item);
+    void setBadges(const QString& text);
+    void refreshTrash();
+    void updateFavouriteButton();
+    void clearViewers();
     void updateBusy();
     // Binds the prompt editors' counters to the tokenizer of `modelPath`; the estimate when it cannot be loaded.
     void bindTokenCounter(const QString& modelPath);
@@ -158,4 +188,19 @@ private:
     bool m_closeWhenIdle = false;
     QString m_sideItemId;
     QString m_largeItemId;
+    // The image being made in view (issue 13 item 2).
+    bool m_followNewest = true;
+    QString m_newestItemId;
+    qint64 m_previewJob = 0;  // the tile whose preview is the newest picture; 0 when none is being made
+    int m_previewIndex = -1;
+    QImage m_lastPreview;
+    // The gallery's tools and the trash (issue 13 item 3).
+    QStackedWidget* m_galleryStack = nullptr;
+    GalleryModel* m_trashModel = nullptr;
+    GalleryWidget* m_trashWidget = nullptr;
+    QLineEdit* m_searchEdit = nullptr;
+    QComboBox* m_sortCombo = nullptr;
+    QToolButton* m_favouritesOnlyButton = nullptr;
+    QToolButton* m_favouriteButton = nullptr;
+    QToolButton* m_trashButton = nullptr;
 };
