@@ -92,6 +92,9 @@ nlohmann::json readJson(const std::string& path) {
         return nlohmann::json::parse(ss.str());
     } catch (const nlohmann::json::parse_error& e) {
         fail(ErrorKind::ModelFormat, path + " is not valid JSON (byte " + std::to_string(e.byte) + ")");
+    } catch (const nlohmann::json::exception& e) {
+        // A number JSON allows but a double cannot hold (1e999) is out_of_range 406, not a parse_error (fuzz_config).
+        fail(ErrorKind::ModelFormat, path + " is not valid JSON (" + e.what() + ")");
     }
 }
 
