@@ -1,0 +1,62 @@
+// Fuzz target: what the hub client reads from the hub (hub/src/cache.cpp): a repo's model_index.json and file list
+// through koala::hub::selectPipelineFiles (every variant choice), and the names it takes from answers and users:
+// repo ids, revisions, ETags and repo paths (validateRepoId / repoFolderName, validateRevision, normalizeEtag,
+// safeRepoPath, blobLinkTarget). The input is "model_index.json\n--\nfile list, one per line\n--\nnames, one per
+// line". Only koala::hub::Error may come out, and every selected file must come from the repo's list.
+#include "fuzz_util.h"
+
+#include "internal.h"
+#include "koala/hub.h"
+
+#include <algorithm>
+#include <sstream>
+
+namespace {
+
+std::vector<std::string> lines(const std::string& s) {
+    std::vector<std::string> out;
+    std::istringstream in(s);
+    std::string l;
+    while (std::getline(in, l)) out.push_back(l);
+    return out;
+}
+
+template <class F>
+void guarded(F&& f) {
+    try {
+        f();
+    } catch (const koala::hub::Error&) {
+    } catch (const std::exception& e) {
+        fuzz::unexpected("hub", e);
+    }
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+    namespace hub = koala::hub;
+    auto parts = fuzz::split(data, size, "\n--\n", 3);
+    const std::string index = parts[0];
+    const auto files = parts.size() > 1 ? lines(parts[1]) : std::vector<std::string>{};
+    const auto names = parts.size() > 2 ? lines(parts[2]) : std::vector<std::string>{};
+    for (const char* variant : {"auto", "fp16", "plain", "all"})
+        guarded([&] {
+            for (const auto& f : hub::selectPipelineFiles(files, index, variant))
+                if (std::find(files.begin(), files.end(), f) == files.end() ||
+                    (f != "model_index.json" && !hub::detail::safeRepoPath(f))) {
+                    std::fprintf(stderr, "selected '%s', not a safe file of the repo's list\n", f.c_str());
+                    std::abort();
+                }
+        });
+    for (const auto& n : names) {
+        guarded([&] { (void)hub::repoFolderName(n); });
+        guarded([&] { hub::detail::validateRevision(n); });
+        guarded([&] {
+            const std::string etag = hub::detail::normalizeEtag(n);
+            if (hub::detail::safeRepoPath(n)) (void)hub::detail::blobLinkTarget(n, etag);
+        });
+        (void)hub::detail::isCommitHash(n);
+        (void)hub::detail::isSha256(n);
+    }
+    return 0;
+}
