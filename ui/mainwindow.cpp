@@ -1152,7 +1152,7 @@ void MainWindow::onImageReady(const qint64 jobId, const GalleryItem& item, const
     }
     // The gallery scrolls to it and the viewers show it (also when a search hides its tile).
     if (!m_trashButton->isChecked()) m_galleryWidget->selectItem(item.id);
-    showItem(item);
+    if ((m_sideItemId != item.id) || (m_largeItemId != item.id)) showItem(item);  // once: the PNG is read again
     updateFavouriteButton();
 }
 

@@ -1,3 +1,4 @@
+#include <QSignalSpy>
 #include <QTest>
 
 #include "GalleryItem.h"
@@ -9,6 +10,8 @@ class TestGalleryModel : public QObject {
 private slots:
     void jobImagesKeepTheirOrderAfterRestart();
     void jobKeyRoundTripsThroughJson();
+    void restoredItemGoesBackInTimeOrder();
+    void favouritesShowInCaptionAndRole();
 };
 
 namespace {
@@ -49,6 +52,41 @@ void TestGalleryModel::jobKeyRoundTripsThroughJson() {
     QCOMPARE(back.job, QStringLiteral("20260101-4"));
     QCOMPARE(back.jobIndex, 2);
     QCOMPARE(GalleryItem::fromJson(QJsonObject{}).jobIndex, -1);
+}
+
+// An image restored from the trash is placed by its date among the stored images, below the running job's tiles.
+void TestGalleryModel::restoredItemGoesBackInTimeOrder() {
+    GalleryModel model;
+    model.setItems({item(QStringLiteral("a"), 0, 1, 0), item(QStringLiteral("b"), 0, 3, 30)});
+    model.addPendingTiles(9, {50}, false);
+    model.insertItem(item(QStringLiteral("c"), 0, 2, 10));
+    QCOMPARE(model.rowCount(), 4);
+    QVERIFY(model.data(model.index(0), GalleryModel::PendingRole).toBool());
+    QCOMPARE(model.itemAt(1)->params.seed, std::optional<quint64>(3));
+    QCOMPARE(model.itemAt(2)->params.seed, std::optional<quint64>(2));
+    QCOMPARE(model.itemAt(3)->params.seed, std::optional<quint64>(1));
+    model.insertItem(item(QStringLiteral("c"), 0, 2, 10));  // already there: nothing added
+    QCOMPARE(model.rowCount(), 4);
+}
+
+void TestGalleryModel::favouritesShowInCaptionAndRole() {
+    GalleryModel model;
+    GalleryItem it = item(QStringLiteral("a"), 0, 1, 0);
+    it.params.prompt = QStringLiteral("a very long prompt about a koala sitting in a eucalyptus tree");
+    it.modelName = QStringLiteral("koala-700m");
+    model.setItems({it});
+    QSignalSpy changed(&model, &QAbstractItemModel::dataChanged);
+    const QString plain = model.data(model.index(0), Qt::DisplayRole).toString();
+    QVERIFY2(plain.startsWith(QStringLiteral("a very long prompt")) && plain.contains(QStringLiteral("koala-700m")),
+             qPrintable(plain));
+    QVERIFY(plain.section(QLatin1Char('\n'), 0, 0).size() <= 28);  // cut, the tooltip has it all
+    QVERIFY(model.data(model.index(0), Qt::ToolTipRole).toString().contains(it.params.prompt));
+    model.setFavourite(it.id, true);
+    QCOMPARE(changed.count(), 1);
+    QVERIFY(model.data(model.index(0), GalleryModel::FavouriteRole).toBool());
+    QVERIFY(model.data(model.index(0), Qt::DisplayRole).toString().startsWith(QStringLiteral("\u2605 ")));
+    model.setFavourites({});
+    QVERIFY(!model.data(model.index(0), GalleryModel::FavouriteRole).toBool());
 }
 
 QTEST_MAIN(TestGalleryModel)
