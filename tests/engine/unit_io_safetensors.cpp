@@ -201,3 +201,53 @@ KT_TEST(symlinkIsFollowed) {
     auto f = SafetensorsFile::open(link);
     KT_CHECK(f->find("b") != nullptr);
 }
+
+// ---- files changed while mapped (docs/hardening.md) ----
+
+// A file cut short after it was opened and mapped: reading the tensors past the new end would raise SIGBUS; copyTo
+// catches it and throws an Io error naming the file, and the process carries on. The tensor is large enough to span
+// several pages, so the truncation leaves whole pages past the end of the file.
+KT_TEST(truncatedWhileMappedIsAnErrorNotACrash) {
+    const std::string p = tmp("truncated-while-mapped.safetensors");
+    const at::Tensor big = at::arange(64 * 1024, at::kFloat);  // 256 KiB
+    iotest::writeSt(p, {{"small", at::arange(4, at::kFloat)}, {"big", big}});
+    auto f = SafetensorsFile::open(p);
+    const auto* small = f->find("small");
+    const auto* bigView = f->find("big");
+    KT_CHECK(small && bigView);
+    if (!small || !bigView) return;
+
+    std::filesystem::resize_file(p, 4096);  // what `cp other.safetensors p` or an interrupted download in place does
+    // The first page is still there: the small tensor copies fine.
+    at::Tensor a = at::empty({4}, at::kFloat);
+    small->copyTo(a.data_ptr());
+    KT_CHECK(a.equal(at::arange(4, at::kFloat)));
+    // The big one runs past the new end: an error naming the file, not a SIGBUS.
+    at::Tensor b = at::empty({64 * 1024}, at::kFloat);
+    KT_CHECK_THROWS(bigView->copyTo(b.data_ptr()), ErrorKind::Io, p + ": the file changed while it was being read");
+    // And again: the guard is re-armed for every copy.
+    KT_CHECK_THROWS(bigView->copyTo(b.data_ptr()), ErrorKind::Io, "shorter than when it was opened");
+    // A fault outside any guarded copy still behaves as before (not tested here: it ends the process).
+}
+
+// Replacing a file by rename (how downloads and `mv` do it) leaves the mapping on the old file: it reads the old data
+// in full.
+KT_TEST(replacedByRenameWhileMappedKeepsOldData) {
+    const std::string p = tmp("replaced.safetensors");
+    const std::string other = tmp("replacement.safetensors");
+    iotest::writeSt(p, {{"w", at::arange(1024, at::kFloat)}});
+    iotest::writeSt(other, {{"w", at::zeros({2}, at::kFloat)}});
+    auto f = SafetensorsFile::open(p);
+    std::filesystem::rename(other, p);
+    at::Tensor w = at::empty({1024}, at::kFloat);
+    f->find("w")->copyTo(w.data_ptr());
+    KT_CHECK(w.equal(at::arange(1024, at::kFloat)));
+}
+
+KT_TEST(copyFromMappingCopiesPlainMemoryToo) {
+    const char src[] = "koala";
+    char dst[sizeof src] = {};
+    KT_CHECK(koala::io::copyFromMapping(dst, src, sizeof src));
+    KT_CHECK(std::string(dst) == "koala");
+    KT_CHECK(koala::io::copyFromMapping(dst, nullptr, 0));
+}

@@ -5,15 +5,19 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <limits>
+#include <mutex>
 #include <sstream>
 
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <csetjmp>
+#include <csignal>
 
 namespace koala::io {
 
@@ -51,6 +55,58 @@ bool asIndex(const nlohmann::json& v, std::uint64_t& out) {
         return true;
     }
     return false;
+}
+
+// ---- SIGBUS guard for copies out of a mapping ----
+// A thread copying from a mapping registers the source range here; the handler jumps back to the copy only for a
+// fault inside that range on that thread. Everything else goes to the previous handler.
+struct CopyGuard {
+    sigjmp_buf env;
+    std::uintptr_t begin = 0;
+    std::uintptr_t end = 0;
+};
+// volatile: memcpy is a builtin the compiler knows does not read this, so it could otherwise drop the store before
+// the copy (it is overwritten right after).
+thread_local CopyGuard* volatile t_copyGuard = nullptr;
+struct sigaction g_previousSigbus {};
+std::once_flag g_sigbusInstalled;
+
+void onSigbus(int sig, siginfo_t* info, void* context) {
+    CopyGuard* guard = t_copyGuard;
+    const auto addr = reinterpret_cast<std::uintptr_t>(info ? info->si_addr : nullptr);
+    if (guard && addr >= guard->begin && addr < guard->end) {
+        t_copyGuard = nullptr;
+        siglongjmp(guard->env, 1);
+    }
+    // Not a guarded copy: behave as if this handler were not there.
+    if ((g_previousSigbus.sa_flags & SA_SIGINFO) && g_previousSigbus.sa_sigaction) {
+        g_previousSigbus.sa_sigaction(sig, info, context);
+        return;
+    }
+    if (!(g_previousSigbus.sa_flags & SA_SIGINFO) && g_previousSigbus.sa_handler != SIG_DFL &&
+        g_previousSigbus.sa_handler != SIG_IGN) {
+        g_previousSigbus.sa_handler(sig);
+        return;
+    }
+    // Default action: restore it; the faulting access runs again on return and ends the process with SIGBUS.
+    struct sigaction dfl {};
+    dfl.sa_handler = SIG_DFL;
+    sigemptyset(&dfl.sa_mask);
+    ::sigaction(SIGBUS, &dfl, nullptr);
+}
+
+void installSigbusHandler() {
+    struct sigaction sa {};
+    sa.sa_sigaction = &onSigbus;
+    sa.sa_flags = SA_SIGINFO;
+    sigemptyset(&sa.sa_mask);
+    ::sigaction(SIGBUS, &sa, &g_previousSigbus);
+}
+
+[[noreturn]] void changedWhileReading(const std::string& path) {
+    fail(ErrorKind::Io, path +
+                            ": the file changed while it was being read (it is shorter than when it was opened: "
+                            "truncated or rewritten in place by another program?); load it again once it is complete");
 }
 
 std::string shapeString(const std::vector<std::int64_t>& shape) {
@@ -93,6 +149,27 @@ std::size_t stDTypeSize(StDType t) {
     return 1;
 }
 
+bool copyFromMapping(void* dst, const void* src, std::size_t n) {
+    if (n == 0) return true;
+    std::call_once(g_sigbusInstalled, installSigbusHandler);
+    CopyGuard guard;
+    // Whole pages: the fault address is wherever the first missing page starts.
+    const std::uintptr_t page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
+    guard.begin = reinterpret_cast<std::uintptr_t>(src) & ~(page - 1);
+    guard.end = reinterpret_cast<std::uintptr_t>(src) + n;
+    if (sigsetjmp(guard.env, 1) != 0) return false;  // back from the handler: t_copyGuard is already cleared
+    t_copyGuard = &guard;
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+    std::memcpy(dst, src, n);
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+    t_copyGuard = nullptr;
+    return true;
+}
+
+void TensorView::copyTo(void* dst) const {
+    if (!copyFromMapping(dst, data, nbytes)) changedWhileReading(file ? *file : std::string("a safetensors file"));
+}
+
 std::int64_t TensorView::numel() const {
     std::int64_t n = 1;
     for (auto d : shape) n *= d;
@@ -132,17 +209,22 @@ std::shared_ptr<SafetensorsFile> SafetensorsFile::open(const std::string& path) 
     f->m_size = fileSize;
     const auto* bytes = static_cast<const std::uint8_t*>(map);
 
+    // Even the header is read through the guard: the file may have been cut short since fstat().
+    std::uint8_t lenBytes[8];
+    if (!copyFromMapping(lenBytes, bytes, 8)) changedWhileReading(path);
     std::uint64_t headerLen = 0;
-    for (int i = 7; i >= 0; --i) headerLen = (headerLen << 8) | bytes[i];  // little-endian on any host
+    for (int i = 7; i >= 0; --i) headerLen = (headerLen << 8) | lenBytes[i];  // little-endian on any host
     if (headerLen > kMaxHeaderBytes)
         formatError(path, "header length " + std::to_string(headerLen) + " is not plausible (corrupt file?)");
     if (headerLen > fileSize - 8)
         formatError(path, "truncated: header length " + std::to_string(headerLen) + " runs past the end of the file (" +
                               std::to_string(fileSize) + " bytes)");
 
+    std::string headerText(static_cast<std::size_t>(headerLen), '\0');
+    if (!copyFromMapping(headerText.data(), bytes + 8, headerText.size())) changedWhileReading(path);
     nlohmann::json header;
     try {
-        header = nlohmann::json::parse(bytes + 8, bytes + 8 + headerLen);
+        header = nlohmann::json::parse(headerText);
     } catch (const nlohmann::json::parse_error& e) {
         formatError(path, "malformed JSON header (byte " + std::to_string(e.byte) + " of the header)");
     }
@@ -208,6 +290,7 @@ std::shared_ptr<SafetensorsFile> SafetensorsFile::open(const std::string& path) 
                                   " but the file has " + std::to_string(fileSize));
         v.data = bytes + dataStart + begin;
         v.nbytes = static_cast<std::size_t>(end - begin);
+        v.file = &f->m_path;
         if (end > begin) {
             ranges.emplace_back(begin, end);
             rangeOwner.push_back(f->m_tensors.size());

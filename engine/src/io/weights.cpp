@@ -253,27 +253,13 @@ at::Tensor WeightStore::take(const std::string& name, const std::vector<std::int
         }
     }
 
-    // The file that owns `v`, so a zero-copy view can keep the mapping alive.
-    std::shared_ptr<SafetensorsFile> owner;
-    for (const auto& f : m_files)
-        if (v >= f->tensors().data() && v < f->tensors().data() + f->tensors().size()) owner = f;
-
-    const at::ScalarType src = scalarType(v->dtype);
-    void* data = const_cast<std::uint8_t*>(v->data);  // the mapping is MAP_PRIVATE: writes would not reach the file
-    const bool aligned = reinterpret_cast<std::uintptr_t>(data) % stDTypeSize(v->dtype) == 0;
-    const auto srcOptions = at::TensorOptions().dtype(src);
-    if (!aligned) {
-        // Files written by the safetensors library pad the header to 8 bytes, so this only happens with odd
-        // hand-made files: copy to aligned memory first, kernels may assume natural alignment.
-        at::Tensor owned = at::empty(shape, srcOptions);
-        std::memcpy(owned.data_ptr(), data, v->nbytes);
-        return owned.to(m_device, m_dtype);
-    }
-    if (src == m_dtype && m_device.is_cpu())
-        return at::from_blob(
-            data, shape, [owner](void*) {}, srcOptions);
-    // One copy that converts dtype and moves to the device; the non-owning view does not outlive this call.
-    return at::from_blob(data, shape, srcOptions).to(m_device, m_dtype);
+    // Always a copy out of the mapping, never a view of it: a model outlives its load, and a view would crash the
+    // process with SIGBUS at the next generation if the file were truncated or rewritten in place meanwhile
+    // (docs/hardening.md). The copy itself is guarded (TensorView::copyTo); at::empty memory is aligned for kernels.
+    at::Tensor owned = at::empty(shape, at::TensorOptions().dtype(scalarType(v->dtype)));
+    v->copyTo(owned.data_ptr());
+    // Converts dtype and moves to the device in one step; a no-op when both already match.
+    return owned.to(m_device, m_dtype);
 }
 
 at::Tensor WeightStore::takeRandom(const std::string& name, const std::vector<std::int64_t>& shape) {

@@ -47,8 +47,9 @@ public:
     // Target dtype and device for tensors returned by take().
     void setTarget(at::ScalarType dtype, at::Device device);
 
-    // The tensor `name` with the expected shape, converted to the target dtype/device. A float32 tensor on CPU with
-    // a float32 target is a zero-copy view of the mapping. Legacy [C,C,1,1] attention weights are squeezed when the
+    // The tensor `name` with the expected shape, converted to the target dtype/device. Always a copy: no tensor
+    // points into the mapping, so a file truncated after the load cannot crash a later generation; a file truncated
+    // during the load throws koala::Error(Io) naming it (TensorView::copyTo). Legacy [C,C,1,1] attention weights are squeezed when the
     // expected shape is [C,C]. On a missing tensor or a shape mismatch the problem is recorded and an undefined
     // tensor is returned; call finish() once the whole model has been requested.
     at::Tensor take(const std::string& name, const std::vector<std::int64_t>& shape);

@@ -42,7 +42,7 @@ at::Tensor toFloat(const io::TensorView& v) {
     default: t = at::kBool; break;
     }
     at::Tensor owned = at::empty(v.shape, at::TensorOptions().dtype(t));
-    if (v.nbytes) std::memcpy(owned.data_ptr(), v.data, v.nbytes);
+    v.copyTo(owned.data_ptr());  // guarded: a file truncated meanwhile is an error, not a SIGBUS
     return owned.to(at::kFloat);
 }
 
