@@ -1,7 +1,13 @@
 #include "AppSettings.h"
 
+#include <QDateTime>
+#include <QDir>
+#include <QFile>
+#include <QFileInfo>
 #include <QJsonDocument>
+#include <QSaveFile>
 #include <QStandardPaths>
+#include <QStringDecoder>
 
 namespace {
 const char* const kDevice = "engine/device";
@@ -17,10 +23,96 @@ const char* const kPromptSyntax = "prompt/syntax";  // issue 10
 }  // namespace
 
 AppSettings::AppSettings()
-    : m_settings(std::make_unique<QSettings>(QStringLiteral("KOALA"), QStringLiteral("KOALA Studio"))) {}
+    : m_settings(std::make_unique<QSettings>(QStringLiteral("KOALA"), QStringLiteral("KOALA Studio"))) {
+    recoverIfDamaged();
+}
 
 AppSettings::AppSettings(const QString& iniFile)
-    : m_settings(std::make_unique<QSettings>(iniFile, QSettings::IniFormat)) {}
+    : m_settings(std::make_unique<QSettings>(iniFile, QSettings::IniFormat)) {
+    recoverIfDamaged();
+}
+
+AppSettings::~AppSettings() {
+    m_settings->sync();
+    refreshBackup();
+}
+
+QString AppSettings::backupFileName() const { return m_settings->fileName() + QStringLiteral(".bak"); }
+
+QString AppSettings::damage(const QString& file) {
+    QFile f(file);
+    if (!f.exists()) return {};
+    if (!f.open(QIODevice::ReadOnly)) return QStringLiteral("cannot be read (%1)").arg(f.errorString());
+    const QByteArray bytes = f.readAll();
+    if (bytes.isEmpty()) return {};
+    if (bytes.contains('\0')) return QStringLiteral("contains binary data");
+    // QSettings ends every line it writes with a newline: without one the file was cut off while it was written.
+    if (!bytes.endsWith('\n')) return QStringLiteral("is cut off (no end of line at its end)");
+    QStringDecoder utf8(QStringDecoder::Utf8);
+    (void)QString(utf8(bytes));
+    if (utf8.hasError()) return QStringLiteral("is not UTF-8 text");
+    QSettings probe(file, QSettings::IniFormat);
+    (void)probe.allKeys();
+    if (probe.status() != QSettings::NoError) return QStringLiteral("is not a valid settings file");
+    return {};
+}
+
+void AppSettings::recoverIfDamaged() {
+    const QString file = m_settings->fileName();
+    QString why = damage(file);
+    // An empty file next to a non-empty backup: the classic result of a crash during a non-atomic write.
+    if (why.isEmpty() && QFileInfo(file).exists() && QFileInfo(file).size() == 0 &&
+        QFileInfo(backupFileName()).size() > 0)
+        why = QStringLiteral("is empty");
+    if (why.isEmpty()) {
+        refreshBackup();  // loaded fine: it is the new last good copy
+        return;
+    }
+    const bool ini = m_settings->format() == QSettings::IniFormat;
+    const QString org = m_settings->organizationName();
+    const QString app = m_settings->applicationName();
+    m_settings.reset();  // QSettings must not write the damaged contents back
+
+    const QString kept =
+        file + QStringLiteral(".damaged-") + QDateTime::currentDateTime().toString(QStringLiteral("yyyyMMdd-HHmmss"));
+    QFile::remove(kept);
+    QString keptNote;
+    if (QFile::rename(file, kept))
+        keptNote = QStringLiteral(" The damaged file was kept as %1.").arg(QDir::toNativeSeparators(kept));
+    else
+        QFile::remove(file);
+
+    const QString backup = file + QStringLiteral(".bak");
+    QString restored;
+    if (QFileInfo::exists(backup) && damage(backup).isEmpty() && QFile::copy(backup, file)) {
+        restored = QStringLiteral("the last good copy from %1 was restored")
+                       .arg(QFileInfo(backup).lastModified().toString(QStringLiteral("yyyy-MM-dd HH:mm")));
+    } else {
+        restored = QStringLiteral("the default settings are used");
+    }
+    m_recoveryMessage =
+        QStringLiteral("The settings file %1 %2; %3.%4").arg(QDir::toNativeSeparators(file), why, restored, keptNote);
+    qWarning("%s", qPrintable(m_recoveryMessage));
+    if (ini)
+        m_settings = std::make_unique<QSettings>(file, QSettings::IniFormat);
+    else
+        m_settings = std::make_unique<QSettings>(org, app);
+}
+
+void AppSettings::refreshBackup() {
+    const QString file = m_settings->fileName();
+    if (m_settings->status() != QSettings::NoError || !QFileInfo(file).isFile() || QFileInfo(file).size() == 0 ||
+        !damage(file).isEmpty())
+        return;
+    QFile in(file);
+    if (!in.open(QIODevice::ReadOnly)) return;
+    const QByteArray bytes = in.readAll();
+    QSaveFile out(backupFileName());
+    // flush() first: Qt 6.4's commit() does not notice a failing flush (a full disk).
+    if (!out.open(QIODevice::WriteOnly) || out.write(bytes) != bytes.size() || !out.flush() || !out.commit())
+        qWarning("Cannot write the settings backup %s: %s", qPrintable(backupFileName()),
+                 qPrintable(out.errorString()));
+}
 
 QString AppSettings::device() const { return m_settings->value(kDevice, QStringLiteral("auto")).toString(); }
 
@@ -106,6 +198,9 @@ koala::LoadOptions AppSettings::loadOptions() const {
     return o;
 }
 
-void AppSettings::sync() { m_settings->sync(); }
+void AppSettings::sync() {
+    m_settings->sync();
+    refreshBackup();
+}
 
 QString AppSettings::fileName() const { return m_settings->fileName(); }

@@ -12,10 +12,24 @@
 // Typed access to the persistent settings (QSettings, organization "KOALA", application "KOALA Studio").
 // Values are written immediately; the strings are the engine's names (koala::toString), so they map 1:1 to
 // koala::LoadOptions.
+//
+// A damaged settings file (binary garbage, NUL bytes from a crash, cut off mid-line, not UTF-8, unparsable) is never
+// used: it is renamed to <file>.damaged-<time> and the last good copy <file>.bak is restored, or, without one, the
+// defaults apply. recoveryMessage() then says what happened, for the UI to show once. The backup is refreshed from
+// every file that loaded cleanly and after every successful sync() (also the one in the destructor).
 class AppSettings {
 public:
     AppSettings();                                 // the user's settings
     explicit AppSettings(const QString& iniFile);  // an explicit INI file (tests, portable mode)
+    ~AppSettings();
+
+    // Empty when the settings file was fine; otherwise one line for the user: what was wrong with which file, what
+    // was restored (backup or defaults) and where the damaged file was kept.
+    QString recoveryMessage() const { return m_recoveryMessage; }
+    // The backup next to the settings file (<file>.bak).
+    QString backupFileName() const;
+    // Why `file` cannot be used as a settings file, or empty when it can (a missing file is fine).
+    static QString damage(const QString& file);
 
     QString device() const;  // "auto", "cpu", "cuda"
     void setDevice(const QString& device);
@@ -57,5 +71,11 @@ public:
     QString fileName() const;
 
 private:
+    // Checks the file QSettings uses; replaces a damaged one (see the class comment) and reopens it.
+    void recoverIfDamaged();
+    // Copies the settings file to backupFileName() (atomically) when it is sound.
+    void refreshBackup();
+
     std::unique_ptr<QSettings> m_settings;
+    QString m_recoveryMessage;
 };
