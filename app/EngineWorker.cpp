@@ -52,8 +52,8 @@ QString EngineWorker::errorMessage(const koala::Error& error, const QString& con
     switch (error.kind()) {
     case koala::ErrorKind::OutOfMemory:
         return prefix + QStringLiteral(
-                            "Out of memory (%1). Try memory mode \"low\", a smaller image size, fp16 "
-                            "precision, or close other programs using the GPU.")
+                            "Out of memory (%1). Try a smaller image size, fewer images per job, fp16 precision "
+                            "or memory mode \"low\", or close other programs using the GPU.")
                             .arg(what);
     case koala::ErrorKind::Cancelled: return prefix + QStringLiteral("Cancelled.");
     default: return prefix + what;
@@ -237,7 +237,8 @@ void EngineWorker::runJob(const Job& job) {
         m_currentJob.store(0);
         m_models.clear();
         emit jobFailed(job.id,
-                       stage + QStringLiteral(": out of memory. Try memory mode \"low\" or a smaller image size."));
+                       stage + QStringLiteral(": Out of memory. Try a smaller image size, fewer images per job, fp16 "
+                                              "precision or memory mode \"low\"."));
     } catch (const std::exception& e) {
         m_currentJob.store(0);
         emit jobFailed(job.id, stage + QStringLiteral(": ") + oneLine(QString::fromLocal8Bit(e.what())));

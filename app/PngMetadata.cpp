@@ -154,7 +154,9 @@ bool PngMetadata::write(const QString& path, const QImage& image, const GalleryI
     QSaveFile file(path);
     if (!file.open(QIODevice::WriteOnly))
         return fail(QStringLiteral("Cannot write %1: %2").arg(path, file.errorString()));
-    if (file.write(png) != png.size()) {
+    // flush() before commit(): Qt 6.4's QSaveFile::commit() does not notice a failing flush of its buffer (a full
+    // disk) and would put an empty or cut-off PNG in place.
+    if (file.write(png) != png.size() || !file.flush()) {
         file.cancelWriting();
         return fail(QStringLiteral("Cannot write %1: %2").arg(path, file.errorString()));
     }
