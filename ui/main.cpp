@@ -4,7 +4,9 @@
 #include <QFileInfo>
 #include <QTimer>
 
+#include "AppSettings.h"
 #include "JobQueue.h"
+#include "desktopintegration.h"
 #include "mainwindow.h"
 #include "promptpanel.h"
 
@@ -82,7 +84,13 @@ int main(int argc, char* argv[]) {
     options.userPresetsDir = parser.value(presetsOption);
     options.pngFiles = parser.positionalArguments();
 
+    // The colour theme before any window exists (Settings → Theme; "system" follows the desktop).
+    DesktopIntegration::applyTheme(DesktopIntegration::themeSetting(
+        options.settingsFile.isEmpty() ? AppSettings().fileName() : options.settingsFile));
+
     MainWindow window(options);
+    // Title/taskbar progress, the end-of-queue notification, Help → Keyboard shortcuts (issue 13 item 6).
+    new DesktopIntegration(&window);
     GenerationParams params = window.promptPanel()->params();
     if (parser.isSet(promptOption)) params.prompt = parser.value(promptOption);
     if (parser.isSet(stepsOption)) params.steps = parser.value(stepsOption).toInt();

@@ -100,9 +100,13 @@ QueueView::QueueView(JobQueue* queue, QWidget* parent)
     m_remove->setToolTip(tr("Remove the selected queued jobs"));
     m_cancel->setObjectName(QStringLiteral("queueCancelButton"));
 
+    // Two short rows, so the side panel stays narrow (issue 13 item 7): the time left with the order arrows, then
+    // the buttons.
+    auto* orderRow = new QHBoxLayout;
+    orderRow->addWidget(m_timeLeft, 1);
+    orderRow->addWidget(m_up);
+    orderRow->addWidget(m_down);
     auto* buttons = new QHBoxLayout;
-    buttons->addWidget(m_up);
-    buttons->addWidget(m_down);
     buttons->addWidget(m_remove);
     buttons->addWidget(m_cancel);
     buttons->addStretch();
@@ -110,7 +114,7 @@ QueueView::QueueView(JobQueue* queue, QWidget* parent)
     auto* layout = new QVBoxLayout(this);
     layout->setContentsMargins(0, 0, 0, 0);
     layout->addWidget(m_tree);
-    layout->addWidget(m_timeLeft);
+    layout->addLayout(orderRow);
     layout->addLayout(buttons);
 
     connect(m_remove, &QPushButton::clicked, this, &QueueView::removeSelected);

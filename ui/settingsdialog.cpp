@@ -12,6 +12,7 @@
 #include <QVBoxLayout>
 
 #include "AppSettings.h"
+#include "desktopintegration.h"
 
 namespace {
 void fill(QComboBox* combo, const QList<QPair<QString, QString>>& items, const QString& current) {
@@ -81,6 +82,15 @@ SettingsDialog::SettingsDialog(AppSettings* settings, QWidget* parent)
                                   .arg(QDir::listSeparator(), AppSettings::defaultLoraFolders().join(QString())));
     form->addRow(tr("&LoRA folders:"), m_loraFolders);
 
+    // ---- colour theme (issue 13 item 6), applied on OK ----
+    m_theme = new QComboBox(this);
+    m_theme->setObjectName(QStringLiteral("themeCombo"));
+    QList<QPair<QString, QString>> themes;
+    for (const QString& name : DesktopIntegration::themeNames())
+        themes.append({name, DesktopIntegration::themeLabel(name)});
+    fill(m_theme, themes, DesktopIntegration::themeSetting(settings->fileName()));
+    form->addRow(tr("&Theme:"), m_theme);
+
     auto* buttons = new QDialogButtonBox(QDialogButtonBox::Ok | QDialogButtonBox::Cancel, this);
     auto* layout = new QVBoxLayout(this);
     layout->addLayout(form);
@@ -102,6 +112,9 @@ void SettingsDialog::accept() {
     m_settings->setPromptSyntax(promptSyntax());  // issue 10
     m_settings->setLoraFolders(loraFolders());    // issue 10
     m_settings->sync();
+    // The theme is kept in the same settings file, next to AppSettings' keys (issue 13 item 6).
+    DesktopIntegration::setThemeSetting(m_settings->fileName(), theme());
+    DesktopIntegration::applyTheme(theme());
     QDialog::accept();
 }
 
@@ -122,3 +135,5 @@ QStringList SettingsDialog::loraFolders() const {
         if (!f.trimmed().isEmpty()) folders << f.trimmed();
     return folders;
 }
+
+QString SettingsDialog::theme() const { return m_theme->currentData().toString(); }

@@ -23,6 +23,8 @@ public:
     // ---- prompt syntax and LoRA (issue 10) ----
     QString promptSyntax() const;  // "a1111" or "plain"
     QStringList loraFolders() const;
+    // ---- colour theme (issue 13 item 6): "system", "light" or "dark" ----
+    QString theme() const;
 
 private:
     AppSettings* m_settings = nullptr;
@@ -32,4 +34,5 @@ private:
     QLineEdit* m_output = nullptr;
     QComboBox* m_syntax = nullptr;       // issue 10
     QLineEdit* m_loraFolders = nullptr;  // issue 10
+    QComboBox* m_theme = nullptr;        // issue 13 item 6
 };
