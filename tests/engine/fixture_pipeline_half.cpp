@@ -8,8 +8,6 @@
 
 #include <nlohmann/json.hpp>
 
-#include <torch/version.h>
-
 #include <cstdio>
 #include <fstream>
 #include <sstream>
@@ -28,11 +26,6 @@ at::ScalarType dtypeNamed(const std::string& name) {
     if (name == "fp16") return at::kHalf;
     if (name == "bf16") return at::kBFloat16;
     throw std::runtime_error("unknown dtype in half/reference.json: " + name);
-}
-
-bool halfConvolutionOnCpu() {
-    // LibTorch before 2.0 has no float16 convolution on the CPU ("slow_conv2d_cpu" not implemented for 'Half').
-    return TORCH_VERSION_MAJOR >= 2;
 }
 
 }  // namespace
@@ -67,33 +60,34 @@ KT_TEST(half_noise_is_torchs_half_stream) {
 }
 
 KT_TEST(half_runs_match_diffusers) {
-    if (!halfConvolutionOnCpu()) kt::skip("this LibTorch (< 2.0) cannot run float16 convolutions on the CPU");
+    // The engine runs bfloat16 on the CPU (float16 compute is refused there: the fp16 runs of the fixture are for the
+    // GPU comparison, tools/gpu/diffusers_side_by_side.py); the draw itself is checked in every dtype above.
     auto ref = halfJson();
     const std::string file = halfRef();
-    for (const char* dname : {"fp16", "bf16"}) {
-        koala::LoadOptions lo = koala::defaultLoadOptions();
-        lo.device = koala::Device::Cpu;
-        lo.dtype = std::string(dname) == "fp16" ? koala::DType::F16 : koala::DType::BF16;
-        auto model = koala::Model::load(kt::fixturePath("tiny-koala-700m"), lo);
-        for (const auto& run : ref["runs"]) {
-            if (run["dtype"] != dname) continue;
-            const std::string id = run["id"];
-            auto req = kt::requestFor(run);
-            auto res = model->generate(req, {});
-            const at::Tensor noise = kt::fromFloatTensor(res.initialNoise);
-            const at::Tensor noiseRef = kt::loadTensor(file, "run." + id + ".initial_noise");
-            KT_CHECK_MSG(noise.sizes() == noiseRef.sizes() && at::equal(noise, noiseRef),
-                         id << ": initial noise is not diffusers' " << dname << " draw");
-            const at::Tensor lat = kt::fromFloatTensor(res.finalLatents);
-            const at::Tensor latRef = kt::loadTensor(file, "run." + id + ".final_latents");
-            const double err = (lat.to(at::kDouble) - latRef.to(at::kDouble)).norm().item<double>() /
-                               latRef.to(at::kDouble).norm().item<double>();
-            std::fprintf(stderr, "  %s: final latents rel. err %.3g\n", id.c_str(), err);
-            // diffusers keeps the latents in the half dtype between steps and guides in it; the engine keeps them
-            // in float32 (more precise), so the runs agree to the dtype's precision, not bit for bit. The same
-            // run with a float32 draw is a different image (relative difference ~1.4).
-            const double tol = std::string(dname) == "fp16" ? 1e-2 : 5e-2;
-            KT_CHECK_MSG(err < tol, id << ": final latents rel. err " << err << " >= " << tol);
-        }
+    koala::LoadOptions lo = koala::defaultLoadOptions();
+    lo.device = koala::Device::Cpu;
+    lo.dtype = koala::DType::BF16;
+    auto model = koala::Model::load(kt::fixturePath("tiny-koala-700m"), lo);
+    int ran = 0;
+    for (const auto& run : ref["runs"]) {
+        if (run["dtype"] != "bf16") continue;
+        const std::string id = run["id"];
+        auto req = kt::requestFor(run);
+        auto res = model->generate(req, {});
+        const at::Tensor noise = kt::fromFloatTensor(res.initialNoise);
+        const at::Tensor noiseRef = kt::loadTensor(file, "run." + id + ".initial_noise");
+        KT_CHECK_MSG(noise.sizes() == noiseRef.sizes() && at::equal(noise, noiseRef),
+                     id << ": initial noise is not diffusers' bf16 draw");
+        const at::Tensor lat = kt::fromFloatTensor(res.finalLatents);
+        const at::Tensor latRef = kt::loadTensor(file, "run." + id + ".final_latents");
+        const double err = (lat.to(at::kDouble) - latRef.to(at::kDouble)).norm().item<double>() /
+                           latRef.to(at::kDouble).norm().item<double>();
+        std::fprintf(stderr, "  %s: final latents rel. err %.3g\n", id.c_str(), err);
+        // diffusers keeps the latents in bfloat16 between steps and guides in it; the engine keeps them in float32
+        // (more precise), so the runs agree to bfloat16's precision, not bit for bit. Euler a's step noise is drawn
+        // in bfloat16 too: drawn in float32 the result would be another image (relative difference ~1).
+        KT_CHECK_MSG(err < 5e-2, id << ": final latents rel. err " << err << " >= 0.05");
+        ++ran;
     }
+    KT_CHECK(ran >= 1);
 }

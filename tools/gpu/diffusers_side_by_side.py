@@ -16,11 +16,11 @@ the text encoders and VAE are shared between architectures), then
      unless --no-previews, peak allocated/reserved memory over a run;
   3. the final latents of both for the seed: relative error ||engine - diffusers|| / ||diffusers||, both finite.
 
-The initial noise. The engine draws it on the CPU in float32 (torch.randn with a CPU generator seeded with the
-seed), exactly what diffusers draws for a float32 pipeline. A float16 diffusers pipeline draws torch.randn(...,
-dtype=float16) on the CPU, which is another stream altogether (not the float32 draw rounded). So diffusers is given
-the float32 draw as `latents=` (cast to its dtype, as it would cast its own): both then denoise the same noise. The
-report says how far diffusers' own draw for the seed is from it (0 in float32).
+The initial noise. Both draw it from the seed themselves: the engine draws on the CPU in the UNet's dtype exactly as
+diffusers' randn_tensor does (engine/src/sampling/noise.cpp; a float16 draw is another stream than the float32 one,
+not a rounding of it), so the two start from bit-identical noise and the final latents show the whole pipeline's
+agreement, seed for seed. The report also says how far the seed's float16/bfloat16 draw is from its float32 draw
+(the difference a wrong dtype would make; 0 in float32).
 
 Writes OUT/diffusers-side-by-side.json and OUT/diffusers-side-by-side.md, rewritten after every step, so a run cut
 short keeps what it measured. Exit status: 0 all measured models within the latent tolerance, 1 a model failed or
@@ -155,8 +155,9 @@ def write_report(out_dir, report):
         lt = m.get("latents") or {}
         noise = "-"
         if "engine_noise_max_abs_diff" in lt:
-            noise = "engine vs fp32 draw %.3g; diffusers' own %s draw vs it %.3g" % (
-                lt["engine_noise_max_abs_diff"], s["dtype"], lt.get("diffusers_own_noise_max_abs_diff", float("nan")))
+            noise = "engine vs diffusers' draw %.3g (vs the fp32 draw %.3g; %s vs fp32 %.3g)" % (
+                lt.get("engine_vs_diffusers_noise_max_abs_diff", float("nan")), lt["engine_noise_max_abs_diff"],
+                s["dtype"], lt.get("diffusers_own_noise_max_abs_diff", float("nan")))
         lines.append("| %s | %s | %s | %s / %s | %s / %s | %s / %s | %s / %s | %s | %s |" % (
             m["arch"], m.get("status", "?"),
             "-" if not p else ("reused" if p.get("reused") else "%.1f s, %.2f GB" % (p.get("seconds", 0),
@@ -221,6 +222,9 @@ def sync(torch, device):
         torch.cuda.synchronize()
 
 
+OWN_NOISE = {}  # arch -> diffusers' own draw for the seed (float32 copy of it), for compare()
+
+
 def run_diffusers(a, torch, pipe_dir, budget, m, noise):
     from diffusers import StableDiffusionXLPipeline
     from diffusers.utils.torch_utils import randn_tensor
@@ -240,11 +244,12 @@ def run_diffusers(a, torch, pipe_dir, budget, m, noise):
     d["unet_attention_processor"] = type(next(iter(pipe.unet.attn_processors.values()))).__name__
     d["vae_force_upcast"] = bool(pipe.vae.config.force_upcast)
 
-    # diffusers' own draw for the seed (what it would use without latents=) against the float32 draw.
+    # diffusers' own draw for the seed (what both use) against the float32 draw (what a wrong dtype would give).
     shape = tuple(noise.shape)
     own = randn_tensor(shape, generator=torch.Generator("cpu").manual_seed(a.seed), device=torch.device("cpu"),
                        dtype=tdtype).float()
     m.setdefault("latents", {})["diffusers_own_noise_max_abs_diff"] = float((own - noise).abs().max())
+    OWN_NOISE[m["arch"]] = own
 
     factors = torch.tensor(PREVIEW_FACTORS, dtype=torch.float32)
     bias = torch.tensor(PREVIEW_BIAS, dtype=torch.float32)
@@ -272,7 +277,7 @@ def run_diffusers(a, torch, pipe_dir, budget, m, noise):
         state["stamps"].append(t)
         pipe(prompt=a.prompt, negative_prompt=a.negative, num_inference_steps=a.steps, guidance_scale=a.guidance,
              height=a.size, width=a.size, generator=torch.Generator("cpu").manual_seed(a.seed),
-             latents=noise.to(tdtype), callback_on_step_end=on_step, callback_on_step_end_tensor_inputs=["latents"])
+             callback_on_step_end=on_step, callback_on_step_end_tensor_inputs=["latents"])
         sync(torch, dev)
         total = time.perf_counter() - t
         st = state["stamps"]
@@ -326,6 +331,10 @@ def compare(torch, m, engine_lat_path, noise, diff_final, tol):
     en = t.get("initial_noise")
     if en is not None:
         lt["engine_noise_max_abs_diff"] = float((en.float() - noise).abs().max())
+        own = OWN_NOISE.get(m["arch"])
+        if own is not None:
+            # Seed for seed: the engine's draw against the one diffusers used (0 when the dtypes' streams agree).
+            lt["engine_vs_diffusers_noise_max_abs_diff"] = float((en.float() - own).abs().max())
     lt["engine_finite"] = bool(torch.isfinite(e).all())
     lt["engine_norm"] = float(e.double().norm())
     if diff_final is None:
@@ -414,7 +423,7 @@ def main(argv=None):
         torch.__version__, a.device, a.dtype))
     os.makedirs(a.work, exist_ok=True)
 
-    # The float32 CPU draw for the seed: the engine's initial noise (engine/src/sampling/noise.cpp).
+    # The float32 CPU draw for the seed (the initial noise of a float32 run; for half runs only a comparison).
     lat_shape = (1, 4, a.size // 8, a.size // 8)
     noise = torch.randn(lat_shape, generator=torch.Generator("cpu").manual_seed(a.seed), dtype=torch.float32)
 
