@@ -158,6 +158,13 @@ void ImageViewer::paintEvent(QPaintEvent*) {
     // Zoomed: smooth below 200 %, sharp pixels above (that is what a close look is for).
     painter.setRenderHint(QPainter::SmoothPixmapTransform, m_zoom < 2.0);
     painter.drawImage(imageRect(), m_image);
+    // The zoom in the corner, so 100 % can be told from "nearly".
+    const QString percent = QStringLiteral("%1 %").arg(qRound(m_zoom * 100.0));
+    const QRect box = painter.fontMetrics().boundingRect(percent).adjusted(-6, -3, 6, 3);
+    const QRect corner(rect().bottomRight() - QPoint(box.width() + 8, box.height() + 8), box.size());
+    painter.fillRect(corner, QColor(0, 0, 0, 150));
+    painter.setPen(Qt::white);
+    painter.drawText(corner, Qt::AlignCenter, percent);
 }
 
 void ImageViewer::resizeEvent(QResizeEvent* event) {

@@ -395,6 +395,8 @@ void MainWindow::connectGallery() {
     connect(m_galleryWidget, &GalleryWidget::currentItemChanged, this, &MainWindow::updateFavouriteButton);
     connect(m_galleryWidget, &GalleryWidget::itemChosen, this, &MainWindow::onItemChosen);
     connect(m_trashWidget, &GalleryWidget::currentItemChanged, this, &MainWindow::showItem);
+    // Looking at a deleted image during a run is looking elsewhere on purpose too.
+    connect(m_trashWidget, &GalleryWidget::itemChosen, this, [this]() { m_followNewest = false; });
     connect(m_galleryWidget, &GalleryWidget::favouriteToggleRequested, this,
             [this](const GalleryItem& item) { toggleFavourite(item.id); });
     connect(m_galleryWidget, &GalleryWidget::useAsInitImageRequested, this,
