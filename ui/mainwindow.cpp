@@ -242,7 +242,7 @@ QWidget* MainWindow::createContent() {
     m_searchEdit->setObjectName(QStringLiteral("gallerySearch"));
     m_searchEdit->setPlaceholderText(tr("Search prompts"));
     m_searchEdit->setClearButtonEnabled(true);
-    m_searchEdit->setMinimumWidth(60);
+    m_searchEdit->setMinimumWidth(48);
     m_sortCombo = new QComboBox(this);
     m_sortCombo->setObjectName(QStringLiteral("gallerySort"));
     m_sortCombo->addItem(tr("Newest first"), int(GalleryWidget::Sort::Newest));
@@ -254,7 +254,7 @@ QWidget* MainWindow::createContent() {
     m_sortCombo->setToolTip(tr("Order of the gallery"));
     m_favouritesOnlyButton = new QToolButton(this);
     m_favouritesOnlyButton->setObjectName(QStringLiteral("favouritesOnlyButton"));
-    m_favouritesOnlyButton->setText(QStringLiteral("\u2605"));
+    m_favouritesOnlyButton->setText(tr("\u2605 only"));
     m_favouritesOnlyButton->setCheckable(true);
     m_favouritesOnlyButton->setToolTip(tr("Show favourites only"));
     m_favouriteButton = new QToolButton(this);
