@@ -1,5 +1,7 @@
 #include "gallerywidget.h"
 
+#include <algorithm>
+
 #include <QContextMenuEvent>
 #include <QMenu>
 #include <QScopedValueRollback>
@@ -83,9 +85,7 @@ GalleryWidget::GalleryWidget(GalleryModel* model, QWidget* parent, const Mode mo
     setUniformItemSizes(true);
     setWordWrap(true);
     setSpacing(6);
-    setIconSize({GalleryModel::ThumbnailSize, GalleryModel::ThumbnailSize});
-    // Room for two caption lines: the prompt, then model and date.
-    setGridSize({GalleryModel::ThumbnailSize + 16, GalleryModel::ThumbnailSize + 48});
+    fitTilesToWidth();
     setSelectionMode(QAbstractItemView::SingleSelection);
 
     connect(selectionModel(), &QItemSelectionModel::currentChanged, this, [this](const QModelIndex& current) {
@@ -167,6 +167,21 @@ void GalleryWidget::mousePressEvent(QMouseEvent* event) {
 void GalleryWidget::keyPressEvent(QKeyEvent* event) {
     const QScopedValueRollback<bool> user(m_userInput, true);
     QListView::keyPressEvent(event);
+}
+
+void GalleryWidget::resizeEvent(QResizeEvent* event) {
+    QListView::resizeEvent(event);
+    fitTilesToWidth();
+}
+
+void GalleryWidget::fitTilesToWidth() {
+    // From the widget's width less a scroll bar's, shown or not, so the size cannot flip with the scroll bar.
+    const int room = width() - 2 * frameWidth() - style()->pixelMetric(QStyle::PM_ScrollBarExtent) - 2 * spacing();
+    const int thumb = std::clamp(room - 16, 96, int(GalleryModel::ThumbnailSize));
+    if (iconSize().width() == thumb) return;
+    setIconSize({thumb, thumb});
+    // Room for two caption lines: the prompt, then model and date.
+    setGridSize({thumb + 16, thumb + 48});
 }
 
 void GalleryWidget::contextMenuEvent(QContextMenuEvent* event) {

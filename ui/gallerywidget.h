@@ -63,8 +63,11 @@ protected:
     void contextMenuEvent(QContextMenuEvent* event) override;
     void mousePressEvent(QMouseEvent* event) override;
     void keyPressEvent(QKeyEvent* event) override;
+    void resizeEvent(QResizeEvent* event) override;
 
 private:
+    void fitTilesToWidth();  // a narrow grid shows smaller tiles (down to 96 px) instead of clipping them
+
     GalleryModel* m_model = nullptr;
     GalleryFilterModel* m_filter = nullptr;
     Mode m_mode = Mode::Gallery;

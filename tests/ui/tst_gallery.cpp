@@ -146,6 +146,13 @@ void TestGallery::captionsSortSearchFavouritesOnly() {
     favouritesOnly->click();
     QCOMPARE(view->model()->rowCount(), 3);
 
+    // A narrow window shows smaller tiles rather than clipping them (at least 96 px).
+    m_window->resize(1000, 700);
+    QTRY_VERIFY(view->gridSize().width() <= view->viewport()->width() || view->iconSize().width() == 96);
+    QVERIFY(view->iconSize().width() >= 96);
+    m_window->resize(1400, 900);
+    QTRY_COMPARE(view->iconSize().width(), int(GalleryModel::ThumbnailSize));
+
     // The selection drives the Image tab.
     const GalleryItem fox = *view->itemAtViewRow(2);
     QTest::mouseClick(view->viewport(), Qt::LeftButton, {}, view->visualRect(view->model()->index(2, 0)).center());
