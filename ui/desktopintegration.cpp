@@ -176,8 +176,9 @@ void DesktopIntegration::onIdle() {
     m_jobsInRun = m_imagesInRun = m_failedInRun = 0;
     // One job the user is probably watching needs no notification; a queue of several finishing unseen does.
     if (jobs < 2 || !windowInBackground()) return;
-    QString text = tr("%n job(s) finished", nullptr, jobs) + QStringLiteral(" · ") + tr("%n image(s)", nullptr, images);
-    if (failed > 0) text += QStringLiteral(" · ") + tr("%n failed", nullptr, failed);
+    QString text = tr("%1 jobs finished").arg(jobs) + QStringLiteral(" · ") +
+                   (images == 1 ? tr("1 image") : tr("%1 images").arg(images));
+    if (failed > 0) text += QStringLiteral(" · ") + tr("%1 failed").arg(failed);
     notify(tr("KOALA Studio: queue done"), text);
 }
 

@@ -6,6 +6,7 @@
 #include <QHBoxLayout>
 #include <QHeaderView>
 #include <QLabel>
+#include <QMimeData>
 #include <QProgressBar>
 #include <QPushButton>
 #include <QStyle>
@@ -26,7 +27,20 @@ public:
     std::function<bool(int row)> dropOnRow;
 
 protected:
+    // Rows of this list only (the model's own drag format); the base class draws the drop indicator and scrolls.
+    bool ownRows(const QDropEvent* event) const {
+        return event->mimeData() && event->mimeData()->hasFormat(model()->mimeTypes().value(0));
+    }
+    void dragEnterEvent(QDragEnterEvent* event) override {
+        QTreeWidget::dragEnterEvent(event);
+        if (ownRows(event)) event->acceptProposedAction();
+    }
+    void dragMoveEvent(QDragMoveEvent* event) override {
+        QTreeWidget::dragMoveEvent(event);
+        if (ownRows(event)) event->acceptProposedAction();
+    }
     void dropEvent(QDropEvent* event) override {
+        if (!ownRows(event)) return;
         const QPoint pos = event->position().toPoint();
         int row = topLevelItemCount();
         if (QTreeWidgetItem* item = itemAt(pos)) {
@@ -85,7 +99,8 @@ QueueView::QueueView(JobQueue* queue, QWidget* parent)
     m_tree->setAcceptDrops(true);
     m_tree->viewport()->setAcceptDrops(true);
     m_tree->setDropIndicatorShown(true);
-    m_tree->setDragDropMode(QAbstractItemView::InternalMove);
+    m_tree->setDragDropMode(QAbstractItemView::DragDrop);
+    m_tree->setDefaultDropAction(Qt::MoveAction);
     m_tree->setToolTip(tr("Drag queued jobs to change the order they run in"));
     static_cast<QueueTree*>(m_tree)->dropOnRow = [this](int row) { return moveSelectedTo(row); };
     m_up->setObjectName(QStringLiteral("queueUpButton"));
