@@ -192,11 +192,28 @@ void EngineWorker::generateImage(const Job& job, const LoadedModels& models, int
         if (!images.empty()) emit preview(job.id, imageIndex, toQImage(images.front()));
     };
 
-    const koala::GenerateResult result =
-        model.generate(job.params.toRequest(job.seeds.at(seedIndex)), callbacks, &m_cancel);
+    koala::GenerateRequest request = job.params.toRequest(job.seeds.at(seedIndex));
+    // Issue 11: a compare of two families with different sizes (KOALA 1024², SD 2 768²) runs each side as its
+    // model ships: its own size and default scheduler/spacing (the compare view says so).
+    const bool ownSettings = job.kind == Job::Kind::Compare && models.b && !job.params.hasInitImage() &&
+                             (models.a->info().defaultWidth != models.b->info().defaultWidth ||
+                              models.a->info().defaultHeight != models.b->info().defaultHeight);
+    if (ownSettings) {
+        request.width = model.info().defaultWidth;
+        request.height = model.info().defaultHeight;
+        request.scheduler = koala::SchedulerKind::Default;
+        request.spacing = koala::TimestepSpacing::Default;
+    }
+    const koala::GenerateResult result = model.generate(request, callbacks, &m_cancel);
     if (result.images.empty()) throw koala::Error(koala::ErrorKind::Internal, "the engine returned no image");
 
     GalleryItem item = describeImage(job, model, result, seedIndex, slot);
+    if (ownSettings) {  // the stored parameters are the ones this side ran with
+        item.params.width = request.width;
+        item.params.height = request.height;
+        item.params.scheduler = QString::fromLatin1(koala::toString(koala::SchedulerKind::Default));
+        item.params.spacing = QString::fromLatin1(koala::toString(koala::TimestepSpacing::Default));
+    }
     // The load is charged to the first image that needed it.
     if (seedIndex == 0) item.timings.loadSeconds = slot == 0 ? models.loadSecondsA : models.loadSecondsB;
     const QImage image = toQImage(result.images.front());
