@@ -227,6 +227,9 @@ std::shared_ptr<SafetensorsFile> SafetensorsFile::open(const std::string& path) 
         header = nlohmann::json::parse(headerText);
     } catch (const nlohmann::json::parse_error& e) {
         formatError(path, "malformed JSON header (byte " + std::to_string(e.byte) + " of the header)");
+    } catch (const nlohmann::json::exception& e) {
+        // A number JSON allows but a double cannot hold (1e999) is out_of_range 406, not a parse_error (fuzzing).
+        formatError(path, std::string("malformed JSON header (") + e.what() + ")");
     }
     if (!header.is_object()) formatError(path, "the JSON header is not an object");
 

@@ -81,6 +81,9 @@ nlohmann::json readIndex(const std::string& path) {
         return nlohmann::json::parse(in);
     } catch (const nlohmann::json::parse_error& e) {
         fail(ErrorKind::ModelFormat, path + ": malformed JSON (byte " + std::to_string(e.byte) + ")");
+    } catch (const nlohmann::json::exception& e) {
+        // A number JSON allows but a double cannot hold (1e999) is out_of_range 406, not a parse_error (fuzzing).
+        fail(ErrorKind::ModelFormat, path + ": malformed JSON (" + e.what() + ")");
     }
 }
 

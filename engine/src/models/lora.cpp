@@ -153,6 +153,8 @@ LoraFile readLoraFile(const std::string& path) {
             refuse(path, "incomplete LoRA pair for '" + module + "': '" + have + "' has no " +
                              (p.down ? "up" : "down") + " weight");
         }
+        if (p.alpha && p.alpha->numel() < 1)
+            refuse(path, "the alpha '" + module + ".alpha' is empty; it must hold one number");
         LoraModule m;
         m.down = toFloat(*p.down);
         m.up = toFloat(*p.up);
