@@ -3,6 +3,7 @@
 
 #include "core/common.h"
 #include "io/weights.h"
+#include "models/fused.h"
 
 #include <cmath>
 
@@ -82,12 +83,12 @@ at::Tensor activation(const at::Tensor& x, const std::string& name) {
 }
 
 at::Tensor ResnetW::operator()(const at::Tensor& x, const at::Tensor& temb) const {
-    auto h = conv1(at::silu(norm1(x)));
+    auto h = conv1(groupNormSilu(norm1, x));
     if (timeEmbProj.weight.defined() && temb.defined()) {
         auto t = timeEmbProj(at::silu(temb));
         h = h + t.unsqueeze(-1).unsqueeze(-1);
     }
-    h = conv2(at::silu(norm2(h)));
+    h = conv2(groupNormSilu(norm2, h));
     return shortcut.weight.defined() ? shortcut(x) + h : x + h;
 }
 

@@ -5,6 +5,7 @@
 #include "core/common.h"
 #include "io/model_folder.h"
 #include "io/weights.h"
+#include "models/fused.h"
 #include "models/ops.h"
 
 #include <ATen/ATen.h>
@@ -353,9 +354,7 @@ struct TransformerBlockW {
         at::Tensor n = norm1(x);
         x.add_(attn1(n, n));
         x.add_(attn2(norm2(x), ctx));
-        at::Tensor p = ffIn(norm3(x));
-        auto ag = p.chunk(2, -1);
-        x.add_(ffOut(ag[0] * at::gelu(ag[1])));  // exact (erf) GELU, as diffusers' GEGLU
+        x.add_(ffOut(geglu(ffIn(norm3(x)))));  // exact (erf) GELU, as diffusers' GEGLU (models/fused.h)
         return x;
     }
 };
@@ -722,7 +721,7 @@ at::Tensor Unet::forward(const at::Tensor& sample, const at::Tensor& timestep, c
         }
     }
 
-    return W.convOut(at::silu(W.normOut(x)));
+    return W.convOut(groupNormSilu(W.normOut, x));
 }
 
 std::int64_t Unet::parameterCount() const { return m_w->params; }

@@ -4,6 +4,7 @@
 #include "core/common.h"
 #include "io/model_folder.h"
 #include "io/weights.h"
+#include "models/fused.h"
 #include "models/ops.h"
 
 #include <c10/core/GradMode.h>
@@ -276,7 +277,7 @@ static at::Tensor decodeWhole(const VaeDecoder::Weights& m, const at::Tensor& z)
             h = blk.upsample(h);
         }
     }
-    h = at::silu(m.convNormOut(h));
+    h = groupNormSilu(m.convNormOut, h);
     return m.convOut(h);
 }
 
@@ -424,7 +425,7 @@ at::Tensor VaeEncoder::encode(const at::Tensor& xIn) const {
         if (blk.downsample.weight.defined()) h = blk.downsample(at::constant_pad_nd(h, {0, 1, 0, 1}, 0));
     }
     h = m.mid(h);
-    h = m.convOut(at::silu(m.convNormOut(h)));
+    h = m.convOut(groupNormSilu(m.convNormOut, h));
     if (m.quantConv.weight.defined()) h = m.quantConv(h);
     return h;
 }
