@@ -13,7 +13,7 @@
 #
 # Environment (all optional): OUT, BUILD_DIR (build-gpu), JOBS (nproc), TORCH_PREFIX (from python3's torch),
 # DEPS (.device-deps, unpacked by ../shared/tools/device-deps.sh), KOALA_CHECK_SIZE (1024), KOALA_CHECK_STEPS (25),
-# KOALA_CHECK_RUNS (5), KOALA_CHECK_CONFIGS ("arch:dtype:memory ..."), KOALA_CHECK_BUDGET (seconds for the whole
+# KOALA_CHECK_RUNS (5), KOALA_CHECK_CONFIGS ("arch:dtype:memory[:fused] ..."), KOALA_CHECK_BUDGET (seconds for the whole
 # script, 540; each benchmark gets what is left minus KOALA_CHECK_TEST_RESERVE, 90, or 0 with
 # KOALA_CHECK_SKIP_TESTS=1), KOALA_CHECK_SKIP_TESTS=1, KOALA_CHECK_NO_BUILD=1 (use the binaries already in BUILD_DIR:
 # a warm rerun). With --with-diffusers: KOALA_CHECK_DIFFUSERS_ARCHS (koala-700m,koala-1b,sdxl-base; --cpu-smoke:
@@ -75,8 +75,8 @@ else
     SIZE=${KOALA_CHECK_SIZE:-1024}
     STEPS=${KOALA_CHECK_STEPS:-25}
     RUNS=${KOALA_CHECK_RUNS:-5}
-    CONFIGS=${KOALA_CHECK_CONFIGS:-"koala-700m:fp16:default koala-700m:fp16:low koala-700m:bf16:default koala-1b:fp16:default sdxl-base:fp16:default"}
-    [ "$DIFF" = 1 ] && CONFIGS=${KOALA_CHECK_CONFIGS:-"koala-700m:fp16:low"}
+    CONFIGS=${KOALA_CHECK_CONFIGS:-"koala-700m:fp16:default koala-700m:fp16:default:fused koala-700m:fp16:low koala-700m:bf16:default koala-1b:fp16:default sdxl-base:fp16:default"}
+    [ "$DIFF" = 1 ] && CONFIGS=${KOALA_CHECK_CONFIGS:-"koala-700m:fp16:low koala-700m:fp16:default:fused"}
     TEST_LABELS="fixtures|gpu"
     DIFF_ARCHS=${KOALA_CHECK_DIFFUSERS_ARCHS:-koala-700m,koala-1b,sdxl-base}
     PY=${KOALA_CHECK_PYTHON:-python3}
@@ -179,11 +179,19 @@ for f in tests/engine/fixture_*.cpp tests/engine/gpu_*.cpp; do
     case "$TEST_LABELS" in *fixtures*) TARGETS+=("test_$n") ;; *) [[ $n == gpu_* ]] && TARGETS+=("test_$n") ;; esac
 done
 # koala-bench first (and koala-cli for the side by side's latents): the benchmarks run before the tests are built.
-FIRST_TARGETS=(koala-bench)
+FIRST_TARGETS=(koala-bench test_gpu_models_fused)
 [ "$DIFF" = 1 ] && FIRST_TARGETS+=(koala-cli)
 if [ "$NO_BUILD" != 1 ]; then
     run cmake --build "$BUILD_DIR" --target "${FIRST_TARGETS[@]}" -j "$JOBS" || { say "gpu-check: build failed"; exit 2; }
     say "gpu-check: ${FIRST_TARGETS[*]} built in $(elapsed) s"
+fi
+# The fused CUDA kernels against LibTorch's ops on this card (seconds): the "fused" benchmarks run only if it passes.
+FUSED_OK=0
+if [ "$DRY" = 0 ]; then
+    fk=$BUILD_DIR/tests/test_gpu_models_fused
+    if [ -x "$fk" ] && timeout 120 "$fk" >"$OUT/fused-kernels.log" 2>&1; then FUSED_OK=1; fi
+    say "gpu-check: fused kernels test: $([ $FUSED_OK = 1 ] && echo passed || echo 'FAILED or not built') ($OUT/fused-kernels.log)"
+    grep -E "rel err|FAIL|SKIP" "$OUT/fused-kernels.log" 2>/dev/null | head -n 40 | tee -a "$LOG"
 fi
 
 # The summary table from whatever JSON exists so far (called after every benchmark and at the end).
@@ -195,6 +203,7 @@ runs = []
 for f in sorted(glob.glob(os.path.join(jdir, "*.json"))):
     with open(f) as fh:
         runs.append(json.load(fh))
+    runs[-1]["fused_kernels"] = os.path.basename(f).endswith("-fused.json")
 with open(out_json, "w") as fh:
     json.dump(runs, fh, indent=2)
 GiB = float(1 << 30)
@@ -208,6 +217,8 @@ lines.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 for r in runs:
     arch, dt, mem = r["architecture"], r["dtype"], r["memory"]
     name = os.path.basename(r.get("random_config") or r.get("model") or arch)
+    if r.get("fused_kernels"):
+        name += " +fused"
     t = r["total_seconds_median"]
     tgt = time_target.get(arch) if (full and dt == "fp16" and mem == "default" and r["device"] == "cuda") else None
     tcell = "-" if tgt is None else ("%.2f s %s" % (tgt, "PASS" if t <= tgt else "FAIL"))
@@ -251,14 +262,22 @@ JSON_DIR=$BUILD_DIR/gpu-check-json
 mkdir -p "$JSON_DIR"
 rm -f "$JSON_DIR"/*.json
 for c in $CONFIGS; do
-    IFS=: read -r arch dtype mem <<<"$c"
+    IFS=: read -r arch dtype mem fused <<<"$c"
     name=$(basename "$arch")-$dtype-$mem
+    # A 4th field "fused": the same benchmark with the fused CUDA kernels on (KOALA_FUSED_KERNELS=1), only once
+    # tests/engine/gpu_models_fused.cpp has passed on this card (run right after the build, below).
+    benv=(env KOALA_FUSED_KERNELS=0)
+    if [ "$fused" = fused ]; then
+        name=$name-fused
+        if [ "$FUSED_OK" != 1 ]; then say "gpu-check: SKIPPED $name: the fused kernels did not pass their test"; continue; fi
+        benv=(env KOALA_FUSED_KERNELS=1)
+    fi
     left=$(( BUDGET - $(elapsed) - TEST_RESERVE ))
     if [ "$DRY" = 0 ] && [ "$left" -lt 45 ]; then
         say "gpu-check: SKIPPED $name: only $left s of the budget ($BUDGET s, $TEST_RESERVE s kept for the tests) left"
         continue
     fi
-    run timeout "$left" "$BENCH" --random-config "$arch" --tokenizer "$ROOT/tests/data/fixtures/tiny-koala-700m" \
+    run "${benv[@]}" timeout "$left" "$BENCH" --random-config "$arch" --tokenizer "$ROOT/tests/data/fixtures/tiny-koala-700m" \
         --steps "$STEPS" --width "$SIZE" --height "$SIZE" --guidance 5 --runs "$RUNS" --dtype "$dtype" \
         --device "$DEVICE" --memory "$mem" --scheduler euler --json "$JSON_DIR/$name.json" ||
         say "gpu-check: koala-bench $name FAILED"
