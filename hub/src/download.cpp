@@ -76,18 +76,6 @@ std::string humanBytes(double b) {
     return buf;
 }
 
-// Resolves a Location header against the URL it came from.
-std::string resolveLocation(const std::string& base, const std::string& location) {
-    if (location.find("://") != std::string::npos) return location;
-    const auto scheme = base.find("://");
-    const auto hostEnd = base.find('/', scheme == std::string::npos ? 0 : scheme + 3);
-    const std::string origin = hostEnd == std::string::npos ? base : base.substr(0, hostEnd);
-    if (!location.empty() && location[0] == '/') return origin + location;
-    const auto lastSlash = base.rfind('/');
-    return (lastSlash == std::string::npos || lastSlash < hostEnd ? origin + "/" : base.substr(0, lastSlash + 1)) +
-           location;
-}
-
 bool retryableCurlError(CURLcode c) {
     switch (c) {
     case CURLE_COULDNT_CONNECT:
@@ -213,17 +201,7 @@ private:
 
     static std::size_t onHeader(char* data, std::size_t size, std::size_t n, void* user) {
         auto* t = static_cast<Transfer*>(user);
-        std::string line(data, size * n);
-        if (line.rfind("HTTP/", 0) == 0) {  // a new response (after a redirect): start over
-            t->resp->headers.clear();
-            std::istringstream is(line);
-            std::string proto;
-            is >> proto >> t->resp->status;
-            return size * n;
-        }
-        const auto colon = line.find(':');
-        if (colon != std::string::npos)
-            t->resp->headers[lower(trimmed(line.substr(0, colon)))] = trimmed(line.substr(colon + 1));
+        parseHeaderLine(std::string(data, size * n), t->resp->headers, t->resp->status);
         return size * n;
     }
 
@@ -373,13 +351,7 @@ private:
         return m_o.env.endpoint + "/" + m_repo + "/resolve/" + quote(m_commit, false) + "/" + quote(path, true);
     }
 
-    struct Sibling {
-        std::string path;
-        long long size = -1;
-        std::string blobId;  // git blob id (of the LFS pointer for an LFS file)
-        std::string sha256;  // LFS files
-        long long lfsSize = -1;
-    };
+    using Sibling = RepoSibling;
     void listRevision(std::vector<Sibling>& files, bool blobs);
     FileMeta headFile(const std::string& path);
     void fetchBlob(Lane& lane, const FileMeta& f, int index, int count);
@@ -413,6 +385,74 @@ private:
     std::uint64_t m_rateBytes0 = 0;
     double m_rate = 0;
 };
+
+}  // namespace
+
+namespace detail {
+
+// Resolves a Location header against the URL it came from.
+std::string resolveLocation(const std::string& base, const std::string& location) {
+    if (location.find("://") != std::string::npos) return location;
+    const auto scheme = base.find("://");
+    const auto hostEnd = base.find('/', scheme == std::string::npos ? 0 : scheme + 3);
+    const std::string origin = hostEnd == std::string::npos ? base : base.substr(0, hostEnd);
+    if (!location.empty() && location[0] == '/') return origin + location;
+    const auto lastSlash = base.rfind('/');
+    return (lastSlash == std::string::npos || lastSlash < hostEnd ? origin + "/" : base.substr(0, lastSlash + 1)) +
+           location;
+}
+
+void parseHeaderLine(const std::string& line, std::map<std::string, std::string>& headers, long& status) {
+    if (line.rfind("HTTP/", 0) == 0) {  // a new response (after a redirect): start over
+        headers.clear();
+        std::istringstream is(line);
+        std::string proto;
+        is >> proto >> status;
+        return;
+    }
+    const auto colon = line.find(':');
+    if (colon != std::string::npos) headers[lower(trimmed(line.substr(0, colon)))] = trimmed(line.substr(colon + 1));
+}
+
+std::string parseRevisionListing(const std::string& body, const std::string& url, std::vector<RepoSibling>& files) {
+    nlohmann::json j;
+    try {
+        j = nlohmann::json::parse(body);
+    } catch (const nlohmann::json::exception&) {
+        fail(ErrorKind::Protocol, url + " did not answer JSON");
+    }
+    if (!j.is_object() || !j.contains("sha") || !j["sha"].is_string() || !j.contains("siblings") ||
+        !j["siblings"].is_array())
+        fail(ErrorKind::Protocol, url + ": no 'sha' and 'siblings' in the answer");
+    const std::string commit = j["sha"].get<std::string>();
+    if (!isCommitHash(commit)) fail(ErrorKind::Protocol, url + ": '" + commit + "' is not a commit hash");
+    // With blobs=true each sibling is {"rfilename", "size", "blobId", "lfs": {"sha256", "size", "pointerSize"}}
+    // (huggingface_hub's RepoSibling); "size" is the file's own size, LFS files included.
+    const auto number = [](const nlohmann::json& o, const char* key) -> long long {
+        return o.contains(key) && o[key].is_number_integer() && o[key].get<long long>() >= 0 ? o[key].get<long long>()
+                                                                                             : -1;
+    };
+    const auto text = [](const nlohmann::json& o, const char* key) -> std::string {
+        return o.contains(key) && o[key].is_string() ? o[key].get<std::string>() : std::string();
+    };
+    for (const auto& s : j["siblings"]) {
+        if (!s.is_object() || !s.contains("rfilename") || !s["rfilename"].is_string()) continue;
+        RepoSibling sib;
+        sib.path = s["rfilename"].get<std::string>();
+        sib.size = number(s, "size");
+        sib.blobId = lower(text(s, "blobId"));
+        if (s.contains("lfs") && s["lfs"].is_object()) {
+            sib.sha256 = lower(text(s["lfs"], "sha256"));
+            sib.lfsSize = number(s["lfs"], "size");
+        }
+        files.push_back(std::move(sib));
+    }
+    return commit;
+}
+
+}  // namespace detail
+
+namespace {
 
 void Client::phase(Lane* lane, DownloadProgress::Phase p, const std::string& file) {
     std::lock_guard<std::mutex> guard(m_pm);
@@ -479,38 +519,7 @@ void Client::listRevision(std::vector<Sibling>& files, bool blobs) {
     Response r = request(*m_lanes[0], url, false, true);
     if (r.code != CURLE_OK) networkError(r, "listing " + m_repo);
     if (r.status != 200) httpError(r, "");
-    nlohmann::json j;
-    try {
-        j = nlohmann::json::parse(r.body);
-    } catch (const nlohmann::json::exception&) {
-        fail(ErrorKind::Protocol, url + " did not answer JSON");
-    }
-    if (!j.is_object() || !j.contains("sha") || !j["sha"].is_string() || !j.contains("siblings") ||
-        !j["siblings"].is_array())
-        fail(ErrorKind::Protocol, url + ": no 'sha' and 'siblings' in the answer");
-    m_commit = j["sha"].get<std::string>();
-    if (!isCommitHash(m_commit)) fail(ErrorKind::Protocol, url + ": '" + m_commit + "' is not a commit hash");
-    // With blobs=true each sibling is {"rfilename", "size", "blobId", "lfs": {"sha256", "size", "pointerSize"}}
-    // (huggingface_hub's RepoSibling); "size" is the file's own size, LFS files included.
-    const auto number = [](const nlohmann::json& o, const char* key) -> long long {
-        return o.contains(key) && o[key].is_number_integer() && o[key].get<long long>() >= 0 ? o[key].get<long long>()
-                                                                                             : -1;
-    };
-    const auto text = [](const nlohmann::json& o, const char* key) -> std::string {
-        return o.contains(key) && o[key].is_string() ? o[key].get<std::string>() : std::string();
-    };
-    for (const auto& s : j["siblings"]) {
-        if (!s.is_object() || !s.contains("rfilename") || !s["rfilename"].is_string()) continue;
-        Sibling sib;
-        sib.path = s["rfilename"].get<std::string>();
-        sib.size = number(s, "size");
-        sib.blobId = lower(text(s, "blobId"));
-        if (s.contains("lfs") && s["lfs"].is_object()) {
-            sib.sha256 = lower(text(s["lfs"], "sha256"));
-            sib.lfsSize = number(s["lfs"], "size");
-        }
-        files.push_back(std::move(sib));
-    }
+    m_commit = parseRevisionListing(r.body, url, files);
 }
 
 FileMeta Client::headFile(const std::string& path) {

@@ -6,7 +6,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <string>
+#include <vector>
 
 namespace koala::hub::detail {
 
@@ -24,6 +26,24 @@ void validateRevision(const std::string& revision);
 
 // The relative symlink target from snapshots/{commit}/{path} to blobs/{etag}: "../../" plus one "../" per folder.
 std::string blobLinkTarget(const std::string& repoPath, const std::string& etag);
+
+// The hub's answers as download.cpp reads them (functions of their own so that tests/fuzz/fuzz_hub.cpp reaches them).
+// A repo file as the revision listing (GET /api/models/{repo}/revision/{rev}?blobs=true) describes it: huggingface_hub's
+// RepoSibling.
+struct RepoSibling {
+    std::string path;
+    long long size = -1;
+    std::string blobId;  // git blob id (of the LFS pointer for an LFS file)
+    std::string sha256;  // LFS files
+    long long lfsSize = -1;
+};
+// The listing's files appended to `files`; returns its commit. Error(Protocol) naming `url` when `body` is not one.
+std::string parseRevisionListing(const std::string& body, const std::string& url, std::vector<RepoSibling>& files);
+// One header line of a response: "HTTP/1.1 302 Found" starts a new response (clears `headers`, sets `status`);
+// "Name: value" is stored under the lower-case name, both trimmed.
+void parseHeaderLine(const std::string& line, std::map<std::string, std::string>& headers, long& status);
+// A Location header resolved against the URL it came from.
+std::string resolveLocation(const std::string& base, const std::string& location);
 
 // Writes `text` to `path` atomically (a temporary file in the same folder, then rename).
 void writeFileAtomic(const fs::path& path, const std::string& text);

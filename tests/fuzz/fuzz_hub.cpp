@@ -1,14 +1,18 @@
-// Fuzz target: what the hub client reads from the hub (hub/src/cache.cpp): a repo's model_index.json and file list
-// through koala::hub::selectPipelineFiles (every variant choice), and the names it takes from answers and users:
-// repo ids, revisions, ETags and repo paths (validateRepoId / repoFolderName, validateRevision, normalizeEtag,
-// safeRepoPath, blobLinkTarget). The input is "model_index.json\n--\nfile list, one per line\n--\nnames, one per
-// line". Only koala::hub::Error may come out, and every selected file must come from the repo's list.
+// Fuzz target: what the hub client reads from the hub (hub/src/download.cpp, cache.cpp): the revision listing
+// (detail::parseRevisionListing), response header lines and Location headers (detail::parseHeaderLine,
+// detail::resolveLocation), a repo's model_index.json and file list through koala::hub::selectPipelineFiles (every
+// variant choice), and the names it takes from answers and users: repo ids, revisions, ETags and repo paths
+// (validateRepoId / repoFolderName, validateRevision, normalizeEtag, safeRepoPath, blobLinkTarget). The input is
+// "model_index.json\n--\nfile list, one per line\n--\nnames, one per line\n--\nlisting JSON\n--\nheader lines".
+// Every part is also read as each of the others. Only koala::hub::Error may come out, and every selected file must
+// come from the repo's list.
 #include "fuzz_util.h"
 
 #include "internal.h"
 #include "koala/hub.h"
 
 #include <algorithm>
+#include <map>
 #include <sstream>
 
 namespace {
@@ -35,7 +39,7 @@ void guarded(F&& f) {
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     namespace hub = koala::hub;
-    auto parts = fuzz::split(data, size, "\n--\n", 3);
+    auto parts = fuzz::split(data, size, "\n--\n", 5);
     const std::string index = parts[0];
     const auto files = parts.size() > 1 ? lines(parts[1]) : std::vector<std::string>{};
     const auto names = parts.size() > 2 ? lines(parts[2]) : std::vector<std::string>{};
@@ -48,6 +52,23 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                     std::abort();
                 }
         });
+    for (const auto& body : parts)
+        guarded([&] {
+            std::vector<hub::detail::RepoSibling> siblings;
+            const std::string commit = hub::detail::parseRevisionListing(body, "https://hub/api/models/x", siblings);
+            if (!hub::detail::isCommitHash(commit)) std::abort();
+        });
+    std::map<std::string, std::string> headers;
+    long status = 0;
+    for (const auto& line : lines(parts.size() > 4 ? parts[4] : parts.back())) {
+        hub::detail::parseHeaderLine(line, headers, status);
+        for (const auto& kv : headers)
+            for (char c : kv.first)
+                if (c >= 'A' && c <= 'Z') std::abort();  // header names are stored in lower case
+        (void)hub::detail::resolveLocation("https://huggingface.co/org/name/resolve/abc/unet/config.json", line);
+        (void)hub::detail::resolveLocation(line, "/api/x");
+        (void)hub::detail::resolveLocation(line, line);
+    }
     for (const auto& n : names) {
         guarded([&] { (void)hub::repoFolderName(n); });
         guarded([&] { hub::detail::validateRevision(n); });

@@ -239,7 +239,16 @@ def main():
     names = ["etri-vilab/koala-700m-llava-cap", "koala", "a/b/c", "-x/y", "main", "refs/pr/1",
              "0123456789abcdef0123456789abcdef01234567", 'W/"abc123"', '"0f1e2d"', "unet/config.json", "../x",
              "a b", ""]
-    write("hub", "koala_repo", index + "\n--\n" + "\n".join(files) + "\n--\n" + "\n".join(names))
+    listing = json.dumps({"_id": "x", "id": "etri-vilab/koala-700m", "sha": "0123456789abcdef0123456789abcdef01234567",
+                          "siblings": [{"rfilename": "model_index.json", "size": 676, "blobId": "ABCDEF"},
+                                       {"rfilename": "unet/diffusion_pytorch_model.safetensors", "size": 1024,
+                                        "blobId": "0f", "lfs": {"sha256": "AB" * 32, "size": 1024, "pointerSize": 134}},
+                                       {"rfilename": 3}, "x"]})
+    headers = ("HTTP/1.1 302 Found\r\nLocation: https://cdn-lfs.hf.co/repos/ab/cd?x=1\r\n"
+               "X-Linked-Etag: \"abc123\"\r\nX-Linked-Size: 1024\r\nX-Repo-Commit: 0123\r\n"
+               "HTTP/2 200 \r\nETag: W/\"0f1e\"\r\ncontent-length: 99999999999999999999\r\nx-error-code: GatedRepo\r\n")
+    write("hub", "koala_repo", index + "\n--\n" + "\n".join(files) + "\n--\n" + "\n".join(names) + "\n--\n" +
+          listing + "\n--\n" + headers)
     write("hub", "sd_repo", json.dumps({"_class_name": "StableDiffusionPipeline", "unet": ["diffusers", "U"],
                                         "vae": ["diffusers", "V"], "safety_checker": [None, None]}) +
           "\n--\nunet/diffusion_pytorch_model.fp16.safetensors\nvae/x.safetensors\nmodel_index.json\n--\nx/y\n")
