@@ -15,6 +15,11 @@
 
 #include <cstdio>
 
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 33))
+#include <malloc.h>
+#define KOALA_SOAK_MALLINFO 1
+#endif
+
 #include "GalleryStore.h"
 #include "JobQueue.h"
 
@@ -27,6 +32,17 @@ double residentMiB() {
     for (const QByteArray& line : status.readAll().split('\n'))
         if (line.startsWith("VmRSS:")) return line.mid(6).trimmed().split(' ').first().toDouble() / 1024.0;
     return -1;
+}
+
+// Bytes malloc has handed out and not got back, in MiB (-1 where glibc's mallinfo2 is missing). Unlike VmRSS it
+// does not count freed memory malloc keeps, so it tells a leak from fragmentation.
+double heapInUseMiB() {
+#ifdef KOALA_SOAK_MALLINFO
+    const struct mallinfo2 m = mallinfo2();
+    return double(m.uordblks + m.hblkhd) / (1024.0 * 1024.0);
+#else
+    return -1;
+#endif
 }
 
 }  // namespace
@@ -84,8 +100,11 @@ int main(int argc, char** argv) {
     double peakRss = startRss;
     std::printf("koala-soak: %d images of %dx%d, %d steps, cancel every %d, model %s\n", count, params.width,
                 params.height, params.steps, cancelEvery, qPrintable(params.modelPath));
-    std::printf("%-8s %6s %9s %6s %10s %8s\n", "jobs", "done", "cancelled", "failed", "rss_mib", "seconds");
-    std::printf("%-8d %6d %9d %6d %10.1f %8.1f\n", 0, 0, 0, 0, startRss, 0.0);
+    const double startHeap = heapInUseMiB();
+    double warmHeap = startHeap;
+    std::printf("%-8s %6s %9s %6s %10s %10s %8s\n", "jobs", "done", "cancelled", "failed", "rss_mib", "heap_mib",
+                "seconds");
+    std::printf("%-8d %6d %9d %6d %10.1f %10.1f %8.1f\n", 0, 0, 0, 0, startRss, startHeap, 0.0);
     std::fflush(stdout);
 
     int done = 0, cancelled = 0, failed = 0, images = 0;
@@ -98,9 +117,13 @@ int main(int argc, char** argv) {
         const int n = done + cancelled + failed;
         const double rss = residentMiB();
         peakRss = qMax(peakRss, rss);
-        if (n == warmup) warmRss = rss;
+        if (n == warmup) {
+            warmRss = rss;
+            warmHeap = heapInUseMiB();
+        }
         if (n % reportEvery == 0 || n == count) {
-            std::printf("%-8d %6d %9d %6d %10.1f %8.1f\n", n, done, cancelled, failed, rss, timer.elapsed() / 1000.0);
+            std::printf("%-8d %6d %9d %6d %10.1f %10.1f %8.1f\n", n, done, cancelled, failed, rss, heapInUseMiB(),
+                        timer.elapsed() / 1000.0);
             std::fflush(stdout);
             queue.clearFinished();  // as the user does; the gallery keeps its items
         }
@@ -145,6 +168,12 @@ int main(int argc, char** argv) {
         "koala-soak: VmRSS start %.1f MiB, after %d jobs (warm) %.1f MiB, end %.1f MiB, peak %.1f MiB; "
         "growth after warm-up %.1f MiB\n",
         startRss, warmup, warmRss, endRss, peakRss, endRss - warmRss);
+    const double endHeap = heapInUseMiB();
+    std::printf(
+        "koala-soak: heap in use start %.1f MiB, warm %.1f MiB, end %.1f MiB; growth after warm-up %.1f MiB "
+        "(%.1f KiB per job)\n",
+        startHeap, warmHeap, endHeap, endHeap - warmHeap,
+        count > warmup ? (endHeap - warmHeap) * 1024.0 / (count - warmup) : 0.0);
     bool ok = failed == 0 && done + cancelled == count && images == done;
     if (!ok) std::printf("koala-soak: FAILED: failed jobs or missing images\n");
     if (maxGrowth > 0 && endRss - warmRss > maxGrowth) {
