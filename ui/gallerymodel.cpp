@@ -4,6 +4,7 @@
 
 #include <QColor>
 #include <QFileInfo>
+#include <QIcon>
 #include <QImageReader>
 #include <QLocale>
 #include <QPixmap>
@@ -24,7 +25,8 @@ QVariant GalleryModel::data(const QModelIndex& index, const int role) const {
             thumb = QImage(ThumbnailSize, ThumbnailSize, QImage::Format_RGB32);
             thumb.fill(QColor(0x3a, 0x3a, 0x3a));
         }
-        return QPixmap::fromImage(thumb);
+        // An icon, not a pixmap: the view draws it at its icon size (smaller tiles in a narrow grid).
+        return QIcon(QPixmap::fromImage(thumb));
     }
     case Qt::ToolTipRole:
         if (tile.item) {
