@@ -1,5 +1,7 @@
 #include "EngineWorker.h"
 
+#include <algorithm>
+
 #include <QElapsedTimer>
 #include <QFileInfo>
 
@@ -35,8 +37,13 @@ void EngineWorker::cancel(qint64 jobId) {
     std::lock_guard<std::mutex> lock(m_mutex);
     if (m_currentJob.load() == jobId)
         m_cancel.cancel();
-    else
-        m_cancelledJobs.insert(jobId);
+    else if (std::find(m_recentJobs.begin(), m_recentJobs.end(), jobId) == m_recentJobs.end())
+        m_cancelledJobs.insert(jobId);  // not begun yet
+}
+
+int EngineWorker::pendingCancels() const {
+    std::lock_guard<std::mutex> lock(m_mutex);
+    return int(m_cancelledJobs.size());
 }
 
 void EngineWorker::cancelCurrent() {
@@ -101,6 +108,8 @@ bool EngineWorker::beginJob(qint64 jobId) {
         std::lock_guard<std::mutex> lock(m_mutex);
         m_cancel.reset();
         m_currentJob.store(jobId);
+        m_recentJobs.push_back(jobId);
+        if (m_recentJobs.size() > 256) m_recentJobs.pop_front();
         cancelled = takeCancelled(jobId);
         if (cancelled) m_currentJob.store(0);
     }

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -39,6 +40,9 @@ public:
     void cancelCurrent();
     // The job currently running, 0 when idle. Thread-safe.
     qint64 currentJob() const { return m_currentJob.load(); }
+    // Cancels kept for jobs that have not started on this worker yet. Thread-safe. A cancel that arrives after its
+    // job ended (the job finished while the request was on its way) is dropped, not kept forever.
+    int pendingCancels() const;
 
     // Maps an engine error to one line for the user (out of memory gets advice).
     static QString errorMessage(const koala::Error& error, const QString& context = {});
@@ -95,5 +99,6 @@ private:
     std::atomic<qint64> m_currentJob{0};
     mutable std::mutex m_mutex;
     std::set<qint64> m_cancelledJobs;  // cancelled before they started
+    std::deque<qint64> m_recentJobs;   // the last jobs begun here (bounded): a late cancel for one of them is dropped
     std::map<std::string, std::shared_ptr<koala::Model>> m_models;
 };

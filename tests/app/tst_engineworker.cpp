@@ -85,6 +85,15 @@ void TestEngineWorker::cancelledBeforeStart() {
     worker.runJob(quickJob(4));
     QCOMPARE(finished.count(), 1);
     QCOMPARE(images.count(), 2);
+    // A cancel that arrives after its job ended is dropped (it used to be kept for ever: one id per late cancel).
+    QCOMPARE(worker.pendingCancels(), 0);
+    worker.cancel(4);
+    QCOMPARE(worker.pendingCancels(), 0);
+    worker.cancel(5);  // not begun yet: kept until it starts
+    QCOMPARE(worker.pendingCancels(), 1);
+    worker.runJob(quickJob(5));
+    QCOMPARE(cancelled.count(), 2);
+    QCOMPARE(worker.pendingCancels(), 0);
 }
 
 void TestEngineWorker::errorMessages() {
