@@ -112,6 +112,7 @@ CompareSide sideFor(const GalleryItem& item) {
     side.totalSeconds = item.timings.totalSeconds;
     side.secondsPerStep = item.timings.stepSeconds;
     side.peakDeviceBytes = item.timings.peakDeviceBytes;
+    side.scheduler = item.schedulerUsed;  // issue 11: a KOALA / SD 2 pair runs each model's own scheduler
     return side;
 }
 
