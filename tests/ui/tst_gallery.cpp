@@ -271,7 +271,14 @@ void TestGallery::initImageFromTheGalleryAndFromADrop() {
 // Issue 13 item 2: previews and each finished image come into the viewers, and the gallery selects and scrolls to
 // them; once the user picks an older image during a run, new ones raise the badge instead; the badge jumps back.
 void TestGallery::newImagesComeIntoViewUnlessTheUserLooksElsewhere() {
+    QList<GalleryItem> older;
+    for (int i = 0; i < 16; ++i) older << item(QStringLiteral("older %1").arg(i), QStringLiteral("m"), 100 + i);
+    seedGallery(older);
     startWindow(true);
+    // Scrolled down to the oldest images, where ux-review weakness 1 left new tiles out of sight.
+    GalleryWidget* view = m_window->galleryWidget();
+    view->scrollToBottom();
+    QVERIFY(!view->viewport()->rect().intersects(view->visualRect(view->model()->index(0, 0))));
     PromptPanel* panel = m_window->promptPanel();
     GenerationParams params = panel->params();
     params.prompt = QStringLiteral("a koala");
@@ -298,6 +305,8 @@ void TestGallery::newImagesComeIntoViewUnlessTheUserLooksElsewhere() {
     QCOMPARE(m_window->sideItemId(), b.id);
     QCOMPARE(m_window->galleryWidget()->currentItem()->id, b.id);
     QVERIFY(m_window->isFollowingNewest());
+    // The gallery scrolled up to it.
+    QVERIFY(view->viewport()->rect().intersects(view->visualRect(view->currentIndex())));
 
     // A second run; the user clicks the older image before anything of it arrives.
     params.count = 1;
@@ -306,7 +315,6 @@ void TestGallery::newImagesComeIntoViewUnlessTheUserLooksElsewhere() {
     images.clear();
     finished.clear();
     QVERIFY(m_window->generate() > 0);
-    GalleryWidget* view = m_window->galleryWidget();
     const QModelIndex aIndex = view->viewIndexOfItem(a.id);
     QVERIFY(aIndex.isValid());
     view->scrollTo(aIndex);
