@@ -584,7 +584,10 @@ bool writeJson(const Args& a, const Loaded& l, const LoraMeasured& lora, const M
 // The KOALA model card's "U-Net comparison" (etri-vilab/koala-700m and koala-1b README.md), as published: the card's
 // own figures, printed next to what this engine derives from the architectures' configs. The Param., CKPT size and
 // Tx blocks rows are the card's text; the mid block marks agree with the configs (KOALA-700M has no mid block); the
-// latency row is the card's (SD 2 at 768², the others at 1024², 25 steps, fp16).
+// latency row is the card's (SD 2 at 768², the others at 1024², 25 steps, fp16). Provenance: the Param. and Tx blocks
+// rows are checked against the configs (and the parameters exactly, by describeUnet); the CKPT size and latency
+// figures were transcribed without a copy of the card at hand (2026-12-02, no network here) — re-check them against
+// the card before quoting them anywhere else.
 struct CardColumn {
     const char* arch;   // our built-in architecture
     const char* title;  // the card's column
