@@ -302,6 +302,21 @@ if [ "$DIFF" = 1 ]; then
     fi
 fi
 
+# ---- the KOALA card's U-Net table with latency (issue 11; only when the budget leaves room) ------------------------
+if [ "${KOALA_CHECK_CARD_TABLE:-1}" = 1 ] && [ "$DEVICE" = cuda ]; then
+    left=$(( BUDGET - $(elapsed) - TEST_RESERVE ))
+    if [ "$DRY" = 0 ] && [ "$left" -lt 150 ]; then
+        say "gpu-check: SKIPPED koala-bench --card-table --latency: only $left s of the budget left"
+    else
+        say "+ timeout $left $BENCH --card-table --latency > card-table.md"
+        if [ "$DRY" = 0 ]; then
+            timeout "$left" "$BENCH" --card-table --latency >"$OUT/card-table.md" 2>"$OUT/card-table.log" ||
+                say "gpu-check: koala-bench --card-table --latency FAILED (see card-table.log)"
+            tee -a "$LOG" <"$OUT/card-table.md"
+        fi
+    fi
+fi
+
 # ---- tests ---------------------------------------------------------------------------------------------------------
 TEST_STATUS=skipped
 if [ "${KOALA_CHECK_SKIP_TESTS:-0}" != 1 ]; then
