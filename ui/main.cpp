@@ -6,9 +6,14 @@
 
 #include "AppSettings.h"
 #include "JobQueue.h"
+#include "compareview.h"
 #include "desktopintegration.h"
+#include "gallerywidget.h"
+#include "inpaintcanvas.h"
 #include "mainwindow.h"
 #include "promptpanel.h"
+
+#include <QTabWidget>
 
 namespace {
 // --generate-then-quit: queue one job with the current controls, wait until the queue is idle, optionally
@@ -34,6 +39,132 @@ void scheduleGenerateThenQuit(MainWindow* window, const QString& screenshot) {
             QCoreApplication::exit(1);
         }
     });
+}
+// --screenshots DIR (hidden; scripts/screenshots.sh): a scripted tour of the real window at 1000×700 that saves
+// QWidget::grab() PNGs. Without a model: the first start (first-start.png). With two --model folders: the live
+// preview while generating (generating.png), the gallery after a few more images (gallery.png), a comparison of the
+// two models (compare.png) and the inpainting canvas on the last image (inpainting.png). Exit code 0 when all were
+// written.
+struct ScreenshotTour {
+    MainWindow* window = nullptr;
+    QString dir;
+    int stage = 0;
+    bool previewShot = false;
+    bool failed = false;
+    GalleryItem lastItem;
+
+    bool save(const QString& name, QWidget* what = nullptr) {
+        QImage image = (what ? what : window)->grab().toImage();
+        if (image.width() > 1000 || image.height() > 700)
+            image = image.scaled(QSize(1000, 700), Qt::KeepAspectRatio, Qt::SmoothTransformation);
+        const QString path = QDir(dir).filePath(name);
+        const bool ok = image.save(path);
+        if (!ok) failed = true;
+        qInfo("%s %s (%dx%d)", ok ? "wrote" : "could not write", qPrintable(path), image.width(), image.height());
+        return ok;
+    }
+    void showTab(QWidget* page) {
+        for (QWidget* p = page; p; p = p->parentWidget()) {
+            if (auto* tabs = qobject_cast<QTabWidget*>(p); tabs && tabs->indexOf(page) >= 0) {
+                tabs->setCurrentWidget(page);
+                return;
+            }
+            page = p;
+        }
+    }
+    void finish() { QCoreApplication::exit(failed ? 2 : 0); }
+    GenerationParams params(int steps, int size, int count) const {
+        GenerationParams p = window->promptPanel()->params();
+        p.prompt = QStringLiteral("a koala astronaut floating above the earth, digital art");
+        p.seed = 42;
+        p.steps = steps;
+        p.width = size;
+        p.height = size;
+        p.count = count;
+        return p;
+    }
+    void next() {
+        ++stage;
+        if (stage == 1) {  // one slow image: the live preview in the viewer
+            window->promptPanel()->setParams(params(40, 256, 1));
+            if (window->generate() == 0) failed = true;
+        } else if (stage == 2) {  // a few more for the gallery
+            window->promptPanel()->setParams(params(6, 256, 5));
+            if (window->generate() == 0) failed = true;
+        } else if (stage == 3) {
+            showTab(window->galleryWidget());
+            if (auto* view = window->galleryWidget(); view->model() && view->model()->rowCount() > 0)
+                view->setCurrentIndex(view->model()->index(0, 0));
+            QTimer::singleShot(800, window, [this]() {
+                save(QStringLiteral("gallery.png"));
+                GenerationParams p = params(8, 256, 1);
+                window->promptPanel()->setParams(p);
+                if (window->promptPanel()->models().size() < 2 || window->compare() == 0) {
+                    qWarning("Compare needs two --model folders");
+                    failed = true;
+                    next();
+                }
+            });
+        } else if (stage == 4) {
+            showTab(window->compareView());
+            QTimer::singleShot(800, window, [this]() {
+                save(QStringLiteral("compare.png"));
+                next();
+            });
+        } else if (stage == 5) {
+            const QImage image(lastItem.path);
+            auto* dialog =
+                new InpaintDialog(image.isNull() ? QImage(512, 512, QImage::Format_RGB32) : image, {}, window);
+            dialog->setAttribute(Qt::WA_DeleteOnClose);
+            dialog->resize(900, 660);
+            dialog->show();
+            InpaintCanvas* canvas = dialog->canvas();
+            const QSizeF s = canvas->image().size();
+            canvas->beginStroke({s.width() * 0.30, s.height() * 0.35}, InpaintCanvas::Tool::Brush);
+            for (int i = 1; i <= 20; ++i)
+                canvas->strokeTo({s.width() * (0.30 + 0.02 * i), s.height() * (0.35 + 0.012 * i)});
+            canvas->endStroke();
+            QTimer::singleShot(800, window, [this, dialog]() {
+                save(QStringLiteral("inpainting.png"), dialog);
+                dialog->close();
+                finish();
+            });
+        }
+    }
+};
+
+void scheduleScreenshotTour(MainWindow* window, const QString& dir) {
+    QDir().mkpath(dir);
+    window->resize(1000, 700);
+    auto* tour = new ScreenshotTour;
+    tour->window = window;
+    tour->dir = dir;
+    QTimer::singleShot(240000, window, []() {
+        qWarning("Screenshot tour timed out");
+        QCoreApplication::exit(3);
+    });
+    if (window->promptPanel()->models().isEmpty()) {
+        QTimer::singleShot(2000, window, [tour]() {
+            tour->save(QStringLiteral("first-start.png"));
+            tour->finish();
+        });
+        return;
+    }
+    JobQueue* queue = window->jobQueue();
+    QObject::connect(queue, &JobQueue::jobProgress, window, [tour](qint64, int step, int total) {
+        if (tour->stage != 1 || tour->previewShot || total <= 0 || step < total * 6 / 10) return;
+        tour->previewShot = true;
+        tour->save(QStringLiteral("generating.png"));
+    });
+    QObject::connect(queue, &JobQueue::imageReady, window,
+                     [tour](qint64, const GalleryItem& item) { tour->lastItem = item; });
+    QObject::connect(queue, &JobQueue::idle, window, [tour]() {
+        // Let the last image reach the views first.
+        QTimer::singleShot(500, tour->window, [tour]() {
+            if (tour->stage <= 3) tour->next();
+        });
+    });
+    QTimer::singleShot(1000, window, [tour]() { tour->next(); });
 }
 }  // namespace
 
@@ -71,8 +202,12 @@ int main(int argc, char* argv[]) {
     const QCommandLineOption screenshotOption(QStringLiteral("screenshot"),
                                               QStringLiteral("Save a picture of the window to FILE before quitting."),
                                               QStringLiteral("FILE"));
+    QCommandLineOption screenshotsOption(QStringLiteral("screenshots"),
+                                         QStringLiteral("Take the documentation screenshots into DIR and quit."),
+                                         QStringLiteral("DIR"));
+    screenshotsOption.setFlags(QCommandLineOption::HiddenFromHelp);
     parser.addOptions({modelOption, outputOption, settingsOption, presetsOption, promptOption, stepsOption, sizeOption,
-                       generateOption, screenshotOption});
+                       generateOption, screenshotOption, screenshotsOption});
     parser.addPositionalArgument(QStringLiteral("png"), QStringLiteral("PNG files whose parameters to load."),
                                  QStringLiteral("[png...]"));
     parser.process(app);
@@ -108,7 +243,9 @@ int main(int argc, char* argv[]) {
     window.show();
 
     const QString screenshot = parser.value(screenshotOption);
-    if (parser.isSet(generateOption)) {
+    if (parser.isSet(screenshotsOption)) {
+        scheduleScreenshotTour(&window, parser.value(screenshotsOption));
+    } else if (parser.isSet(generateOption)) {
         scheduleGenerateThenQuit(&window, screenshot);
     } else if (!screenshot.isEmpty()) {
         QTimer::singleShot(1000, &window,

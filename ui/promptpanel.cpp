@@ -63,6 +63,10 @@ void PromptPanel::buildLayout(QWidget* addModel) {
     auto* modelRow = new QHBoxLayout;
     modelRow->addWidget(m_model, 1);
     modelRow->addWidget(addModel);
+    m_model->setMinimumContentsLength(12);
+    m_model->setSizeAdjustPolicy(QComboBox::AdjustToMinimumContentsLengthWithIcon);
+    m_size->setMinimumContentsLength(8);
+    m_size->setSizeAdjustPolicy(QComboBox::AdjustToMinimumContentsLengthWithIcon);
     auto* seedRow = new QHBoxLayout;
     seedRow->addWidget(m_seed, 1);
     seedRow->addWidget(m_dice);
@@ -71,8 +75,11 @@ void PromptPanel::buildLayout(QWidget* addModel) {
     customRow->addWidget(m_width, 1);
     customRow->addWidget(new QLabel(QStringLiteral("×"), this));
     customRow->addWidget(m_height, 1);
-    customRow->addWidget(m_swap);
-    customRow->addWidget(m_aspectLock);
+    // Swap and lock beside the picker (it shrinks; the boxes need their digits), so the column stays narrow.
+    auto* sizeRow = new QHBoxLayout;
+    sizeRow->addWidget(m_size, 1);
+    sizeRow->addWidget(m_swap);
+    sizeRow->addWidget(m_aspectLock);
 
     auto* form = new QFormLayout;
     form->addRow(tr("Model:"), modelRow);
@@ -82,7 +89,9 @@ void PromptPanel::buildLayout(QWidget* addModel) {
     form->addRow(tr("G&uidance:"), m_guidance);
     form->addRow(tr("Sc&heduler:"), m_scheduler);
     form->addRow(tr("Sp&acing:"), m_spacing);
-    form->addRow(tr("Si&ze:"), m_size);
+    auto* sizeLabel = new QLabel(tr("Si&ze:"), this);
+    sizeLabel->setBuddy(m_size);  // a row whose field is a layout gets no buddy from QFormLayout
+    form->addRow(sizeLabel, sizeRow);
     form->addRow(QString(), customRow);
     form->addRow(QString(), m_sizeProblem);
     form->addRow(tr("&Images:"), m_count);

@@ -92,7 +92,7 @@ QueueView::QueueView(JobQueue* queue, QWidget* parent)
     m_tree->setRootIsDecorated(false);
     m_tree->setSelectionMode(QAbstractItemView::ExtendedSelection);
     m_tree->header()->setStretchLastSection(true);
-    m_tree->setColumnWidth(JobColumn, 80);
+    m_tree->setColumnWidth(JobColumn, 64);
     m_tree->setColumnWidth(StateColumn, 88);
     m_tree->setColumnWidth(ProgressColumn, 110);
     m_tree->setDragEnabled(true);
@@ -283,9 +283,14 @@ void QueueView::addJob(const qint64 id) {
     if (!job) return;
     auto* row = new QTreeWidgetItem;
     row->setData(JobColumn, JobIdRole, id);
-    const QString kind =
-        (job->kind == Job::Kind::Compare) ? tr("compare") : tr("%n image(s)", nullptr, int(job->seeds.size()));
-    row->setText(JobColumn, QStringLiteral("#%1 %2").arg(id).arg(kind));
+    // Short, so the narrow panel shows it whole: "#3 ×4" (four images), "#5 A|B" (a comparison); the tooltip says it.
+    const int images = int(job->seeds.size());
+    const bool compare = job->kind == Job::Kind::Compare;
+    row->setText(JobColumn,
+                 compare ? QStringLiteral("#%1 A|B").arg(id) : QStringLiteral("#%1 ×%2").arg(id).arg(images));
+    row->setToolTip(JobColumn, compare ? tr("Job %1: compare two models, %2 seed(s)").arg(id).arg(images)
+                                       : (images == 1 ? tr("Job %1: 1 image").arg(id)
+                                                      : tr("Job %1: %2 images").arg(id).arg(images)));
     row->setText(PromptColumn, job->params.prompt.simplified());
     row->setToolTip(PromptColumn, job->params.prompt);
     m_tree->addTopLevelItem(row);

@@ -104,6 +104,17 @@ void TestLayout::fitsIn1000x700() {
     QWidget* gallery = window.galleryWidget();
     QVERIFY2(gallery->width() >= 200, qPrintable(QString::number(gallery->width())));
     QVERIFY(gallery->visibleRegion().boundingRect().width() >= 200);
+    // The controls column scrolls down, never sideways: every control is as wide as it needs (nothing cut).
+    QWidget* panel = window.promptPanel();
+    for (QWidget* p = panel->parentWidget(); p; p = p->parentWidget()) {
+        if (auto* scroll = qobject_cast<QScrollArea*>(p)) {
+            QVERIFY2(scroll->widget()->minimumSizeHint().width() <= scroll->viewport()->width(),
+                     qPrintable(QStringLiteral("controls need %1 px, have %2")
+                                    .arg(scroll->widget()->minimumSizeHint().width())
+                                    .arg(scroll->viewport()->width())));
+            break;
+        }
+    }
     const QStringList problems = layoutProblems(&window);
     QVERIFY2(problems.isEmpty(), qPrintable(problems.join(QLatin1Char('\n'))));
 }
