@@ -120,7 +120,7 @@ QString GenerationParams::validate() const {
             .arg(L.maxGuidanceRescale);
     if (count < L.minImages || count > kMaxCount)
         return QStringLiteral("Image count %1 must be between %2 and %3.").arg(count).arg(L.minImages).arg(kMaxCount);
-    if (seed && L.maxSeed - *seed < quint64(count - 1))
+    if (seed && !koala::seedRunFits(*seed, std::uint64_t(qMax(1, count))))
         return QStringLiteral(
                    "Seed %1 leaves no room for %2 images (seeds %1, %1+1, … must stay at most %3); "
                    "choose a smaller seed or fewer images.")
@@ -181,8 +181,10 @@ QList<quint64> GenerationParams::jobSeeds() const {
         if (!seed) {
             seeds << koala::randomSeed();
         } else {
-            if (L.maxSeed - *seed < quint64(i)) break;  // never wrap past 2^64-1 (validate() refuses this)
-            seeds << *seed + quint64(i);
+            // The engine's rule: never wrap past kLimits.maxSeed (validate() refuses such a run).
+            const std::optional<std::uint64_t> next = koala::seedInRun(*seed, std::uint64_t(i));
+            if (!next) break;
+            seeds << quint64(*next);
         }
     }
     return seeds;

@@ -466,13 +466,23 @@ void PromptPanel::updateInputState() {
     const QString problem = inputProblem();
     // Beside the field it is about, as it is typed (ux-review 14); the line above the buttons takes the rest (a seed
     // range that would pass 2^64-1, a missing init image, ...). Generate's tooltip names whichever it is.
-    const QString seed = m_randomSeed->isChecked() ? QString() : seedProblem(m_seed->text());
+    QString seed = m_randomSeed->isChecked() ? QString() : seedProblem(m_seed->text());
+    // A fixed seed must leave room for every image of the job (the engine's seedRunFits), said beside the seed too.
+    if (seed.isEmpty() && !m_randomSeed->isChecked()) {
+        const std::optional<std::uint64_t> first = koala::parseSeed(m_seed->text().toStdString());
+        if (first && !koala::seedRunFits(*first, std::uint64_t(m_count->value())))
+            seed = tr("Seed %1 leaves no room for %2 images (the seeds count up from it and stop at %3).")
+                       .arg(*first)
+                       .arg(m_count->value())
+                       .arg(L.maxSeed);
+    }
     m_seedProblem->setText(seed);
     m_seedProblem->setVisible(!seed.isEmpty());
     const QString size = GenerationParams::sizeProblem(m_width->value(), m_height->value());
     m_sizeProblem->setText(size);
     m_sizeProblem->setVisible(!size.isEmpty());
-    const bool shownBeside = (!seed.isEmpty() && problem == seed) || (!size.isEmpty() && problem == size);
+    const bool shownBeside = (!seed.isEmpty() && (problem == seed || problem.startsWith(QStringLiteral("Seed ")))) ||
+                             (!size.isEmpty() && problem == size);
     m_problem->setText(shownBeside ? QString() : problem);
     m_problem->setVisible(!shownBeside && !problem.isEmpty());
     // Both line edits mark what is wrong.

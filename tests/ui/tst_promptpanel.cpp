@@ -30,6 +30,7 @@ private slots:
     void sizePickerOffersSdAndSdxlBuckets();
     void swapAndAspectLock();
     void noModelSaysWhyGenerateIsOff();
+    void seedRunMustFitBesideTheSeed();
 
 private:
     template <typename T>
@@ -279,6 +280,22 @@ void TestPromptPanel::noModelSaysWhyGenerateIsOff() {
     QVERIFY(!generateButton()->isEnabled());
     QVERIFY(!m_panel->generateBlockedReason().isEmpty());
     QVERIFY2(generateButton()->toolTip().contains(QLatin1String("model")), qPrintable(generateButton()->toolTip()));
+}
+
+// A fixed seed near 2^64-1 with several images: the seeds would pass the end (koala::seedRunFits); said beside the seed.
+void TestPromptPanel::seedRunMustFitBesideTheSeed() {
+    m_panel->setSeed(18446744073709551614ULL);
+    child<QSpinBox>("countSpin")->setValue(2);
+    QVERIFY(m_panel->inputProblem().isEmpty());
+    child<QSpinBox>("countSpin")->setValue(3);
+    QLabel* beside = child<QLabel>("seedProblemLabel");
+    QVERIFY(beside->isVisible());
+    QVERIFY2(beside->text().contains(QLatin1String("3 images")), qPrintable(beside->text()));
+    QVERIFY(!generateButton()->isEnabled());
+    QVERIFY(!problemLabel()->isVisible());
+    child<QSpinBox>("countSpin")->setValue(1);
+    QVERIFY(!beside->isVisible());
+    QVERIFY(generateButton()->isEnabled());
 }
 
 QTEST_MAIN(TestPromptPanel)
