@@ -25,6 +25,9 @@ CompareView::CompareView(QWidget* parent) : QWidget(parent) {
         pane.stats = new QLabel(this);
         pane.stats->setAlignment(Qt::AlignCenter);
         pane.stats->setTextInteractionFlags(Qt::TextSelectableByMouse);
+        // Wrapped, so a long stats line or model name never sets the window's minimum width (issue 13 item 7).
+        pane.stats->setWordWrap(true);
+        pane.title->setWordWrap(true);
         layout->addWidget(pane.title, 0, i);
         layout->addWidget(pane.viewer, 1, i);
         layout->addWidget(pane.stats, 2, i);

@@ -7,6 +7,7 @@
 #include <QTabWidget>
 #include <QTest>
 
+#include "compareview.h"
 #include "gallerywidget.h"
 #include "mainwindow.h"
 #include "promptpanel.h"
@@ -21,6 +22,7 @@ private slots:
     void fitsIn1000x700();
     void minimumIsAtMost960x640();
     void nothingClippedOrOverlappingAt960x640();
+    void compareStatsDoNotWidenTheWindow();
 
 private:
     // Every problem found in `window` at its current size, one line each.
@@ -151,6 +153,35 @@ void TestLayout::nothingClippedOrOverlappingAt960x640() {
         const QStringList problems = layoutProblems(&window);
         QVERIFY2(problems.isEmpty(), qPrintable(problems.join(QLatin1Char('\n'))));
     }
+}
+
+// Found by the screenshot tour: a comparison's stats line (one long unwrapped label per side) made the window's
+// minimum width about 1470 px, so showing a comparison widened a 1000 px window.
+void TestLayout::compareStatsDoNotWidenTheWindow() {
+    IsolatedWindowFiles files;
+    MainWindow window(files.options({fixtureModel("tiny-koala-700m")}));
+    window.resize(960, 640);
+    window.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&window));
+    CompareSide side;
+    side.modelName = QStringLiteral("koala-lightning-700m-with-a-long-name");
+    side.image = QImage(256, 256, QImage::Format_RGB32);
+    side.totalSeconds = 12.5;
+    side.secondsPerStep = 0.125;
+    side.scheduler = QStringLiteral("dpmpp_2m_karras");
+    window.compareView()->setSides(side, side);
+    for (QWidget* p = window.compareView(); p; p = p->parentWidget()) {
+        if (auto* tabs = qobject_cast<QTabWidget*>(p->parentWidget() ? p->parentWidget()->parentWidget() : nullptr)) {
+            tabs->setCurrentWidget(p);
+            break;
+        }
+    }
+    QVERIFY(window.compareView()->isVisible());
+    const QSize minimum = window.minimumSizeHint().expandedTo(window.minimumSize());
+    QVERIFY2(minimum.width() <= 960, qPrintable(QString::number(minimum.width())));
+    QTRY_COMPARE(window.size(), QSize(960, 640));
+    const QStringList problems = layoutProblems(&window);
+    QVERIFY2(problems.isEmpty(), qPrintable(problems.join(QLatin1Char('\n'))));
 }
 
 QTEST_MAIN(TestLayout)
