@@ -1,11 +1,11 @@
 #include "AppSettings.h"
+#include "AtomicFile.h"
 
 #include <QDateTime>
 #include <QDir>
 #include <QFile>
 #include <QFileInfo>
 #include <QJsonDocument>
-#include <QSaveFile>
 #include <QStandardPaths>
 #include <QStringDecoder>
 
@@ -107,11 +107,8 @@ void AppSettings::refreshBackup() {
     QFile in(file);
     if (!in.open(QIODevice::ReadOnly)) return;
     const QByteArray bytes = in.readAll();
-    QSaveFile out(backupFileName());
-    // flush() first: Qt 6.4's commit() does not notice a failing flush (a full disk).
-    if (!out.open(QIODevice::WriteOnly) || out.write(bytes) != bytes.size() || !out.flush() || !out.commit())
-        qWarning("Cannot write the settings backup %s: %s", qPrintable(backupFileName()),
-                 qPrintable(out.errorString()));
+    QString error;
+    if (!writeFileAtomically(backupFileName(), bytes, &error)) qWarning("%s", qPrintable(error));
 }
 
 QString AppSettings::device() const { return m_settings->value(kDevice, QStringLiteral("auto")).toString(); }

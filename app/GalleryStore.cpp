@@ -1,4 +1,5 @@
 #include "GalleryStore.h"
+#include "AtomicFile.h"
 
 #include <algorithm>
 
@@ -232,9 +233,9 @@ bool GalleryStore::saveIndex(QString* error) {
     }
     // The index, then the backup with the same content: whichever one a crash or a bad disk damages, the other reads.
     for (const QString& target : {path, path + QStringLiteral(".bak")}) {
-        QSaveFile file(target);
-        if (!file.open(QIODevice::WriteOnly) || (file.write(bytes) != bytes.size()) || !file.commit()) {
-            if (error) *error = tr("Cannot write the gallery index %1: %2").arg(target, file.errorString());
+        QString why;
+        if (!writeFileAtomically(target, bytes, &why)) {
+            if (error) *error = tr("Cannot write the gallery index: %1").arg(why);
             return false;
         }
     }

@@ -1,4 +1,5 @@
 #include "ModelManager.h"
+#include "AtomicFile.h"
 
 #include <algorithm>
 
@@ -7,7 +8,6 @@
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
-#include <QSaveFile>
 #include <QThread>
 
 #include <koala/hub.h>
@@ -490,11 +490,13 @@ void ModelManager::saveState() const {
         downloads.append(o);
     }
     QDir().mkpath(QFileInfo(m_stateFile).absolutePath());
-    QSaveFile file(m_stateFile);
-    if (!file.open(QIODevice::WriteOnly)) return;
-    file.write(
-        QJsonDocument(QJsonObject{{QStringLiteral("version"), 1}, {QStringLiteral("downloads"), downloads}}).toJson());
-    file.commit();
+    QString error;
+    if (!writeFileAtomically(
+            m_stateFile,
+            QJsonDocument(QJsonObject{{QStringLiteral("version"), 1}, {QStringLiteral("downloads"), downloads}})
+                .toJson(),
+            &error))
+        qWarning("%s", qPrintable(error));
 }
 
 #include "ModelManager.moc"

@@ -1,4 +1,5 @@
 #include "PngMetadata.h"
+#include "AtomicFile.h"
 
 #include <QBuffer>
 #include <QFile>
@@ -7,7 +8,6 @@
 #include <QImageReader>
 #include <QImageWriter>
 #include <QJsonDocument>
-#include <QSaveFile>
 
 namespace {
 
@@ -151,16 +151,9 @@ bool PngMetadata::write(const QString& path, const QImage& image, const GalleryI
                                         QString::fromUtf8(QJsonDocument(item.toJson()).toJson(QJsonDocument::Compact)));
     png.insert(afterIhdr, chunks);
 
-    QSaveFile file(path);
-    if (!file.open(QIODevice::WriteOnly))
-        return fail(QStringLiteral("Cannot write %1: %2").arg(path, file.errorString()));
-    // flush() before commit(): Qt 6.4's QSaveFile::commit() does not notice a failing flush of its buffer (a full
-    // disk) and would put an empty or cut-off PNG in place.
-    if (file.write(png) != png.size() || !file.flush()) {
-        file.cancelWriting();
-        return fail(QStringLiteral("Cannot write %1: %2").arg(path, file.errorString()));
-    }
-    if (!file.commit()) return fail(QStringLiteral("Cannot write %1: %2").arg(path, file.errorString()));
+    // Atomically, with a full disk noticed (AtomicFile.h: Qt 6.4's commit() alone would put an empty PNG in place).
+    QString why;
+    if (!writeFileAtomically(path, png, &why)) return fail(why);
     return true;
 }
 

@@ -1,4 +1,5 @@
 #include "PresetStore.h"
+#include "AtomicFile.h"
 
 #include <algorithm>
 
@@ -7,7 +8,6 @@
 #include <QFile>
 #include <QFileInfo>
 #include <QRegularExpression>
-#include <QSaveFile>
 #include <QStandardPaths>
 
 #include <yaml-cpp/yaml.h>
@@ -73,12 +73,7 @@ PresetStore::Status failWith(PresetStore::Status status, QString* error, const Q
 }
 
 bool writeAtomically(const QString& path, const QByteArray& data, QString* error) {
-    QSaveFile file(path);
-    if (!file.open(QIODevice::WriteOnly) || file.write(data) != data.size() || !file.commit()) {
-        if (error) *error = QStringLiteral("Cannot write %1: %2").arg(path, file.errorString());
-        return false;
-    }
-    return true;
+    return writeFileAtomically(path, data, error);
 }
 
 }  // namespace
