@@ -9,6 +9,7 @@
 #include <QMimeData>
 #include <QProgressBar>
 #include <QPushButton>
+#include <QShortcut>
 #include <QStyle>
 #include <QToolButton>
 #include <QTreeWidget>
@@ -135,6 +136,15 @@ QueueView::QueueView(JobQueue* queue, QWidget* parent)
     connect(m_remove, &QPushButton::clicked, this, &QueueView::removeSelected);
     connect(m_cancel, &QPushButton::clicked, this, &QueueView::cancelSelected);
     connect(m_clear, &QPushButton::clicked, m_queue, &JobQueue::clearFinished);
+    // The same from the keyboard while the list has focus (listed in Help → Keyboard shortcuts).
+    m_tree->setAccessibleName(tr("Queue"));
+    for (const int delta : {-1, +1}) {
+        auto* shortcut = new QShortcut(QKeySequence(Qt::CTRL | (delta < 0 ? Qt::Key_Up : Qt::Key_Down)), m_tree);
+        shortcut->setContext(Qt::WidgetWithChildrenShortcut);
+        shortcut->setWhatsThis(delta < 0 ? tr("Run the selected queued jobs earlier")
+                                         : tr("Run the selected queued jobs later"));
+        connect(shortcut, &QShortcut::activated, this, [this, delta]() { moveSelected(delta); });
+    }
     connect(m_up, &QToolButton::clicked, this, [this]() { moveSelected(-1); });
     connect(m_down, &QToolButton::clicked, this, [this]() { moveSelected(+1); });
     connect(m_tree, &QTreeWidget::itemSelectionChanged, this, &QueueView::updateButtons);

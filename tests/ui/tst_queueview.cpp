@@ -98,6 +98,11 @@ void TestQueueView::upDownButtonsReorder() {
     select({a, c});
     QTest::mouseClick(down, Qt::LeftButton);
     QCOMPARE(m_view->rowOrder(), (QList<qint64>{b, c, a}));
+    // Ctrl+Up in the list does the same as the button.
+    select({a});
+    tree()->setFocus();
+    QTest::keyClick(tree(), Qt::Key_Up, Qt::ControlModifier);
+    QCOMPARE(m_view->rowOrder(), (QList<qint64>{b, a, c}));
 }
 
 void TestQueueView::dropMovesDraggedJobs() {
