@@ -531,6 +531,9 @@ void MainWindow::restoreSession() {
                                       : tr("%1 jobs from the last session are back in the queue.").arg(restored),
                                   MessageBar::Level::Info);
     m_queue->setPersistPath(queueFilePath());
+    // Issue 14 item 3: a damaged settings file was set aside and a backup (or the defaults) restored; say which.
+    if (!m_settings->recoveryMessage().isEmpty())
+        m_messageBar->showMessage(m_settings->recoveryMessage(), MessageBar::Level::Warning);
     m_promptPanel->setParams(restoreInitImage(this, m_settings->lastParams()));
     syncPromptSyntax(this);  // issue 10
     // An explicit --model wins over the model remembered from the last session.
