@@ -84,8 +84,16 @@ QString describeItem(const GalleryItem& item) {
     if (used.modelName.isEmpty()) used.modelName = item.modelName;
     QStringList lines;
     lines << used.toA1111();
-    lines << MainWindow::tr("Model: %1 (%2, %3 %4) · scheduler %5")
-                 .arg(item.modelName, item.unetShape, item.device, item.computeDType, item.schedulerUsed);
+    // Only what the image records: a PNG from another tool (or an older one) lacks the UNet shape or the device.
+    QStringList details;
+    if (!item.unetShape.isEmpty()) details << item.unetShape;
+    const QString where = QStringList{item.device, item.computeDType}.join(QLatin1Char(' ')).trimmed();
+    if (!where.isEmpty()) details << where;
+    QString model =
+        MainWindow::tr("Model: %1").arg(item.modelName.isEmpty() ? MainWindow::tr("unknown") : item.modelName);
+    if (!details.isEmpty()) model += QStringLiteral(" (%1)").arg(details.join(QStringLiteral(", ")));
+    if (!item.schedulerUsed.isEmpty()) model += MainWindow::tr(" · scheduler %1").arg(item.schedulerUsed);
+    lines << model;
     lines << MainWindow::tr("Total %1 s · %2 s/step · peak GPU memory %3")
                  .arg(item.timings.totalSeconds, 0, 'f', 2)
                  .arg(item.timings.stepSeconds, 0, 'f', 3)
