@@ -3,6 +3,7 @@
 #include <QGridLayout>
 #include <QLabel>
 
+#include "GenerationParams.h"
 #include "imageviewer.h"
 
 CompareView::CompareView(QWidget* parent) : QWidget(parent) {
@@ -107,7 +108,8 @@ QString CompareView::formatStats(const CompareSide& side) {
                                : tr("n/a (CPU)");
     QString setup;
     if (!side.image.isNull()) setup = tr("%1×%2 · ").arg(side.image.width()).arg(side.image.height());
-    if (!side.scheduler.isEmpty()) setup += side.scheduler + QStringLiteral(" · ");
+    if (!side.scheduler.isEmpty())
+        setup += GenerationParams::schedulerDisplayName(side.scheduler) + QStringLiteral(" · ");
     return setup + tr("total %1 s · %2 s/step · peak GPU memory %3")
                        .arg(side.totalSeconds, 0, 'f', 2)
                        .arg(side.secondsPerStep, 0, 'f', 3)

@@ -92,7 +92,8 @@ QString describeItem(const GalleryItem& item) {
     QString model =
         MainWindow::tr("Model: %1").arg(item.modelName.isEmpty() ? MainWindow::tr("unknown") : item.modelName);
     if (!details.isEmpty()) model += QStringLiteral(" (%1)").arg(details.join(QStringLiteral(", ")));
-    if (!item.schedulerUsed.isEmpty()) model += MainWindow::tr(" · scheduler %1").arg(item.schedulerUsed);
+    if (!item.schedulerUsed.isEmpty())
+        model += MainWindow::tr(" · scheduler %1").arg(GenerationParams::schedulerDisplayName(item.schedulerUsed));
     lines << model;
     lines << MainWindow::tr("Total %1 s · %2 s/step · peak GPU memory %3")
                  .arg(item.timings.totalSeconds, 0, 'f', 2)

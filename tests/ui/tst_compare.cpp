@@ -112,8 +112,8 @@ void TestCompare::koalaAgainstSd2EachAtItsOwnSize() {
     CompareView* view = window.compareView();
     QCOMPARE(view->image(0).size(), QSize(64, 64));
     QCOMPARE(view->image(1).size(), QSize(96, 96));
-    QVERIFY2(view->statsText(0).startsWith(QStringLiteral("64×64 · euler · ")), qPrintable(view->statsText(0)));
-    QVERIFY2(view->statsText(1).startsWith(QStringLiteral("96×96 · ddim · ")), qPrintable(view->statsText(1)));
+    QVERIFY2(view->statsText(0).startsWith(QStringLiteral("64×64 · Euler · ")), qPrintable(view->statsText(0)));
+    QVERIFY2(view->statsText(1).startsWith(QStringLiteral("96×96 · DDIM · ")), qPrintable(view->statsText(1)));
     QVERIFY(view->titleText(1).contains(QStringLiteral("sd2")));
     const QString note = view->noteText();
     QVERIFY2(note.contains(QStringLiteral("own size")) && note.contains(QStringLiteral("64×64")) &&
