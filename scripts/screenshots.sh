@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Screenshots of the real KOALA Studio window for docs/screenshots/ (and the README), made under Xvfb with the tiny
 # fixture models (random weights: the pictures are noise, the window around them is real): the first start (no model:
-# the model manager page), generating with the live preview, the gallery, a comparison of two models and the
-# inpainting canvas. The studio drives itself through its hidden --screenshots DIR option (ui/main.cpp) and saves
-# QWidget::grab() PNGs at 1000x700; everything it writes (settings, gallery, queue) goes to a temporary folder.
+# the model manager page), generating with the live preview, the gallery, a comparison of two models, the inpainting
+# canvas, and the gallery in the dark theme. The studio drives itself through its hidden --screenshots DIR option
+# (ui/main.cpp) and saves QWidget::grab() PNGs at 1000x700; everything it writes (settings, gallery, queue) goes to a
+# temporary folder.
 #
 #   scripts/screenshots.sh [OUT_DIR]      (default docs/screenshots; BUILD_DIR=build)
 set -euo pipefail
@@ -41,12 +42,19 @@ cp "$TMP/first/settings.ini" "$TMP/tour/settings.ini"
 run first
 run tour --model "$FIXTURES/tiny-koala-700m" --model "$FIXTURES/tiny-koala-1b"
 
-# Small PNGs: 256 colours where ImageMagick is there (the window is flat colours and text).
+# Small PNGs: 256 colours where ImageMagick or a Python with Pillow is there (the window is flat colours and text).
+PY=
+for p in python3 "$HOME/.cache/koala-studio/torch-2.11/bin/python"; do
+    if "$p" -c 'import PIL' 2>/dev/null; then PY=$p; break; fi
+done
 for f in "$TMP"/shots/*.png; do
+    out="$OUT/$(basename "$f")"
     if convert -version 2>/dev/null | grep -q ImageMagick; then
-        convert "$f" -strip -colors 256 PNG8:"$OUT/$(basename "$f")"
+        convert "$f" -strip -colors 256 PNG8:"$out"
+    elif [ -n "$PY" ]; then
+        "$PY" -c 'import sys; from PIL import Image; Image.open(sys.argv[1]).convert("RGB").quantize(256).save(sys.argv[2], optimize=True)' "$f" "$out"
     else
-        cp "$f" "$OUT/"
+        cp "$f" "$out"
     fi
 done
 ls -l "$OUT"

@@ -43,8 +43,8 @@ void scheduleGenerateThenQuit(MainWindow* window, const QString& screenshot) {
 // --screenshots DIR (hidden; scripts/screenshots.sh): a scripted tour of the real window at 1000×700 that saves
 // QWidget::grab() PNGs. Without a model: the first start (first-start.png). With two --model folders: the live
 // preview while generating (generating.png), the gallery after a few more images (gallery.png), a comparison of the
-// two models (compare.png) and the inpainting canvas on the last image (inpainting.png). Exit code 0 when all were
-// written.
+// two models (compare.png), the inpainting canvas on the last image (inpainting.png) and the gallery in the dark
+// theme (dark-theme.png). Exit code 0 when all were written.
 struct ScreenshotTour {
     MainWindow* window = nullptr;
     QString dir;
@@ -58,18 +58,16 @@ struct ScreenshotTour {
         if (image.width() > 1000 || image.height() > 700)
             image = image.scaled(QSize(1000, 700), Qt::KeepAspectRatio, Qt::SmoothTransformation);
         const QString path = QDir(dir).filePath(name);
-        const bool ok = image.save(path);
+        const bool ok = image.save(path, "PNG", 0);  // quality 0: the strongest PNG compression
         if (!ok) failed = true;
         qInfo("%s %s (%dx%d)", ok ? "wrote" : "could not write", qPrintable(path), image.width(), image.height());
         return ok;
     }
-    void showTab(QWidget* page) {
-        for (QWidget* p = page; p; p = p->parentWidget()) {
-            if (auto* tabs = qobject_cast<QTabWidget*>(p); tabs && tabs->indexOf(page) >= 0) {
-                tabs->setCurrentWidget(page);
-                return;
+    void showTab(QWidget* target) {
+        for (QTabWidget* tabs : window->findChildren<QTabWidget*>()) {
+            for (int i = 0; i < tabs->count(); ++i) {
+                if (tabs->widget(i) == target || tabs->widget(i)->isAncestorOf(target)) tabs->setCurrentIndex(i);
             }
-            page = p;
         }
     }
     void finish() { QCoreApplication::exit(failed ? 2 : 0); }
@@ -127,7 +125,13 @@ struct ScreenshotTour {
             QTimer::singleShot(800, window, [this, dialog]() {
                 save(QStringLiteral("inpainting.png"), dialog);
                 dialog->close();
-                finish();
+                // The gallery once more, in the dark theme (Settings → Theme).
+                DesktopIntegration::applyTheme(QStringLiteral("dark"));
+                showTab(window->galleryWidget());
+                QTimer::singleShot(800, window, [this]() {
+                    save(QStringLiteral("dark-theme.png"));
+                    finish();
+                });
             });
         }
     }

@@ -55,12 +55,13 @@ protected:
     }
 };
 
-QColor stateColour(const Job::State state) {
+// Darker shades on a light list, lighter ones on a dark list (the dark theme).
+QColor stateColour(const Job::State state, const bool darkBase) {
     switch (state) {
-    case Job::State::Done: return QColor(0x2e, 0x7d, 0x32);       // green
-    case Job::State::Failed: return QColor(0xc6, 0x28, 0x28);     // red
-    case Job::State::Cancelled: return QColor(0x80, 0x80, 0x80);  // grey
-    case Job::State::Running: return QColor(0x15, 0x65, 0xc0);    // blue
+    case Job::State::Done: return darkBase ? QColor(0x81, 0xc7, 0x84) : QColor(0x2e, 0x7d, 0x32);       // green
+    case Job::State::Failed: return darkBase ? QColor(0xef, 0x9a, 0x9a) : QColor(0xc6, 0x28, 0x28);     // red
+    case Job::State::Cancelled: return darkBase ? QColor(0x9e, 0x9e, 0x9e) : QColor(0x75, 0x75, 0x75);  // grey
+    case Job::State::Running: return darkBase ? QColor(0x90, 0xca, 0xf9) : QColor(0x15, 0x65, 0xc0);    // blue
     default: return {};
     }
 }
@@ -164,6 +165,14 @@ QueueView::QueueView(JobQueue* queue, QWidget* parent)
     for (const Job& job : m_queue->jobs()) addJob(job.id);
     updateButtons();
     updateTimeLeft();
+}
+
+void QueueView::changeEvent(QEvent* event) {
+    QWidget::changeEvent(event);
+    // A theme change: the state colours follow the new background.
+    if (event->type() == QEvent::PaletteChange) {
+        for (const qint64 id : rowOrder()) updateJob(id);
+    }
 }
 
 QList<qint64> QueueView::rowOrder() const {
@@ -317,7 +326,7 @@ void QueueView::updateJob(const qint64 id) {
     if (!row || !job) return;
     row->setText(StateColumn, Job::toString(job->state));
     row->setIcon(StateColumn, stateIcon(style(), job->state));
-    const QColor colour = stateColour(job->state);
+    const QColor colour = stateColour(job->state, m_tree->palette().color(QPalette::Base).lightness() < 128);
     for (const int column : {JobColumn, StateColumn, PromptColumn}) {
         if (colour.isValid())
             row->setForeground(column, colour);

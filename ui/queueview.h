@@ -35,6 +35,9 @@ public:
     // "2 min 10 s", "45 s", "1 h 5 min".
     static QString formatDuration(double seconds);
 
+protected:
+    void changeEvent(QEvent* event) override;
+
 private:
     void addJob(qint64 id);
     void updateJob(qint64 id);
