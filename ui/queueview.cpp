@@ -326,7 +326,7 @@ void QueueView::updateJob(const qint64 id) {
     if (!row || !job) return;
     row->setText(StateColumn, Job::toString(job->state));
     row->setIcon(StateColumn, stateIcon(style(), job->state));
-    const QColor colour = stateColour(job->state, m_tree->palette().color(QPalette::Base).lightness() < 128);
+    const QColor colour = stateColour(job->state, palette().color(QPalette::Base).lightness() < 128);
     for (const int column : {JobColumn, StateColumn, PromptColumn}) {
         if (colour.isValid())
             row->setForeground(column, colour);
