@@ -9,6 +9,10 @@
 # libopenblas0-openmp makes Debian's LibTorch do its CPU matrix products through OpenBLAS instead of the reference
 # BLAS (see docs/benchmarks.md). The OpenMP build shares LibTorch's OpenMP threads; the pthread build would start its
 # own threads inside LibTorch's and oversubscribe the cores (several times slower here).
+#
+# KOALA_SANITIZERS=1 (scripts/run-tests.sh sets it unless it is 0) adds what its sanitizer layers need: Debian's
+# LibTorch (they build against it whatever KOALA_TORCH says) and GCC 12's sanitizer runtimes (libasan8, libubsan1,
+# libtsan2; g++ pulls them in on amd64, named here so that the dependency is written down).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/torch-env.sh
@@ -19,6 +23,7 @@ pkgs=(cmake ninja-build g++ pkg-config qt6-base-dev libgl-dev libyaml-cpp-dev nl
       libutf8proc-dev zlib1g-dev libpng-dev libjpeg62-turbo-dev libcurl4-openssl-dev python3 xvfb xauth)
 case "$MODE" in debian|both) pkgs+=(libtorch-dev libopenblas0-openmp) ;; esac
 case "$MODE" in pypi|both) pkgs+=(python3 python3-venv) ;; esac
+[ "${KOALA_SANITIZERS:-0}" = 0 ] || pkgs+=(libtorch-dev libopenblas0-openmp libasan8 libubsan1 libtsan2)
 
 missing=()
 for p in "${pkgs[@]}"; do
