@@ -1,4 +1,5 @@
 #include "JobQueue.h"
+#include "AtomicFile.h"
 
 #include <QThread>
 
@@ -13,7 +14,6 @@
 #include <QFileInfo>
 #include <QJsonArray>
 #include <QJsonDocument>
-#include <QSaveFile>
 #include <QStandardPaths>
 
 JobQueue::JobQueue(GalleryStore* gallery, QObject* parent)
@@ -98,10 +98,8 @@ void JobQueue::persist() {
     root[QStringLiteral("version")] = 1;
     root[QStringLiteral("jobs")] = jobs;
     QDir().mkpath(QFileInfo(m_persistPath).absolutePath());
-    QSaveFile file(m_persistPath);
-    const QByteArray data = QJsonDocument(root).toJson();
-    if (!file.open(QIODevice::WriteOnly) || file.write(data) != data.size() || !file.commit())
-        qWarning("Cannot write the queue to %s: %s", qPrintable(m_persistPath), qPrintable(file.errorString()));
+    QString error;
+    if (!writeFileAtomically(m_persistPath, QJsonDocument(root).toJson(), &error)) qWarning("%s", qPrintable(error));
 }
 
 int JobQueue::restoreJobs(const QString& path, QString* error) {

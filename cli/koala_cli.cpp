@@ -349,7 +349,10 @@ int main(int argc, char** argv) {
                             {"decode_seconds", res.timings.decodeSeconds},
                             {"encode_image_seconds", res.timings.encodeImageSeconds},
                             {"peak_device_bytes", res.timings.peakDeviceBytes}};
-        const auto chunks = koala::metadataTextChunks(meta, extra.dump());
+        // Invalid UTF-8 (a model folder path from a Latin-1 file system) becomes U+FFFD rather than throwing after the
+        // image was generated.
+        const auto chunks =
+            koala::metadataTextChunks(meta, extra.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
         const std::string& sched = res.schedulerName;
         for (std::size_t i = 0; i < res.images.size(); ++i) {
             std::string path = out;

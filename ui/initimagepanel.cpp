@@ -18,12 +18,12 @@
 #include <QMimeData>
 #include <QPainter>
 #include <QPushButton>
-#include <QSaveFile>
 #include <QSlider>
 #include <QSpinBox>
 #include <QUrl>
 #include <QVBoxLayout>
 
+#include "AtomicFile.h"
 #include "inpaintcanvas.h"
 
 namespace {
@@ -194,9 +194,8 @@ bool InitImagePanel::setMask(const QImage& mask, QString* error) {
     if (!QDir().mkpath(folder)) return fail(tr("Cannot create the mask folder %1").arg(folder));
     const QString path = QDir(folder).absoluteFilePath(QStringLiteral("mask-%1.png").arg(hash));
     if (!QFileInfo::exists(path)) {
-        QSaveFile file(path);
-        if (!file.open(QIODevice::WriteOnly) || file.write(png) != png.size() || !file.commit())
-            return fail(tr("Cannot save the mask %1: %2").arg(path, file.errorString()));
+        QString why;
+        if (!writeFileAtomically(path, png, &why)) return fail(tr("Cannot save the mask: %1").arg(why));
     }
     m_mask = grey;
     m_maskPath = path;

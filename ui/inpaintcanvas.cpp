@@ -1,4 +1,5 @@
 #include "inpaintcanvas.h"
+#include "AtomicFile.h"
 
 #include <algorithm>
 #include <cmath>
@@ -6,6 +7,7 @@
 
 #include <QAction>
 #include <QActionGroup>
+#include <QBuffer>
 #include <QDialogButtonBox>
 #include <QHBoxLayout>
 #include <QImageWriter>
@@ -14,7 +16,6 @@
 #include <QMouseEvent>
 #include <QPainter>
 #include <QPushButton>
-#include <QSaveFile>
 #include <QShortcut>
 #include <QSlider>
 #include <QToolButton>
@@ -98,12 +99,17 @@ bool InpaintCanvas::isMaskEmpty() const {
 }
 
 bool InpaintCanvas::saveMask(const QString& path, QString* error) const {
-    QSaveFile file(path);
-    QImageWriter writer(&file, "png");
-    if (!file.open(QIODevice::WriteOnly) || !writer.write(m_mask) || !file.commit()) {
-        if (error)
-            *error = tr("Cannot write the mask %1: %2")
-                         .arg(path, file.error() != QFileDevice::NoError ? file.errorString() : writer.errorString());
+    QByteArray png;
+    QBuffer buffer(&png);
+    buffer.open(QIODevice::WriteOnly);
+    QImageWriter writer(&buffer, "png");
+    if (!writer.write(m_mask)) {
+        if (error) *error = tr("Cannot encode the mask %1: %2").arg(path, writer.errorString());
+        return false;
+    }
+    QString why;
+    if (!writeFileAtomically(path, png, &why)) {
+        if (error) *error = tr("Cannot write the mask: %1").arg(why);
         return false;
     }
     return true;
