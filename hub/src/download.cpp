@@ -997,13 +997,22 @@ DownloadPlan Client::plan() {
 
 }  // namespace
 
-DownloadPlan planDownload(const std::string& repoId, const DownloadOptions& options) {
+namespace {
+
+// What planDownload and download both refuse before asking the hub: a bad repo id, revision or variant choice.
+void checkRequest(const std::string& repoId, const DownloadOptions& options) {
     validateRepoId(repoId);
     if (options.revision.empty()) fail(ErrorKind::Usage, "empty revision");
     validateRevision(options.revision);
     if (options.variant != "auto" && options.variant != "fp16" && options.variant != "plain" &&
         options.variant != "all")
         fail(ErrorKind::Usage, "unknown variant choice '" + options.variant + "' (auto, fp16, plain or all)");
+}
+
+}  // namespace
+
+DownloadPlan planDownload(const std::string& repoId, const DownloadOptions& options) {
+    checkRequest(repoId, options);
     if (options.env.offline)
         fail(ErrorKind::Offline, "HF_HUB_OFFLINE is set: the hub is not asked for the size of " + repoId);
     Client c(repoId, options);
@@ -1011,12 +1020,7 @@ DownloadPlan planDownload(const std::string& repoId, const DownloadOptions& opti
 }
 
 DownloadResult download(const std::string& repoId, const DownloadOptions& options) {
-    validateRepoId(repoId);
-    if (options.revision.empty()) fail(ErrorKind::Usage, "empty revision");
-    validateRevision(options.revision);
-    if (options.variant != "auto" && options.variant != "fp16" && options.variant != "plain" &&
-        options.variant != "all")
-        fail(ErrorKind::Usage, "unknown variant choice '" + options.variant + "' (auto, fp16, plain or all)");
+    checkRequest(repoId, options);
     if (options.env.cacheDir.empty()) fail(ErrorKind::Usage, "no cache folder (HF_HUB_CACHE)");
     if (options.env.offline) {
         if (auto snap = cachedSnapshot(options.env.cacheDir, repoId, options.revision)) {
