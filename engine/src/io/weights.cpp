@@ -2,6 +2,7 @@
 
 #include "core/common.h"
 
+#include <ATen/CPUGeneratorImpl.h>
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -272,15 +273,20 @@ at::Tensor WeightStore::takeRandom(const std::string& name, const std::vector<st
     const auto options = at::TensorOptions().dtype(m_dtype).device(m_device);
     if (endsWith(name, "bias") || shape.empty()) return at::zeros(shape, options);
     if (shape.size() == 1 && name.find("norm") != std::string::npos) return at::ones(shape, options);
-    // A private clone of the device's default generator: seeded per tensor, without touching the global RNG state
-    // that noise generation relies on.
+    // A private generator seeded per tensor, without touching the global RNG state that noise generation relies on.
+    // On the CPU a fresh one (the same stream as a clone of the default generator re-seeded: set_current_seed resets
+    // the mt19937 and the cached normal); other devices clone their default generator (LibTorch 1.13 never frees a
+    // cloned CPU generator, hence not on the CPU).
     at::Generator gen;
-    {
+    const std::uint64_t seed = m_seed ^ nameHash(name);
+    if (m_device.is_cpu()) {
+        gen = at::detail::createCPUGenerator(seed);
+    } else {
         at::Generator def = at::globalContext().defaultGenerator(m_device);
         std::lock_guard<std::mutex> lock(def.mutex());
         gen = def.clone();
+        gen.set_current_seed(seed);
     }
-    gen.set_current_seed(m_seed ^ nameHash(name));
     at::Tensor t = at::empty(shape, options.dtype(at::kFloat));
     t.normal_(0.0, 0.02, gen);
     return m_dtype == at::kFloat ? t : t.to(m_dtype);

@@ -6,6 +6,8 @@
 #include "pipeline/model_impl.h"
 #include "pipeline/random_model.h"
 
+#include <ATen/CPUGeneratorImpl.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstring>
@@ -183,12 +185,9 @@ RandomLoraInfo writeRandomLora(Model& model, const std::string& path, const Rand
         std::vector<std::pair<std::string, FloatTensor>> tensors;
         const std::int64_t r = spec.rank;
         const double alpha = spec.alpha > 0 ? spec.alpha : double(spec.rank);
-        at::Generator gen;  // a private clone of the CPU generator, seeded per key (the global state untouched)
-        {
-            at::Generator def = at::globalContext().defaultGenerator(at::kCPU);
-            std::lock_guard<std::mutex> lock(def.mutex());
-            gen = def.clone();
-        }
+        // A private CPU generator, re-seeded per key (the global state untouched; not a clone of the default one,
+        // which LibTorch 1.13 never frees).
+        at::Generator gen = at::detail::createCPUGenerator(spec.seed);
         for (auto& [key, slot] : loraSlots(m, spec.unet, spec.textEncoders)) {
             if (!slot->defined()) continue;
             const at::Tensor& w = *slot;
