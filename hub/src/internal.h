@@ -3,6 +3,7 @@
 
 #include "koala/hub.h"
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
@@ -73,35 +74,44 @@ private:
 fs::path repoLockPath(const std::string& cacheDir, const std::string& repoId);
 fs::path blobLockPath(const std::string& cacheDir, const std::string& repoId, const std::string& etag);
 
-// SHA-256, incremental.
-class Sha256 {
+// The Merkle-Damgard frame SHA-1 and SHA-256 share (64-byte blocks, 0x80 padding, the message length in bits as a
+// big-endian uint64, the state words written big-endian as hex): buffering, padding and the digest; Derived supplies
+// the compression function block(const uint8_t* p) over the state m_h. Instantiated for Sha256 and Sha1 only.
+template <class Derived, std::size_t Words>
+class BlockHash {
 public:
-    Sha256();
     void update(const void* data, std::size_t n);
     std::string hexDigest();  // finishes; call once
 
+protected:
+    explicit BlockHash(const std::array<std::uint32_t, Words>& init) : m_h(init) {}
+    std::array<std::uint32_t, Words> m_h;
+
 private:
-    void block(const std::uint8_t* p);
-    std::uint32_t m_h[8];
-    std::uint8_t m_buf[64];
+    std::uint8_t m_buf[64]{};
     std::size_t m_bufLen = 0;
     std::uint64_t m_total = 0;
 };
 
-// SHA-1, incremental: git's object ids. The hub's ETag of a small (non-LFS) file is its git blob id,
-// sha1("blob {size}\0" + content).
-class Sha1 {
+// SHA-256, incremental.
+class Sha256 : public BlockHash<Sha256, 8> {
 public:
-    Sha1();
-    void update(const void* data, std::size_t n);
-    std::string hexDigest();  // finishes; call once
+    Sha256();
 
 private:
+    friend class BlockHash<Sha256, 8>;
     void block(const std::uint8_t* p);
-    std::uint32_t m_h[5];
-    std::uint8_t m_buf[64];
-    std::size_t m_bufLen = 0;
-    std::uint64_t m_total = 0;
+};
+
+// SHA-1, incremental: git's object ids. The hub's ETag of a small (non-LFS) file is its git blob id,
+// sha1("blob {size}\0" + content).
+class Sha1 : public BlockHash<Sha1, 5> {
+public:
+    Sha1();
+
+private:
+    friend class BlockHash<Sha1, 5>;
+    void block(const std::uint8_t* p);
 };
 std::string gitBlobSha1(const std::string& content);
 // The git blob id of a file's contents; "" when it cannot be read.

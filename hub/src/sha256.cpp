@@ -26,7 +26,7 @@ inline std::uint32_t rotr(std::uint32_t x, int n) { return (x >> n) | (x << (32 
 }  // namespace
 
 Sha256::Sha256()
-    : m_h{0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19}, m_buf{} {}
+    : BlockHash({0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19}) {}
 
 void Sha256::block(const std::uint8_t* p) {
     std::uint32_t w[64];
@@ -65,48 +65,13 @@ void Sha256::block(const std::uint8_t* p) {
     m_h[7] += h;
 }
 
-void Sha256::update(const void* data, std::size_t n) {
-    const auto* p = static_cast<const std::uint8_t*>(data);
-    m_total += n;
-    if (m_bufLen) {
-        std::size_t take = std::min<std::size_t>(64 - m_bufLen, n);
-        std::memcpy(m_buf + m_bufLen, p, take);
-        m_bufLen += take;
-        p += take;
-        n -= take;
-        if (m_bufLen < 64) return;
-        block(m_buf);
-        m_bufLen = 0;
-    }
-    for (; n >= 64; p += 64, n -= 64) block(p);
-    if (n) {
-        std::memcpy(m_buf, p, n);
-        m_bufLen = n;
-    }
-}
-
-std::string Sha256::hexDigest() {
-    const std::uint64_t bits = m_total * 8;
-    const std::uint8_t one = 0x80, zero = 0;
-    update(&one, 1);
-    while (m_bufLen != 56) update(&zero, 1);
-    std::uint8_t len[8];
-    for (int i = 0; i < 8; ++i) len[i] = std::uint8_t(bits >> (56 - 8 * i));
-    update(len, 8);
-    static const char* hex = "0123456789abcdef";
-    std::string out;
-    for (std::uint32_t v : m_h)
-        for (int s = 28; s >= 0; s -= 4) out += hex[(v >> s) & 0xf];
-    return out;
-}
-
 // ---- SHA-1 (FIPS 180-4), for git blob ids -----------------------------------------------------------------------
 
 namespace {
 inline std::uint32_t rotl(std::uint32_t x, int n) { return (x << n) | (x >> (32 - n)); }
 }  // namespace
 
-Sha1::Sha1() : m_h{0x67452301, 0xEFCDAB89, 0x98BADCFE, 0x10325476, 0xC3D2E1F0}, m_buf{} {}
+Sha1::Sha1() : BlockHash({0x67452301, 0xEFCDAB89, 0x98BADCFE, 0x10325476, 0xC3D2E1F0}) {}
 
 void Sha1::block(const std::uint8_t* p) {
     std::uint32_t w[80];
@@ -144,7 +109,10 @@ void Sha1::block(const std::uint8_t* p) {
     m_h[4] += e;
 }
 
-void Sha1::update(const void* data, std::size_t n) {
+// ---- The shared frame ---------------------------------------------------------------------------------------------
+
+template <class Derived, std::size_t Words>
+void BlockHash<Derived, Words>::update(const void* data, std::size_t n) {
     const auto* p = static_cast<const std::uint8_t*>(data);
     m_total += n;
     if (m_bufLen) {
@@ -154,17 +122,18 @@ void Sha1::update(const void* data, std::size_t n) {
         p += take;
         n -= take;
         if (m_bufLen < 64) return;
-        block(m_buf);
+        static_cast<Derived*>(this)->block(m_buf);
         m_bufLen = 0;
     }
-    for (; n >= 64; p += 64, n -= 64) block(p);
+    for (; n >= 64; p += 64, n -= 64) static_cast<Derived*>(this)->block(p);
     if (n) {
         std::memcpy(m_buf, p, n);
         m_bufLen = n;
     }
 }
 
-std::string Sha1::hexDigest() {
+template <class Derived, std::size_t Words>
+std::string BlockHash<Derived, Words>::hexDigest() {
     const std::uint64_t bits = m_total * 8;
     const std::uint8_t one = 0x80, zero = 0;
     update(&one, 1);
@@ -178,6 +147,9 @@ std::string Sha1::hexDigest() {
         for (int s = 28; s >= 0; s -= 4) out += hex[(v >> s) & 0xf];
     return out;
 }
+
+template class BlockHash<Sha256, 8>;
+template class BlockHash<Sha1, 5>;
 
 std::string gitBlobSha1(const std::string& content) {
     Sha1 h;

@@ -7,6 +7,7 @@
 #include "GalleryStore.h"
 #include "JobQueue.h"
 #include "PngMetadata.h"
+#include "queue_test_util.h"
 
 #include <sys/resource.h>
 #include <unistd.h>
@@ -29,29 +30,17 @@ private slots:
     void diskFullKeepsEveryImage();
 
 private:
-    static QString fixture() { return QStringLiteral(KOALA_TEST_DATA "/fixtures/tiny-koala-700m"); }
-    static GenerationParams quickParams(int count = 1);
+    static QString fixture() { return queuetest::fixture(); }
+    static GenerationParams quickParams(int count = 1) {
+        return queuetest::quickParams(QStringLiteral("a koala in the rain"), 300, 2, count);
+    }
     static Job quickJob(qint64 id, const QString& model);
-    static bool waitForState(JobQueue& queue, qint64 id, Job::State state, int timeoutMs = 120000);
-    static bool waitIdle(JobQueue& queue, int timeoutMs = 240000);
     static bool copyFolder(const QString& from, const QString& to);
     static void useCpu(JobQueue& queue) {
         queue.setLoadSettings(
             {QStringLiteral("cpu"), QStringLiteral("fp32"), QStringLiteral("default"), QStringLiteral("auto")});
     }
 };
-
-GenerationParams TestFaults::quickParams(int count) {
-    GenerationParams p = GenerationParams::defaults();
-    p.modelPath = fixture();
-    p.prompt = QStringLiteral("a koala in the rain");
-    p.seed = 300;
-    p.steps = 2;
-    p.width = 64;
-    p.height = 64;
-    p.count = count;
-    return p;
-}
 
 Job TestFaults::quickJob(qint64 id, const QString& model) {
     Job job;
@@ -62,27 +51,6 @@ Job TestFaults::quickJob(qint64 id, const QString& model) {
     job.load.device = QStringLiteral("cpu");
     job.load.precision = QStringLiteral("fp32");
     return job;
-}
-
-bool TestFaults::waitForState(JobQueue& queue, qint64 id, Job::State state, int timeoutMs) {
-    QElapsedTimer timer;
-    timer.start();
-    while (timer.elapsed() < timeoutMs) {
-        const std::optional<Job> job = queue.job(id);
-        if (job && job->state == state) return true;
-        QTest::qWait(10);
-    }
-    return false;
-}
-
-bool TestFaults::waitIdle(JobQueue& queue, int timeoutMs) {
-    QElapsedTimer timer;
-    timer.start();
-    while (timer.elapsed() < timeoutMs) {
-        if (!queue.isBusy() && queue.pendingCount() == 0) return true;
-        QTest::qWait(10);
-    }
-    return false;
 }
 
 bool TestFaults::copyFolder(const QString& from, const QString& to) {
@@ -123,7 +91,7 @@ void TestFaults::outOfMemoryIsReportedAndNextJobRuns() {
     QSignalSpy failed(&queue, &JobQueue::jobFailed);
     const qint64 first = queue.enqueue(quickParams());
     const qint64 second = queue.enqueue(quickParams());
-    QVERIFY(waitIdle(queue));
+    QVERIFY(queuetest::waitIdle(queue));
 
     QCOMPARE(queue.job(first)->state, Job::State::Failed);
     QCOMPARE(failed.count(), 1);
@@ -155,7 +123,7 @@ void TestFaults::realMemoryLimitIsReported() {
     useCpu(queue);
     // Load the model and warm up the threads before the limit goes on.
     const qint64 warm = queue.enqueue(quickParams());
-    QVERIFY(waitIdle(queue));
+    QVERIFY(queuetest::waitIdle(queue));
     QCOMPARE(queue.job(warm)->state, Job::State::Done);
 
     QFile status(QStringLiteral("/proc/self/status"));
@@ -179,7 +147,7 @@ void TestFaults::realMemoryLimitIsReported() {
     QSignalSpy failed(&queue, &JobQueue::jobFailed);
     const qint64 huge = queue.enqueue(big);
     const qint64 after = queue.enqueue(quickParams());
-    const bool idle = waitIdle(queue, 600000);
+    const bool idle = queuetest::waitIdle(queue, 600000);
     QCOMPARE(setrlimit(RLIMIT_AS, &old), 0);  // before any check can return early
     QVERIFY(idle);
 
@@ -246,7 +214,7 @@ void TestFaults::outputFolderVanishesMidQueue() {
     QSignalSpy saveFailed(&queue, &JobQueue::saveFailed);
     queue.enqueue(quickParams(3));
     queue.enqueue(quickParams(1));
-    QVERIFY(waitIdle(queue));
+    QVERIFY(queuetest::waitIdle(queue));
     QCOMPARE(saveFailed.count(), 0);
     QCOMPARE(stored, 4);
     QCOMPARE(QDir(folder).entryList({QStringLiteral("*.png")}, QDir::Files).size(), 3);  // the first went with it
@@ -279,7 +247,7 @@ void TestFaults::outputFolderReplacedMidQueueKeepsImagesInRecovery() {
                 keptSeeds << item.params.seed.value_or(0);
             });
     queue.enqueue(quickParams(3));
-    QVERIFY(waitIdle(queue));
+    QVERIFY(queuetest::waitIdle(queue));
     QCOMPARE(stored, 1);
     QCOMPARE(kept.size(), 2);
     for (int i = 0; i < kept.size(); ++i) {
@@ -332,7 +300,7 @@ void TestFaults::diskFullKeepsEveryImage() {
                     QFile::remove(kept);
                 });
         queue.enqueue(quickParams(count));
-        QVERIFY(waitIdle(queue));
+        QVERIFY(queuetest::waitIdle(queue));
     }
     qInfo("disk full: %lld image(s) stored on the 16 KiB tmpfs, %lld kept in the recovery folder",
           qint64(storedSeeds.size()), qint64(keptSeeds.size()));

@@ -5,6 +5,7 @@
 
 #include <QStandardPaths>
 #include "PngMetadata.h"
+#include "queue_test_util.h"
 
 // Runs the real engine on the tiny fixture models (CPU, 64x64: well under a second per image).
 class TestJobQueue : public QObject {
@@ -27,27 +28,12 @@ private slots:
     void runMeasuresStepTime();
 
 private:
-    static QString fixture(const char* name);
-    static GenerationParams quickParams();
+    static QString fixture(const char* name) { return queuetest::fixture(name); }
+    static GenerationParams quickParams() {
+        return queuetest::quickParams(QStringLiteral("a koala astronaut"), 100, 3);
+    }
     static GenerationParams longParams();
-    static bool waitForState(JobQueue& queue, qint64 id, Job::State state, int timeoutMs = 120000);
 };
-
-QString TestJobQueue::fixture(const char* name) {
-    return QStringLiteral(KOALA_TEST_DATA "/fixtures/") + QLatin1String(name);
-}
-
-GenerationParams TestJobQueue::quickParams() {
-    GenerationParams p = GenerationParams::defaults();
-    p.modelPath = fixture("tiny-koala-700m");
-    p.prompt = QStringLiteral("a koala astronaut");
-    p.seed = 100;
-    p.steps = 3;
-    p.width = 64;
-    p.height = 64;
-    p.count = 1;
-    return p;
-}
 
 // Long enough that a cancel sent at the first step arrives while the job still runs.
 GenerationParams TestJobQueue::longParams() {
@@ -56,17 +42,6 @@ GenerationParams TestJobQueue::longParams() {
     p.width = 256;
     p.height = 256;
     return p;
-}
-
-bool TestJobQueue::waitForState(JobQueue& queue, qint64 id, Job::State state, int timeoutMs) {
-    QElapsedTimer timer;
-    timer.start();
-    while (timer.elapsed() < timeoutMs) {
-        const std::optional<Job> job = queue.job(id);
-        if (job && job->state == state) return true;
-        QTest::qWait(10);
-    }
-    return false;
 }
 
 void TestJobQueue::initTestCase() {
@@ -94,7 +69,7 @@ void TestJobQueue::singleJobStoresImagesBeforeAnnouncing() {
     const qint64 id = queue.enqueue(p);
     QVERIFY(id > 0);
     QCOMPARE(queue.job(id)->seeds, (QList<quint64>{100, 101}));
-    QVERIFY(waitForState(queue, id, Job::State::Done));
+    QVERIFY(queuetest::waitForState(queue, id, Job::State::Done));
     QCOMPARE(finished.count(), 1);
     QCOMPARE(announced.size(), 2);
     QVERIFY(storedBeforeSignal);
@@ -128,7 +103,7 @@ void TestJobQueue::singleJobStoresImagesBeforeAnnouncing() {
 
     // Same seed, same settings: the same picture (the engine is deterministic on CPU).
     const qint64 again = queue.enqueue(quickParams());
-    QVERIFY(waitForState(queue, again, Job::State::Done));
+    QVERIFY(queuetest::waitForState(queue, again, Job::State::Done));
     const QImage first(announced.at(0).path);
     const QImage repeat(announced.last().path);
     QCOMPARE(announced.size(), 3);
@@ -142,7 +117,7 @@ void TestJobQueue::singleJobStoresImagesBeforeAnnouncing() {
     const QList<quint64> rs = queue.job(rid)->seeds;
     QCOMPARE(rs.size(), 3);
     QVERIFY(rs.at(0) != rs.at(1) || rs.at(1) != rs.at(2));
-    QVERIFY(waitForState(queue, rid, Job::State::Done));
+    QVERIFY(queuetest::waitForState(queue, rid, Job::State::Done));
 }
 
 void TestJobQueue::cancelDuringRunSavesNothingAndNextJobRuns() {
@@ -164,7 +139,7 @@ void TestJobQueue::cancelDuringRunSavesNothingAndNextJobRuns() {
     });
 
     id = queue.enqueue(longParams());
-    QVERIFY(waitForState(queue, id, Job::State::Cancelled));
+    QVERIFY(queuetest::waitForState(queue, id, Job::State::Cancelled));
     QCOMPARE(cancelled.count(), 1);
     QCOMPARE(cancelled.first().first().toLongLong(), id);
     QCOMPARE(total, 200);
@@ -176,7 +151,7 @@ void TestJobQueue::cancelDuringRunSavesNothingAndNextJobRuns() {
 
     // The worker is usable again (the cancel flag does not stick).
     const qint64 next = queue.enqueue(quickParams());
-    QVERIFY(waitForState(queue, next, Job::State::Done));
+    QVERIFY(queuetest::waitForState(queue, next, Job::State::Done));
     QCOMPARE(images.count(), 1);
     QCOMPARE(gallery.items().size(), 1);
 }
@@ -206,8 +181,8 @@ void TestJobQueue::cancelAndRemoveQueuedJobs() {
     QCOMPARE(queue.job(toCancel)->state, Job::State::Cancelled);
     queue.cancelCurrent();
 
-    QVERIFY(waitForState(queue, running, Job::State::Cancelled));
-    QVERIFY(waitForState(queue, survivor, Job::State::Done));
+    QVERIFY(queuetest::waitForState(queue, running, Job::State::Cancelled));
+    QVERIFY(queuetest::waitForState(queue, survivor, Job::State::Done));
     QCOMPARE(queue.job(toCancel)->state, Job::State::Cancelled);
     QCOMPARE(gallery.items().size(), 1);  // only the survivor produced an image
 
@@ -219,7 +194,7 @@ void TestJobQueue::cancelAndRemoveQueuedJobs() {
     const qint64 b = queue.enqueue(quickParams());
     QVERIFY(QTest::qWaitFor([&] { return queue.job(a)->step > 0; }, 60000));
     queue.cancelAll();
-    QVERIFY(waitForState(queue, a, Job::State::Cancelled));
+    QVERIFY(queuetest::waitForState(queue, a, Job::State::Cancelled));
     QCOMPARE(queue.job(b)->state, Job::State::Cancelled);
     QCOMPARE(gallery.items().size(), 1);
 }
@@ -237,13 +212,13 @@ void TestJobQueue::modelErrorFailsJobAndQueueContinues() {
     bad.modelPath = notAModel.path();
     const qint64 badId = queue.enqueue(bad);
     const qint64 good = queue.enqueue(quickParams());
-    QVERIFY(waitForState(queue, badId, Job::State::Failed));
+    QVERIFY(queuetest::waitForState(queue, badId, Job::State::Failed));
     QCOMPARE(failed.count(), 1);
     const QString message = failed.first().at(1).toString();
     QVERIFY2(message.contains(notAModel.path()), qPrintable(message));
     QVERIFY2(!message.contains(QLatin1Char('\n')), qPrintable(message));
     QCOMPARE(queue.job(badId)->error, message);
-    QVERIFY(waitForState(queue, good, Job::State::Done));
+    QVERIFY(queuetest::waitForState(queue, good, Job::State::Done));
     QCOMPARE(gallery.items().size(), 1);
 }
 
@@ -255,14 +230,14 @@ void TestJobQueue::invalidParamsFailJob() {
     GenerationParams p = quickParams();
     p.width = 65;
     const qint64 id = queue.enqueue(p);
-    QVERIFY(waitForState(queue, id, Job::State::Failed));
+    QVERIFY(queuetest::waitForState(queue, id, Job::State::Failed));
     QVERIFY(failed.first().at(1).toString().contains(QLatin1String("Width")));
 
     GenerationParams one = quickParams();
     one.modelPath = fixture("tiny-koala-700m");
     one.modelPath2.clear();
     const qint64 cmp = queue.enqueueCompare(one);
-    QVERIFY(waitForState(queue, cmp, Job::State::Failed));
+    QVERIFY(queuetest::waitForState(queue, cmp, Job::State::Failed));
     QVERIFY(failed.last().at(1).toString().contains(QLatin1String("second model")));
     QVERIFY(gallery.items().isEmpty());
 }
@@ -284,7 +259,7 @@ void TestJobQueue::compareSharesTextEncodersAndStoresPair() {
     const qint64 id = queue.enqueueCompare(p);
     QCOMPARE(queue.job(id)->kind, Job::Kind::Compare);
     QCOMPARE(queue.job(id)->imagesTotal, 4);
-    QVERIFY(waitForState(queue, id, Job::State::Done));
+    QVERIFY(queuetest::waitForState(queue, id, Job::State::Done));
 
     QCOMPARE(loaded.count(), 2);
     QVERIFY(loaded.at(0).at(1).toString().endsWith(QLatin1String("tiny-koala-700m")));
@@ -324,7 +299,7 @@ void TestJobQueue::compareSharesTextEncodersAndStoresPair() {
 
     // A second compare reuses the cached models: nothing is loaded again.
     const qint64 second = queue.enqueueCompare(p);
-    QVERIFY(waitForState(queue, second, Job::State::Done));
+    QVERIFY(queuetest::waitForState(queue, second, Job::State::Done));
     QCOMPARE(loaded.count(), 2);
 }
 
@@ -360,7 +335,8 @@ void TestJobQueue::unwritableOutputKeepsImageInRecoveryFolder() {
         {QStringLiteral("cpu"), QStringLiteral("fp32"), QStringLiteral("default"), QStringLiteral("auto")});
     QSignalSpy failed(&queue, &JobQueue::saveFailed);
     const qint64 id = queue.enqueue(quickParams());
-    QVERIFY(waitForState(queue, id, Job::State::Done) || waitForState(queue, id, Job::State::Failed, 1000));
+    QVERIFY(queuetest::waitForState(queue, id, Job::State::Done) ||
+            queuetest::waitForState(queue, id, Job::State::Failed, 1000));
     QCOMPARE(failed.count(), 1);
     const QString message = failed.first().at(3).toString();
     const int at = message.indexOf(QStringLiteral("kept in "));
@@ -529,7 +505,7 @@ void TestJobQueue::runMeasuresStepTime() {
     const GenerationParams p = quickParams();
     QCOMPARE(queue.secondsPerStep(p.modelPath), -1.0);
     const qint64 id = queue.enqueue(p);
-    QVERIFY(waitForState(queue, id, Job::State::Done));
+    QVERIFY(queuetest::waitForState(queue, id, Job::State::Done));
     QVERIFY(queue.secondsPerStep(p.modelPath) > 0);
     QCOMPARE(queue.secondsLeft(), 0.0);
 }

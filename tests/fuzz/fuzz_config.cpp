@@ -27,12 +27,7 @@ const std::string& folder() {
 
 template <class F>
 void guarded(F&& f) {
-    try {
-        f();
-    } catch (const koala::Error&) {
-    } catch (const std::exception& e) {
-        fuzz::unexpected("config", e);
-    }
+    fuzz::guarded<koala::Error>("config", std::forward<F>(f));
 }
 
 }  // namespace

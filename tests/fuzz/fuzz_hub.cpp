@@ -27,12 +27,7 @@ std::vector<std::string> lines(const std::string& s) {
 
 template <class F>
 void guarded(F&& f) {
-    try {
-        f();
-    } catch (const koala::hub::Error&) {
-    } catch (const std::exception& e) {
-        fuzz::unexpected("hub", e);
-    }
+    fuzz::guarded<koala::hub::Error>("hub", std::forward<F>(f));
 }
 
 }  // namespace

@@ -69,12 +69,7 @@ bool buildFromKeys(const std::string& text, std::string& out) {
 
 template <class F>
 void guarded(F&& f) {
-    try {
-        f();
-    } catch (const koala::Error&) {
-    } catch (const std::exception& e) {
-        fuzz::unexpected("lora", e);
-    }
+    fuzz::guarded<koala::Error>("lora", std::forward<F>(f));
 }
 
 }  // namespace

@@ -58,6 +58,18 @@ inline std::string writeFile(const std::string& path, const std::string& text) {
     std::abort();
 }
 
+// Runs `f`; an exception of type `Expected` (the parser's documented error for bad input) is the expected outcome,
+// any other std::exception aborts through unexpected().
+template <class Expected, class F>
+void guarded(const char* target, F&& f) {
+    try {
+        f();
+    } catch (const Expected&) {
+    } catch (const std::exception& e) {
+        unexpected(target, e);
+    }
+}
+
 // Splits `data` at each occurrence of `sep` (at most `maxParts` parts; the last takes the rest).
 inline std::vector<std::string> split(const std::uint8_t* data, std::size_t size, const std::string& sep,
                                       std::size_t maxParts) {
