@@ -20,7 +20,8 @@ cd "$(dirname "$0")/.."
 MODE=$(koala_torch_mode)
 
 pkgs=(cmake ninja-build g++ pkg-config qt6-base-dev libgl-dev libyaml-cpp-dev nlohmann-json3-dev
-      libutf8proc-dev zlib1g-dev libpng-dev libjpeg62-turbo-dev libcurl4-openssl-dev python3 xvfb xauth)
+      libutf8proc-dev zlib1g-dev libpng-dev libjpeg62-turbo-dev libcurl4-openssl-dev python3 xvfb xauth
+      clang-format)
 case "$MODE" in debian|both) pkgs+=(libtorch-dev libopenblas0-openmp) ;; esac
 case "$MODE" in pypi|both) pkgs+=(python3 python3-venv) ;; esac
 [ "${KOALA_SANITIZERS:-0}" = 0 ] || pkgs+=(libtorch-dev libopenblas0-openmp libasan8 libubsan1 libtsan2)

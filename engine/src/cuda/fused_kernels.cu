@@ -134,29 +134,28 @@ int launchGroupNormSilu(const void* x, void* y, const void* weight, const void* 
                         std::int64_t c, std::int64_t hw, int groups, float eps, bool channelsLast, bool silu,
                         cudaStream_t s) {
     groupStats<T><<<unsigned(n * groups), kStatsThreads, 0, s>>>(static_cast<const T*>(x), stats, c, hw, groups, eps,
-                                                                  channelsLast);
+                                                                 channelsLast);
     const std::int64_t total = n * c * hw;
     constexpr int threads = 256;
-    groupApply<T><<<gridFor(total, threads), threads, 0, s>>>(static_cast<const T*>(x), static_cast<T*>(y),
-                                                             static_cast<const T*>(weight),
-                                                             static_cast<const T*>(bias), stats, total, c, hw, groups,
-                                                             channelsLast, silu);
+    groupApply<T><<<gridFor(total, threads), threads, 0, s>>>(
+        static_cast<const T*>(x), static_cast<T*>(y), static_cast<const T*>(weight), static_cast<const T*>(bias), stats,
+        total, c, hw, groups, channelsLast, silu);
     return int(cudaGetLastError());
 }
 
 template <typename T>
 int launchGeglu(const void* p, void* out, std::int64_t rows, std::int64_t d, cudaStream_t s) {
     constexpr int threads = 256;
-    gegluKernel<T><<<gridFor(rows * d, threads), threads, 0, s>>>(static_cast<const T*>(p), static_cast<T*>(out),
-                                                                 rows, d);
+    gegluKernel<T>
+        <<<gridFor(rows * d, threads), threads, 0, s>>>(static_cast<const T*>(p), static_cast<T*>(out), rows, d);
     return int(cudaGetLastError());
 }
 
 }  // namespace
 
 int groupNormSilu(const void* x, void* y, const void* weight, const void* bias, float* stats, ElemType t,
-                  std::int64_t n, std::int64_t c, std::int64_t hw, int groups, float eps, bool channelsLast,
-                  bool silu, void* stream) {
+                  std::int64_t n, std::int64_t c, std::int64_t hw, int groups, float eps, bool channelsLast, bool silu,
+                  void* stream) {
     if (n <= 0 || c <= 0 || hw <= 0 || groups <= 0 || c % groups != 0) return int(cudaErrorInvalidValue);
     const auto s = static_cast<cudaStream_t>(stream);
     switch (t) {
@@ -165,8 +164,8 @@ int groupNormSilu(const void* x, void* y, const void* weight, const void* bias, 
     case ElemType::F16:
         return launchGroupNormSilu<__half>(x, y, weight, bias, stats, n, c, hw, groups, eps, channelsLast, silu, s);
     case ElemType::BF16:
-        return launchGroupNormSilu<__nv_bfloat16>(x, y, weight, bias, stats, n, c, hw, groups, eps, channelsLast,
-                                                  silu, s);
+        return launchGroupNormSilu<__nv_bfloat16>(x, y, weight, bias, stats, n, c, hw, groups, eps, channelsLast, silu,
+                                                  s);
     }
     return int(cudaErrorInvalidValue);
 }

@@ -14,8 +14,8 @@ enum class ElemType { F32 = 0, F16 = 1, BF16 = 2 };
 // (contiguous) or, with channelsLast, [n, hw, c]. `stats` is device scratch of 2·n·groups floats. Returns the CUDA
 // error code of the launches (0 = cudaSuccess).
 int groupNormSilu(const void* x, void* y, const void* weight, const void* bias, float* stats, ElemType t,
-                  std::int64_t n, std::int64_t c, std::int64_t hw, int groups, float eps, bool channelsLast,
-                  bool silu, void* stream);
+                  std::int64_t n, std::int64_t c, std::int64_t hw, int groups, float eps, bool channelsLast, bool silu,
+                  void* stream);
 
 // GEGLU: out[r, j] = p[r, j] · gelu(p[r, d + j]) with the exact (erf) GELU, p [rows, 2d] contiguous, out [rows, d].
 int geglu(const void* p, void* out, ElemType t, std::int64_t rows, std::int64_t d, void* stream);

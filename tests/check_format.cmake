@@ -1,0 +1,32 @@
+# Every tracked C++ and CUDA file is formatted by the root .clang-format (issue 8: `clang-format --dry-run -Werror`
+# clean). Run as: cmake -DROOT=<source> -P this-file. Skips (CTest's SKIP_REGULAR_EXPRESSION "format check
+# skipped") without git metadata or without clang-format 14 (Debian 12's; other versions break lines differently).
+find_program(_git git)
+find_program(_cf NAMES clang-format-14 clang-format)
+if(NOT _git OR NOT EXISTS "${ROOT}/.git")
+  message(STATUS "format check skipped: not a git checkout")
+  return()
+endif()
+if(NOT _cf)
+  message(STATUS "format check skipped: clang-format not found (apt-get install clang-format)")
+  return()
+endif()
+execute_process(COMMAND "${_cf}" --version OUTPUT_VARIABLE _ver OUTPUT_STRIP_TRAILING_WHITESPACE)
+if(NOT _ver MATCHES "version 14\\.")
+  message(STATUS "format check skipped: ${_ver} is not clang-format 14")
+  return()
+endif()
+execute_process(COMMAND "${_git}" -C "${ROOT}" ls-files -- "*.cpp" "*.h" "*.hpp" "*.cu" "*.cuh"
+                OUTPUT_VARIABLE _files RESULT_VARIABLE _rc OUTPUT_STRIP_TRAILING_WHITESPACE)
+if(NOT _rc EQUAL 0)
+  message(STATUS "format check skipped: git ls-files failed")
+  return()
+endif()
+string(REPLACE "\n" ";" _files "${_files}")
+list(LENGTH _files _n)
+execute_process(COMMAND "${_cf}" --dry-run -Werror ${_files} WORKING_DIRECTORY "${ROOT}" RESULT_VARIABLE _rc
+                ERROR_VARIABLE _err)
+if(NOT _rc EQUAL 0)
+  message(FATAL_ERROR "files not formatted by .clang-format (run clang-format -i on them):\n${_err}")
+endif()
+message(STATUS "format: ${_n} tracked C++/CUDA files clean under ${_ver}")
