@@ -24,6 +24,8 @@ private slots:
 private:
     static QImage image(int w, int h, QColor c);
     static GalleryItem item(qint64 seed, const QDateTime& when);
+    // A gallery in `folder` with two images: `a` a favourite, `b` in the trash (the damaged-index tests' start).
+    static bool favouriteAndTrashed(const QString& folder, GalleryItem& a, GalleryItem& b);
 };
 
 QImage TestGalleryStore::image(int w, int h, QColor c) {
@@ -284,19 +286,23 @@ void TestGalleryStore::favouritesPersist() {
     QVERIFY(!restarted.isFavourite(a.id));
 }
 
+bool TestGalleryStore::favouriteAndTrashed(const QString& folder, GalleryItem& a, GalleryItem& b) {
+    GalleryStore store(folder);
+    store.load();
+    const auto first = store.add(image(8, 8, Qt::red), item(1, QDateTime::currentDateTime()));
+    const auto second = store.add(image(8, 8, Qt::blue), item(2, QDateTime::currentDateTime()));
+    if (!first || !second) return false;
+    a = *first;
+    b = *second;
+    return store.setFavourite(a.id, true) && store.remove(b.id);
+}
+
 // Issue 14 item 3: a damaged index is recovered from its backup, with a message, and the damaged file is kept.
 void TestGalleryStore::damagedIndexRestoredFromBackup() {
     QTemporaryDir dir;
     GalleryItem a;
     GalleryItem b;
-    {
-        GalleryStore store(dir.path());
-        store.load();
-        a = *store.add(image(8, 8, Qt::red), item(1, QDateTime::currentDateTime()));
-        b = *store.add(image(8, 8, Qt::blue), item(2, QDateTime::currentDateTime()));
-        QVERIFY(store.setFavourite(a.id, true));
-        QVERIFY(store.remove(b.id));
-    }
+    QVERIFY(favouriteAndTrashed(dir.path(), a, b));
     GalleryStore probe(dir.path());
     writeFile(probe.indexPath(), QByteArray("{\"version\": 1, \"favourites\": [\"") + QByteArray(100, '\0'));
 
@@ -320,14 +326,7 @@ void TestGalleryStore::damagedIndexAndBackupRebuiltFromImages() {
     QTemporaryDir dir;
     GalleryItem a;
     GalleryItem b;
-    {
-        GalleryStore store(dir.path());
-        store.load();
-        a = *store.add(image(8, 8, Qt::red), item(1, QDateTime::currentDateTime()));
-        b = *store.add(image(8, 8, Qt::blue), item(2, QDateTime::currentDateTime()));
-        QVERIFY(store.setFavourite(a.id, true));
-        QVERIFY(store.remove(b.id));
-    }
+    QVERIFY(favouriteAndTrashed(dir.path(), a, b));
     GalleryStore probe(dir.path());
     writeFile(probe.indexPath(), "[1, 2");
     writeFile(probe.indexPath() + QStringLiteral(".bak"), "{\"version\": 99}");
