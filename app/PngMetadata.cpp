@@ -4,120 +4,18 @@
 #include <QBuffer>
 #include <QFile>
 #include <QFileInfo>
-#include <QHash>
 #include <QImageReader>
 #include <QImageWriter>
 #include <QJsonDocument>
 
+#include <koala/engine.h>
+
+// Text chunks are written and read by the engine (koala::addPngText / readPngText: one rule for tEXt/iTXt, shared
+// with koala-cli), not by QImageWriter/QImageReader: QImageWriter compresses values over 40 characters into zTXt
+// (which several tools do not read) and QImageReader::text() collapses newlines, which would break the multi-line
+// A1111 text. Reading the chunks directly also avoids decoding the pixels during a gallery scan.
 namespace {
-
-// Our own text chunk handling: QImageWriter compresses values over 40 characters into zTXt (which several tools,
-// the engine's reader included, do not read) and QImageReader::text() collapses newlines, which would break the
-// multi-line A1111 text. So chunks are written as uncompressed tEXt (Latin-1) / iTXt (UTF-8) and parsed directly,
-// which also avoids decoding the pixels during a gallery scan.
 const QByteArray pngSignature("\x89PNG\r\n\x1a\n", 8);
-
-quint32 crc32(const QByteArray& data) {
-    static quint32 table[256];
-    static bool init = false;
-    if (!init) {
-        for (quint32 n = 0; n < 256; ++n) {
-            quint32 c = n;
-            for (int k = 0; k < 8; ++k) c = (c & 1) ? 0xedb88320u ^ (c >> 1) : c >> 1;
-            table[n] = c;
-        }
-        init = true;
-    }
-    quint32 c = 0xffffffffu;
-    for (char ch : data) c = table[(c ^ quint8(ch)) & 0xff] ^ (c >> 8);
-    return c ^ 0xffffffffu;
-}
-
-void appendBigEndian(QByteArray& out, quint32 v) {
-    out.append(char(v >> 24)).append(char(v >> 16)).append(char(v >> 8)).append(char(v));
-}
-
-quint32 readBigEndian(const QByteArray& data, qsizetype at) {
-    return (quint32(quint8(data[at])) << 24) | (quint32(quint8(data[at + 1])) << 16) |
-           (quint32(quint8(data[at + 2])) << 8) | quint32(quint8(data[at + 3]));
-}
-
-QByteArray textChunk(const QString& key, const QString& value) {
-    QByteArray typeAndBody;
-    // tEXt is Latin-1 by the PNG spec; anything else goes into iTXt as UTF-8 (what A1111/PIL do too).
-    bool latin1 = true;
-    for (QChar c : value) {
-        if (c.unicode() > 0xff) {
-            latin1 = false;
-            break;
-        }
-    }
-    if (latin1) {
-        typeAndBody = "tEXt" + key.toLatin1() + '\0' + value.toLatin1();
-    } else {
-        // keyword, 0, compression flag 0, method 0, empty language tag, 0, empty translated keyword, 0, text.
-        typeAndBody = "iTXt" + key.toLatin1() + '\0' + '\0' + '\0' + '\0' + '\0' + value.toUtf8();
-    }
-    QByteArray chunk;
-    appendBigEndian(chunk, quint32(typeAndBody.size() - 4));
-    chunk += typeAndBody;
-    appendBigEndian(chunk, crc32(typeAndBody));
-    return chunk;
-}
-
-QByteArray inflate(const QByteArray& zlibData) {
-    // qUncompress wants a 4-byte expected-size prefix; it grows the buffer when the guess is too small.
-    QByteArray prefixed;
-    appendBigEndian(prefixed, quint32(qMax<qsizetype>(zlibData.size() * 4, 1024)));
-    return qUncompress(prefixed + zlibData);
-}
-
-// All tEXt / zTXt / iTXt chunks of a PNG file. False when the file is not a PNG.
-bool readTextChunks(const QString& path, QHash<QString, QString>& texts, QString* error) {
-    QFile file(path);
-    if (!file.open(QIODevice::ReadOnly)) {
-        *error = file.errorString();
-        return false;
-    }
-    if (file.read(8) != pngSignature) {
-        *error = QStringLiteral("not a PNG file");
-        return false;
-    }
-    while (!file.atEnd()) {
-        const QByteArray header = file.read(8);
-        if (header.size() < 8) break;
-        const quint32 length = readBigEndian(header, 0);
-        const QByteArray type = header.mid(4, 4);
-        if (type == "IEND" || length > 64u * 1024 * 1024) break;
-        if (type != "tEXt" && type != "zTXt" && type != "iTXt") {
-            if (!file.seek(file.pos() + length + 4)) break;
-            continue;
-        }
-        const QByteArray body = file.read(length);
-        file.read(4);  // CRC
-        const qsizetype nul = body.indexOf('\0');
-        if (nul <= 0) continue;
-        const QString key = QString::fromLatin1(body.left(nul));
-        QString value;
-        if (type == "tEXt") {
-            value = QString::fromLatin1(body.mid(nul + 1));
-        } else if (type == "zTXt") {
-            value = QString::fromLatin1(inflate(body.mid(nul + 2)));
-        } else {
-            if (body.size() < nul + 3) continue;
-            const bool compressed = body[nul + 1] != 0;
-            qsizetype pos = body.indexOf('\0', nul + 3);  // end of language tag
-            if (pos < 0) continue;
-            pos = body.indexOf('\0', pos + 1);  // end of translated keyword
-            if (pos < 0) continue;
-            const QByteArray text = body.mid(pos + 1);
-            value = QString::fromUtf8(compressed ? inflate(text) : text);
-        }
-        texts.insert(key, value);
-    }
-    return true;
-}
-
 }  // namespace
 
 const char* const PngMetadata::koalaKey = "koala";
@@ -141,15 +39,15 @@ bool PngMetadata::write(const QString& path, const QImage& image, const GalleryI
     buffer.open(QIODevice::WriteOnly);
     QImageWriter writer(&buffer, "png");
     if (!writer.write(image)) return fail(QStringLiteral("Cannot encode %1: %2").arg(path, writer.errorString()));
-    QByteArray png = buffer.data();
-    // IHDR is always first: signature (8) + length, type, 13 data bytes, CRC (25).
-    const qsizetype afterIhdr = 8 + 25;
-    if (png.size() < afterIhdr || !png.startsWith(pngSignature))
-        return fail(QStringLiteral("Cannot encode %1: unexpected PNG encoder output").arg(path));
-    const QByteArray chunks = textChunk(QString::fromLatin1(parametersKey), a1111.toA1111()) +
-                              textChunk(QString::fromLatin1(koalaKey),
-                                        QString::fromUtf8(QJsonDocument(item.toJson()).toJson(QJsonDocument::Compact)));
-    png.insert(afterIhdr, chunks);
+    QByteArray png;
+    try {
+        png = QByteArray::fromStdString(
+            koala::addPngText(buffer.data().toStdString(),
+                              {{parametersKey, a1111.toA1111().toStdString()},
+                               {koalaKey, QJsonDocument(item.toJson()).toJson(QJsonDocument::Compact).toStdString()}}));
+    } catch (const koala::Error& e) {
+        return fail(QStringLiteral("Cannot encode %1: %2").arg(path, QString::fromStdString(e.what())));
+    }
 
     // Atomically, with a full disk noticed (AtomicFile.h: Qt 6.4's commit() alone would put an empty PNG in place).
     QString why;
@@ -185,18 +83,13 @@ PngMetadata::ReadResult PngMetadata::read(const QString& path) {
         return result;
     }
     QImageReader reader(path, "png");
-    QHash<QString, QString> texts;
-    QString chunkError;
-    if (!reader.canRead() || !readTextChunks(path, texts, &chunkError)) {
-        result.error = QStringLiteral("%1 is a damaged PNG: %2")
-                           .arg(QFileInfo(path).fileName(), chunkError.isEmpty() ? reader.errorString() : chunkError);
+    std::vector<std::pair<std::string, std::string>> chunks;
+    if (!reader.canRead() || !koala::readPngText(QFile::encodeName(path).toStdString(), chunks)) {
+        result.error = QStringLiteral("%1 is a damaged PNG: %2").arg(QFileInfo(path).fileName(), reader.errorString());
         return result;
     }
     const QSize size = reader.size();
 
-    std::vector<std::pair<std::string, std::string>> chunks;
-    for (auto it = texts.cbegin(); it != texts.cend(); ++it)
-        chunks.emplace_back(it.key().toStdString(), it.value().toStdString());
     const koala::MetadataReadResult meta = koala::interpretMetadata(chunks);
     result.note = QString::fromStdString(meta.note);
     switch (meta.source) {

@@ -1,8 +1,11 @@
 // Enum string round-trips, request validation, PNG text chunks and safetensors writing (engine core).
 #include "harness.h"
 
+#include <zlib.h>
+
 #include <fstream>
 #include <optional>
+#include <sstream>
 
 KT_TEST(enum_names_round_trip) {
     for (auto k : koala::allSchedulers()) {
@@ -102,6 +105,95 @@ KT_TEST(png_text_round_trip_including_utf8) {
     std::ofstream(kt::tempDir() + "/not.png") << "hello";
     KT_CHECK(!koala::readPngText(kt::tempDir() + "/not.png", none));
     KT_CHECK_THROWS(koala::writePng("/nonexistent-dir/x.png", img), koala::ErrorKind::Io, "/nonexistent-dir/x.png");
+}
+
+namespace {
+
+std::string be32(std::uint32_t v) { return {char(v >> 24), char(v >> 16), char(v >> 8), char(v)}; }
+
+std::string pngChunk(const std::string& type, const std::string& data) {
+    const std::string td = type + data;
+    return be32(std::uint32_t(data.size())) + td +
+           be32(std::uint32_t(crc32(0, reinterpret_cast<const Bytef*>(td.data()), uInt(td.size()))));
+}
+
+std::string deflated(const std::string& raw) {
+    uLongf n = compressBound(uLong(raw.size()));
+    std::string z(n, '\0');
+    KT_CHECK(compress2(reinterpret_cast<Bytef*>(z.data()), &n, reinterpret_cast<const Bytef*>(raw.data()),
+                       uLong(raw.size()), 9) == Z_OK);
+    z.resize(n);
+    return z;
+}
+
+std::string slurp(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    std::ostringstream s;
+    s << in.rdbuf();
+    return s.str();
+}
+
+}  // namespace
+
+// What other tools write: zTXt (Latin-1 by the PNG spec, compressed), compressed iTXt; a zip bomb is refused, a
+// chunk cut short ends the reading with what came before kept.
+KT_TEST(png_text_chunks_from_other_writers) {
+    koala::Image img;
+    img.width = 1;
+    img.height = 1;
+    img.rgb = {1, 2, 3};
+    const std::string base = kt::tempDir() + "/base.png";
+    koala::writePng(base, img);
+    std::string png = slurp(base);
+    const std::size_t iend = png.size() - 12;
+    KT_CHECK_EQ(png.substr(iend + 4, 4), std::string("IEND"));
+    const std::string extra =
+        pngChunk("zTXt", std::string("latin", 6) + '\0' + deflated("caf\xe9 au lait")) +
+        pngChunk("iTXt", std::string("utf8\0\x01\0en\0\0", 11) + deflated("코알라")) +
+        pngChunk("zTXt", std::string("bomb", 5) + '\0' + deflated(std::string((64u << 20) + 1, 'a'))) +
+        pngChunk("tEXt", std::string("empty-key-next", 15)) + pngChunk("tEXt", std::string("\0x", 2)) +
+        pngChunk("tEXt", std::string("after", 6) + "bomb");
+    const std::string withText = png.substr(0, iend) + extra + png.substr(iend);
+    const std::string path = kt::tempDir() + "/others.png";
+    std::ofstream(path, std::ios::binary) << withText;
+    std::vector<std::pair<std::string, std::string>> text;
+    KT_CHECK(koala::readPngText(path, text));
+    KT_CHECK_EQ(int(text.size()), 4);
+    if (text.size() != 4) return;
+    for (const auto& [key, value] : text) KT_CHECK(value.size() < 100);  // the bomb's text is not there
+    KT_CHECK_EQ(text[0].first, std::string("latin"));
+    KT_CHECK_EQ(text[0].second, std::string("caf\xc3\xa9 au lait"));
+    KT_CHECK_EQ(text[1].second, std::string("코알라"));
+    KT_CHECK_EQ(text[2].first, std::string("empty-key-next"));
+    KT_CHECK_EQ(text[3].second, std::string("bomb"));  // the 64 MiB + 1 chunk was dropped, the next one read
+
+    // Cut inside the last text chunk: the chunks before it are still read.
+    const std::string cut = kt::tempDir() + "/cut.png";
+    std::ofstream(cut, std::ios::binary) << withText.substr(0, iend + extra.size() - 8);
+    text.clear();
+    KT_CHECK(koala::readPngText(cut, text));
+    KT_CHECK_EQ(int(text.size()), 3);
+}
+
+KT_TEST(png_text_added_to_an_encoded_png) {
+    koala::Image img;
+    img.width = 2;
+    img.height = 1;
+    img.rgb = {1, 2, 3, 4, 5, 6};
+    const std::string base = kt::tempDir() + "/plain.png";
+    koala::writePng(base, img);
+    const std::string png = slurp(base);
+    const std::string out = koala::addPngText(png, {{"parameters", "ascii\nSteps: 4"}, {"koala", "caf\xc3\xa9"}});
+    KT_CHECK_EQ(out.substr(37, 4), std::string("tEXt"));   // right after IHDR (8 + 25), printable ASCII as tEXt
+    KT_CHECK(out.find("iTXtkoala") != std::string::npos);  // anything else as UTF-8 iTXt
+    const std::string path = kt::tempDir() + "/added.png";
+    std::ofstream(path, std::ios::binary) << out;
+    std::vector<std::pair<std::string, std::string>> text;
+    KT_CHECK(koala::readPngText(path, text));
+    KT_CHECK_EQ(int(text.size()), 2);
+    KT_CHECK_EQ(text[1].second, std::string("caf\xc3\xa9"));
+    KT_CHECK_THROWS(koala::addPngText("GIF89a", {}), koala::ErrorKind::InvalidArgument, "not an encoded PNG");
+    KT_CHECK_THROWS(koala::addPngText(png.substr(0, 20), {}), koala::ErrorKind::InvalidArgument, "IHDR");
 }
 
 KT_TEST(safetensors_writer_output_reads_back) {

@@ -377,7 +377,12 @@ Image latentPreview(const float* latents, int height, int width);
 // Write a PNG with tEXt chunks (key, value) atomically (temporary file + rename). Throws Error(Io).
 void writePng(const std::string& path, const Image& image,
               const std::vector<std::pair<std::string, std::string>>& text = {});
-// Read a PNG's tEXt/iTXt chunks. Returns false when the file is not a PNG.
+// An encoded PNG (from any encoder: the studio's QImageWriter) with text chunks (key, value) inserted after IHDR, by
+// the rule writePng uses: tEXt for printable ASCII, iTXt (UTF-8) otherwise. Throws Error(InvalidArgument) when `png`
+// does not start with a PNG signature and IHDR.
+std::string addPngText(const std::string& png, const std::vector<std::pair<std::string, std::string>>& text);
+// Read a PNG's tEXt/zTXt/iTXt chunks (values in UTF-8; compressed text inflated up to 64 MiB) without reading its
+// pixels. Returns false when the file cannot be opened or is not a PNG.
 bool readPngText(const std::string& path, std::vector<std::pair<std::string, std::string>>& text);
 
 // ---- image metadata: the one schema of koala-cli's and the studio's PNGs (engine/src/core/metadata.cpp) --------
