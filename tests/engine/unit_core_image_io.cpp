@@ -4,6 +4,8 @@
 
 #include "core/image_io.h"
 
+#include <zlib.h>
+
 #include <fstream>
 
 namespace {
@@ -48,6 +50,24 @@ KT_TEST(read_image_errors_name_the_file) {
     std::ofstream(trunc, std::ios::binary) << std::string("\x89PNG\r\n\x1a\n\0\0\0\rIHDR", 16);
     if (koala::imageFormatsSupported().find("png") != std::string::npos)
         KT_CHECK_THROWS(koala::readImage(trunc), koala::ErrorKind::Io, trunc);
+}
+
+// A header that claims more pixels than PIL's decompression-bomb limit is refused before anything is allocated
+// (10^10 pixels here: 40 GB of RGBA), as diffusers' load_image (PIL) refuses it.
+KT_TEST(read_image_refuses_a_decompression_bomb_header) {
+    if (koala::imageFormatsSupported().find("png") == std::string::npos) kt::skip("built without libpng");
+    auto be32 = [](std::uint32_t v) { return std::string{char(v >> 24), char(v >> 16), char(v >> 8), char(v)}; };
+    auto chunk = [&](const std::string& type, const std::string& data) {
+        const std::string td = type + data;
+        return be32(std::uint32_t(data.size())) + td +
+               be32(std::uint32_t(crc32(0, reinterpret_cast<const Bytef*>(td.data()), uInt(td.size()))));
+    };
+    const std::string ihdr = be32(100000) + be32(100000) + std::string("\x08\x02\x00\x00\x00", 5);
+    const std::string f = kt::tempDir() + "/bomb.png";
+    std::ofstream(f, std::ios::binary) << std::string("\x89PNG\r\n\x1a\n", 8) + chunk("IHDR", ihdr) +
+                                              chunk("IDAT", std::string(16, '\0')) + chunk("IEND", "");
+    KT_CHECK_THROWS(koala::readImage(f), koala::ErrorKind::Io, "100000x100000 pixels");
+    KT_CHECK_THROWS(koala::readImage(f), koala::ErrorKind::Io, "decompression-bomb");
 }
 
 KT_TEST(png_round_trip_through_our_writer) {

@@ -5,6 +5,7 @@ Run from anywhere: python3 tests/fuzz/make_corpus.py. Sources: the fixture model
 tests/data/fixtures, the shipped presets/, and the two text chunks koala-cli 0.1.0 wrote into a 64x64 PNG of
 tiny-koala-700m (2026-12-02; copied below, the image itself replaced by a 4x4 one to keep the corpus small).
 """
+import base64
 import json
 import os
 import shutil
@@ -48,6 +49,40 @@ PARAMS = [
 ]
 COMFY = [("prompt", '{"3":{"class_type":"KSampler","inputs":{"seed":5,"steps":20,"cfg":8}}}'),
          ("workflow", '{"nodes":[{"id":3,"type":"KSampler"}],"links":[]}')]
+
+
+# Three small JPEGs for the image target, written by libjpeg-turbo 2.1.5 (Debian 12) with jpeg_set_defaults, the
+# quality and sampling named, pixel (x, y) channel k = (37 * (3x + k) + 71 y) & 255 (grey: 37x + 71y); no JPEG encoder
+# in Python's standard library, so they are kept here as base64.
+JPEGS = {
+    "baseline_rgb_420_q75_9x7.jpg": (
+    "/9j/4AAQSkZJRgABAQAAAQABAAD/2wBDAAgGBgcGBQgHBwcJCQgKDBQNDAsLDBkSEw8UHRofHh0aHBwgJC4nICIsIxwcKDcpLDAx"
+    "NDQ0Hyc5PTgyPC4zNDL/2wBDAQkJCQwLDBgNDRgyIRwhMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIy"
+    "MjIyMjIyMjL/wAARCAAHAAkDASIAAhEBAxEB/8QAHwAAAQUBAQEBAQEAAAAAAAAAAAECAwQFBgcICQoL/8QAtRAAAgEDAwIEAwUF"
+    "BAQAAAF9AQIDAAQRBRIhMUEGE1FhByJxFDKBkaEII0KxwRVS0fAkM2JyggkKFhcYGRolJicoKSo0NTY3ODk6Q0RFRkdISUpTVFVW"
+    "V1hZWmNkZWZnaGlqc3R1dnd4eXqDhIWGh4iJipKTlJWWl5iZmqKjpKWmp6ipqrKztLW2t7i5usLDxMXGx8jJytLT1NXW19jZ2uHi"
+    "4+Tl5ufo6erx8vP09fb3+Pn6/8QAHwEAAwEBAQEBAQEBAQAAAAAAAAECAwQFBgcICQoL/8QAtREAAgECBAQDBAcFBAQAAQJ3AAEC"
+    "AxEEBSExBhJBUQdhcRMiMoEIFEKRobHBCSMzUvAVYnLRChYkNOEl8RcYGRomJygpKjU2Nzg5OkNERUZHSElKU1RVVldYWVpjZGVm"
+    "Z2hpanN0dXZ3eHl6goOEhYaHiImKkpOUlZaXmJmaoqOkpaanqKmqsrO0tba3uLm6wsPExcbHyMnK0tPU1dbX2Nna4uPk5ebn6Onq"
+    "8vP09fb3+Pn6/9oADAMBAAIRAxEAPwBTpomaWG1RVK4jNuD+7Bz5W0n5c/Ntizg/Ksp43jOV/wAJKv8A0GL/AP8ABdbf4UUVvSow"
+    "qOSkr2dlon0XdGFWooNJxT0T69UuzR//2Q=="),
+    "progressive_rgb_444_q60_8x8.jpg": (
+    "/9j/4AAQSkZJRgABAQAAAQABAAD/2wBDAA0JCgsKCA0LCgsODg0PEyAVExISEyccHhcgLikxMC4pLSwzOko+MzZGNywtQFdBRkxO"
+    "UlNSMj5aYVpQYEpRUk//2wBDAQ4ODhMREyYVFSZPNS01T09PT09PT09PT09PT09PT09PT09PT09PT09PT09PT09PT09PT09PT09P"
+    "T09PT09PT0//wgARCAAIAAgDAREAAhEBAxEB/8QAFAABAAAAAAAAAAAAAAAAAAAAAf/EABQBAQAAAAAAAAAAAAAAAAAAAAD/2gAM"
+    "AwEAAhADEAAAAQ//xAAVEAEBAAAAAAAAAAAAAAAAAAAAEv/aAAgBAQABBQKX/8QAGBEAAgMAAAAAAAAAAAAAAAAAAPABUcH/2gAI"
+    "AQMBAT8BqF0//8QAFhEBAQEAAAAAAAAAAAAAAAAA8ABR/9oACAECAQE/ARl//8QAFxAAAwEAAAAAAAAAAAAAAAAAACHw0f/aAAgB"
+    "AQAGPwJVp//EABsQAQABBQEAAAAAAAAAAAAAAAFBABExUXHw/9oACAEBAAE/IUWwDUejhT//2gAMAwEAAgADAAAAEL//xAAZEQEA"
+    "AwEBAAAAAAAAAAAAAAABESFBUXH/2gAIAQMBAT8QiVDpG+BduMFnlf/EABsRAQACAgMAAAAAAAAAAAAAAAERIQAxQWFx/9oACAEC"
+    "AQE/EBZE2Nvt9wRcSUDnP//EABcQAQEBAQAAAAAAAAAAAAAAAAEhEQD/2gAIAQEAAT8QergA2zEzZpKtE3v/2Q=="),
+    "grey_q90_5x3.jpg": (
+    "/9j/4AAQSkZJRgABAQAAAQABAAD/2wBDAAMCAgMCAgMDAwMEAwMEBQgFBQQEBQoHBwYIDAoMDAsKCwsNDhIQDQ4RDgsLEBYQERMU"
+    "FRUVDA8XGBYUGBIUFRT/wAALCAADAAUBAREA/8QAHwAAAQUBAQEBAQEAAAAAAAAAAAECAwQFBgcICQoL/8QAtRAAAgEDAwIEAwUF"
+    "BAQAAAF9AQIDAAQRBRIhMUEGE1FhByJxFDKBkaEII0KxwRVS0fAkM2JyggkKFhcYGRolJicoKSo0NTY3ODk6Q0RFRkdISUpTVFVW"
+    "V1hZWmNkZWZnaGlqc3R1dnd4eXqDhIWGh4iJipKTlJWWl5iZmqKjpKWmp6ipqrKztLW2t7i5usLDxMXGx8jJytLT1NXW19jZ2uHi"
+    "4+Tl5ufo6erx8vP09fb3+Pn6/9oACAEBAAA/AM39pLWJP2avhZ8Kv+FcWmm+HP7a/tH7f/xLbe687yRaeV/r0fbjzZPu4zu5zgY/"
+    "/9k="),
+}
 
 
 def write(name, fname, data):
@@ -96,6 +131,70 @@ def st_file(tensors, meta=None):
 
 def f32(n, v=1.0):
     return struct.pack("<%df" % n, *([v] * n))
+
+
+ADAM7 = [(0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2)]
+
+
+def png_image(w, h, color_type, depth, pixel, extra=b"", interlace=False):
+    """A PNG whose pixel (x, y) has the samples pixel(x, y) (a list of ints), packed at `depth` bits."""
+    def row(xs, y):
+        bits = []
+        for x in xs:
+            for v in pixel(x, y):
+                bits.append(v)
+        if depth == 16:
+            return b"\x00" + b"".join(struct.pack(">H", v) for v in bits)
+        if depth == 8:
+            return b"\x00" + bytes(bits)
+        out, acc, n = bytearray(), 0, 0
+        for v in bits:
+            acc = (acc << depth) | v
+            n += depth
+            if n == 8:
+                out.append(acc)
+                acc, n = 0, 0
+        if n:
+            out.append(acc << (8 - n))
+        return b"\x00" + bytes(out)
+
+    if interlace:
+        raw = b""
+        for x0, y0, dx, dy in ADAM7:
+            xs, ys = range(x0, w, dx), range(y0, h, dy)
+            if len(xs) and len(ys):
+                raw += b"".join(row(xs, y) for y in ys)
+    else:
+        raw = b"".join(row(range(w), y) for y in range(h))
+    ihdr = struct.pack(">IIBBBBB", w, h, depth, color_type, 0, 0, 1 if interlace else 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + extra + chunk(b"IDAT", zlib.compress(raw)) +
+            chunk(b"IEND", b""))
+
+
+def image_corpus():
+    g = lambda x, y: (x * 53 + y * 97) % 256
+    write("image", "rgb8_4x4.png", png([]))
+    write("image", "grey1_5x3.png", png_image(5, 3, 0, 1, lambda x, y: [(x + y) % 2]))
+    write("image", "grey16_3x2.png", png_image(3, 2, 0, 16, lambda x, y: [g(x, y) * 257]))
+    write("image", "grey_alpha8_2x2.png", png_image(2, 2, 4, 8, lambda x, y: [g(x, y), 255 - g(x, y)]))
+    write("image", "rgba8_3x2.png", png_image(3, 2, 6, 8, lambda x, y: [g(x, y), 10, 200, (x * 100) % 256]))
+    write("image", "rgb16_2x2.png", png_image(2, 2, 2, 16, lambda x, y: [g(x, y) * 257, 0, 65535]))
+    write("image", "palette4_trns_4x3.png",
+          png_image(4, 3, 3, 4, lambda x, y: [(x + y) % 3],
+                    chunk(b"PLTE", bytes([255, 0, 0, 0, 255, 0, 0, 0, 255])) + chunk(b"tRNS", bytes([0, 128]))))
+    write("image", "rgb_colour_key_2x2.png",
+          png_image(2, 2, 2, 8, lambda x, y: [x * 255, y * 255, 0], chunk(b"tRNS", struct.pack(">HHH", 255, 0, 0))))
+    write("image", "rgb8_adam7_5x5.png", png_image(5, 5, 2, 8, lambda x, y: [g(x, y), x * 40, y * 40], interlace=True))
+    # Headers that claim more pixels than PIL's bomb limit (the decoders must refuse before allocating).
+    huge = struct.pack(">IIBBBBB", 100000, 100000, 8, 2, 0, 0, 0)
+    write("image", "bomb_header_100000x100000.png", b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", huge) +
+          chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b""))
+    for name, b64 in JPEGS.items():
+        write("image", name, base64.b64decode("".join(b64)))
+    jpeg = bytearray(base64.b64decode("".join(JPEGS["baseline_rgb_420_q75_9x7.jpg"])))
+    sof = jpeg.index(b"\xff\xc0")
+    jpeg[sof + 5:sof + 9] = struct.pack(">HH", 65000, 65000)  # height, width
+    write("image", "bomb_header_65000x65000.jpg", bytes(jpeg))
 
 
 def main():
@@ -253,6 +352,9 @@ def main():
                                         "vae": ["diffusers", "V"], "safety_checker": [None, None]}) +
           "\n--\nunet/diffusion_pytorch_model.fp16.safetensors\nvae/x.safetensors\nmodel_index.json\n--\nx/y\n")
     write("hub", "bad_index", "[1,2]\n--\nmodel_index.json\n--\nW/\n")
+
+    # ---- image (img2img / inpainting inputs)
+    image_corpus()
 
 
 if __name__ == "__main__":

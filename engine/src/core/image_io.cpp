@@ -40,6 +40,19 @@ struct FileCloser {
     }
 };
 
+// PIL's decompression-bomb limit (Image.MAX_IMAGE_PIXELS = 89,478,485; DecompressionBombError above twice that),
+// which diffusers' load_image meets too: a header claiming more pixels is refused before anything is allocated.
+constexpr std::uint64_t kMaxImagePixels = 2ull * 89478485ull;
+
+// "" when width x height may be decoded, else why not.
+std::string sizeProblem(std::uint64_t width, std::uint64_t height) {
+    if (width == 0 || height == 0) return "it has no pixels";
+    if (width * height > kMaxImagePixels)
+        return "it is " + std::to_string(width) + "x" + std::to_string(height) +
+               " pixels, more than the 178,956,970 pixels an image may have (PIL's decompression-bomb limit)";
+    return {};
+}
+
 #if KOALA_HAVE_LIBPNG
 struct PngState {
     std::string error;
@@ -66,6 +79,8 @@ void decodePng(std::FILE* f, const std::string& path, Rgba& result) {
     }
     png_init_io(png, f);
     png_read_info(png, info);
+    st->error = sizeProblem(png_get_image_width(png, info), png_get_image_height(png, info));
+    if (!st->error.empty()) longjmp(png_jmpbuf(png), 1);
     const int colorType = png_get_color_type(png, info);
     const int depth = png_get_bit_depth(png, info);
     if (depth == 16) png_set_strip_16(png);  // the high byte, as PIL's "RGB;16B" unpacker
@@ -107,9 +122,12 @@ void jpegErrorExit(j_common_ptr cinfo) {
 void jpegOutput(j_common_ptr) {}
 
 void decodeJpeg(std::FILE* f, const std::string& path, Rgba& result) {
+    // Everything the decoder fills lives on the heap and is created before setjmp: a longjmp back from libjpeg's
+    // error handler must not skip the destructor of an object made after it.
     auto cinfo = std::make_unique<jpeg_decompress_struct>();
     auto err = std::make_unique<JpegError>();
     auto out = std::make_unique<Rgba>();
+    auto rowBuf = std::make_unique<std::vector<std::uint8_t>>();
     cinfo->err = jpeg_std_error(&err->mgr);
     err->mgr.error_exit = jpegErrorExit;
     err->mgr.output_message = jpegOutput;
@@ -121,6 +139,11 @@ void decodeJpeg(std::FILE* f, const std::string& path, Rgba& result) {
     jpeg_create_decompress(cinfo.get());
     jpeg_stdio_src(cinfo.get(), f);
     jpeg_read_header(cinfo.get(), TRUE);
+    {  // (the string is gone before the longjmp)
+        const std::string why = sizeProblem(cinfo->image_width, cinfo->image_height);
+        std::snprintf(err->message, sizeof err->message, "%s", why.c_str());
+    }
+    if (err->message[0]) longjmp(err->jump, 1);
     if (cinfo->jpeg_color_space == JCS_CMYK || cinfo->jpeg_color_space == JCS_YCCK) {
         std::snprintf(err->message, sizeof err->message, "CMYK JPEGs are not supported");
         longjmp(err->jump, 1);
@@ -130,8 +153,7 @@ void decodeJpeg(std::FILE* f, const std::string& path, Rgba& result) {
     out->width = int(cinfo->output_width);
     out->height = int(cinfo->output_height);
     out->px.resize(std::size_t(out->width) * out->height * 4);
-    std::vector<std::uint8_t>* rowBuf = new std::vector<std::uint8_t>(std::size_t(out->width) * 3);
-    std::unique_ptr<std::vector<std::uint8_t>> rowOwner(rowBuf);
+    rowBuf->resize(std::size_t(out->width) * 3);
     while (cinfo->output_scanline < cinfo->output_height) {
         const int y = int(cinfo->output_scanline);
         JSAMPROW row = rowBuf->data();
