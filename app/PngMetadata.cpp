@@ -82,13 +82,17 @@ PngMetadata::ReadResult PngMetadata::read(const QString& path) {
         result.error = reason;
         return result;
     }
-    QImageReader reader(path, "png");
+    // Not QImageReader: Qt's libpng allocates whatever length a text chunk claims (2 GB for a 257-byte file found by
+    // fuzz_app_metadata) before it finds the file too short.
     std::vector<std::pair<std::string, std::string>> chunks;
-    if (!reader.canRead() || !koala::readPngText(QFile::encodeName(path).toStdString(), chunks)) {
-        result.error = QStringLiteral("%1 is a damaged PNG: %2").arg(QFileInfo(path).fileName(), reader.errorString());
+    int width = 0, height = 0;
+    if (!koala::readPngText(QFile::encodeName(path).toStdString(), chunks, &width, &height) || width <= 0 ||
+        height <= 0) {
+        result.error = QStringLiteral("%1 is a damaged PNG: it does not start with a valid image header (IHDR)")
+                           .arg(QFileInfo(path).fileName());
         return result;
     }
-    const QSize size = reader.size();
+    const QSize size(width, height);
 
     const koala::MetadataReadResult meta = koala::interpretMetadata(chunks);
     result.note = QString::fromStdString(meta.note);

@@ -13,6 +13,7 @@ private slots:
     void a1111ChunkIsReadableByOtherTools();
     void pngWithoutMetadata();
     void notAPng();
+    void damagedPngs();
     void writeIsAtomic();
 
 private:
@@ -160,6 +161,27 @@ void TestPngMetadata::notAPng() {
     QVERIFY(testImage(16, 16).save(jpeg, "JPEG"));
     const QString error = PngMetadata::read(jpeg).error;
     QVERIFY2(error.contains(QLatin1String("photo.png is a JPEG image, not a PNG")), qPrintable(error));
+}
+
+// Damaged files from elsewhere: the metadata before the damage is still read, the size comes from IHDR, and nothing
+// goes through Qt's libpng (which allocates whatever length a text chunk claims: 1.9 GB for this 257-byte file, found
+// by fuzz_app_metadata).
+void TestPngMetadata::damagedPngs() {
+    const QString claim = QStringLiteral(KOALA_TEST_DATA "/../fuzz/regressions/app_metadata/text-chunk-claiming-1.9gb");
+    const PngMetadata::ReadResult r = PngMetadata::read(claim);
+    QVERIFY2(r.error.isEmpty(), qPrintable(r.error));
+    QCOMPARE(r.source, PngMetadata::Source::ComfyUI);  // its first chunk, "prompt", is ComfyUI's
+    QCOMPARE(r.item.width, 4);
+    QCOMPARE(r.item.height, 4);
+
+    QTemporaryDir dir;
+    const QString path = dir.filePath(QStringLiteral("no-header.png"));
+    QFile f(path);
+    QVERIFY(f.open(QIODevice::WriteOnly));
+    f.write(QByteArray("\x89PNG\r\n\x1a\n\0\0\0\0IEND\xae\x42\x60\x82", 20));
+    f.close();
+    const QString error = PngMetadata::read(path).error;
+    QVERIFY2(error.contains(QLatin1String("no-header.png is a damaged PNG")), qPrintable(error));
 }
 
 void TestPngMetadata::writeIsAtomic() {

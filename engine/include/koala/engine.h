@@ -382,8 +382,11 @@ void writePng(const std::string& path, const Image& image,
 // does not start with a PNG signature and IHDR.
 std::string addPngText(const std::string& png, const std::vector<std::pair<std::string, std::string>>& text);
 // Read a PNG's tEXt/zTXt/iTXt chunks (values in UTF-8; compressed text inflated up to 64 MiB) without reading its
-// pixels. Returns false when the file cannot be opened or is not a PNG.
-bool readPngText(const std::string& path, std::vector<std::pair<std::string, std::string>>& text);
+// pixels, and (when asked) the size its IHDR states (0 x 0 when the first chunk is not a valid IHDR). Returns false
+// when the file cannot be opened or is not a PNG. Nothing is allocated from a length the file claims beyond what
+// it holds (a text chunk's length is checked against 64 MiB and read only as far as the file goes).
+bool readPngText(const std::string& path, std::vector<std::pair<std::string, std::string>>& text, int* width = nullptr,
+                 int* height = nullptr);
 
 // ---- image metadata: the one schema of koala-cli's and the studio's PNGs (engine/src/core/metadata.cpp) --------
 // Two text chunks: "parameters", AUTOMATIC1111's text (read by most SD tools and sites), and "koala", JSON:

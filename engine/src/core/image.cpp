@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstring>
 #include <fstream>
+#include <utility>
 
 namespace koala {
 namespace {
@@ -158,22 +159,40 @@ std::string addPngText(const std::string& png, const std::vector<std::pair<std::
     return out;
 }
 
-bool readPngText(const std::string& path, std::vector<std::pair<std::string, std::string>>& text) {
+bool readPngText(const std::string& path, std::vector<std::pair<std::string, std::string>>& text, int* width,
+                 int* height) {
     std::ifstream in(path, std::ios::binary);
     if (!in) return false;
     char sig[8];
     if (!in.read(sig, 8) || std::memcmp(sig, kPngSignature, 8) != 0) return false;
+    in.seekg(0, std::ios::end);
+    const auto fileSize = std::uint64_t(in.tellg());
+    in.seekg(8);
     // Chunk by chunk: text chunks are read, everything else (the pixels) is skipped with a seek, so that a gallery
     // scan does not read whole images. A chunk cut short ends the reading; what was read before stays.
+    if (width) *width = 0;
+    if (height) *height = 0;
     unsigned char head[8];
+    bool first = true;
     while (in.read(reinterpret_cast<char*>(head), 8)) {
         const std::uint32_t len = get32(head);
         const std::string type(reinterpret_cast<const char*>(head) + 4, 4);
+        if (std::exchange(first, false) && type == "IHDR" && len == 13) {  // the size, from the first chunk
+            unsigned char ihdr[17];                                        // 13 bytes of data and the CRC
+            if (!in.read(reinterpret_cast<char*>(ihdr), sizeof ihdr)) break;
+            const std::uint32_t w = get32(ihdr), h = get32(ihdr + 4);
+            if (w > 0 && h > 0 && w <= 0x7fffffffu && h <= 0x7fffffffu) {
+                if (width) *width = int(w);
+                if (height) *height = int(h);
+            }
+            continue;
+        }
         if (type == "IEND") break;
         if ((type != "tEXt" && type != "zTXt" && type != "iTXt") || len > kMaxTextChunk) {
             if (!in.seekg(std::streamoff(len) + 4, std::ios::cur)) break;
             continue;
         }
+        if (std::uint64_t(in.tellg()) + len > fileSize) break;  // cut short: nothing allocated for what is not there
         std::string body(len, '\0');
         if (!in.read(body.data(), std::streamsize(len))) break;
         in.ignore(4);  // the CRC (not checked: a damaged chunk's text is still worth showing)
