@@ -78,6 +78,21 @@ KT_TEST(read_image_refuses_a_truncated_jpeg) {
     KT_CHECK_THROWS(koala::readImage(f), koala::ErrorKind::Io, "truncated");
 }
 
+// Transparency from tRNS survives the decoder skipping every other ancillary chunk: a 4-bit palette whose tRNS makes
+// entry 0 transparent and entry 1 half so (fuzz seed palette4_trns_4x3.png: pixel (x, y) = entry (x + y) % 3).
+KT_TEST(read_image_keeps_trns_transparency) {
+    if (koala::imageFormatsSupported().find("png") == std::string::npos) kt::skip("built without libpng");
+    const std::string f = KOALA_TEST_DATA "/../fuzz/corpus/image/palette4_trns_4x3.png";
+    const koala::Image alpha = koala::readImage(f, koala::ImageChannel::Alpha);
+    KT_CHECK_EQ(alpha.width, 4);
+    KT_CHECK_EQ(int(alpha.rgb[0]), 0);
+    KT_CHECK_EQ(int(alpha.rgb[3]), 128);
+    KT_CHECK_EQ(int(alpha.rgb[6]), 255);
+    const koala::Image rgb = koala::readImage(f);
+    KT_CHECK_EQ(int(rgb.rgb[3]), 0);  // entry 1 is green
+    KT_CHECK_EQ(int(rgb.rgb[4]), 255);
+}
+
 KT_TEST(png_round_trip_through_our_writer) {
     if (koala::imageFormatsSupported().find("png") == std::string::npos) kt::skip("built without libpng");
     koala::Image im;

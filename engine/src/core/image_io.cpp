@@ -79,6 +79,13 @@ void decodePng(std::FILE* f, const std::string& path, Rgba& result) {
         png_destroy_read_struct(&png, info ? &info : nullptr, nullptr);
         fail(ErrorKind::Io, "cannot read " + path + " as a PNG: " + st->error);
     }
+    // Every ancillary chunk but tRNS is skipped unread (libpng reads past it in small pieces): libpng would otherwise
+    // allocate whatever length a text or profile chunk claims (1.9 GB for a 257-byte file, found by fuzz_app_metadata;
+    // its "chunk data is too large" check is only a warning). The pixels need none of them: like PIL, no gamma or
+    // colour profile is applied.
+    static const png_byte kTrns[] = "tRNS";
+    png_set_keep_unknown_chunks(png, PNG_HANDLE_CHUNK_NEVER, nullptr, -1);
+    png_set_keep_unknown_chunks(png, PNG_HANDLE_CHUNK_AS_DEFAULT, kTrns, 1);
     png_init_io(png, f);
     png_read_info(png, info);
     st->error = sizeProblem(png_get_image_width(png, info), png_get_image_height(png, info));
