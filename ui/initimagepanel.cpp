@@ -13,7 +13,6 @@
 #include <QFormLayout>
 #include <QGroupBox>
 #include <QHBoxLayout>
-#include <QImageReader>
 #include <QLabel>
 #include <QMimeData>
 #include <QPainter>
@@ -24,6 +23,7 @@
 #include <QVBoxLayout>
 
 #include "AtomicFile.h"
+#include "EngineWorker.h"
 #include "inpaintcanvas.h"
 
 namespace {
@@ -131,22 +131,22 @@ void InitImagePanel::setMaskFolder(const QString& folder) { m_maskFolder = folde
 QString InitImagePanel::maskFolder() const { return m_maskFolder; }
 
 bool InitImagePanel::setInitImage(const QString& path, QString* error) {
-    QImageReader reader(path);
-    reader.setAutoTransform(false);  // the engine reads the pixels as stored
-    const QImage image = reader.read();
+    // Decoded by the engine, as the generation will read it: one decoder and one set of limits (PIL's bomb limit,
+    // truncated files refused, the pixels as stored), and none of Qt's libpng allocating what a chunk claims.
+    QImage image;
+    QString why;
+    try {
+        image = EngineWorker::toQImage(koala::readImage(QFile::encodeName(path).toStdString()));
+    } catch (const koala::Error& e) {
+        why = QString::fromStdString(e.what());
+    } catch (const std::bad_alloc&) {
+        why = tr("there is not enough memory to read it");
+    }
     const QString hash = image.isNull() ? QString() : GenerationParams::shortFileHash(path);
     if (image.isNull() || hash.isEmpty()) {
         if (error)
             *error = tr("Cannot use %1 as the init image: %2")
-                         .arg(path, image.isNull() ? reader.errorString() : tr("the file cannot be read"));
-        return false;
-    }
-    const QString formats = QString::fromStdString(koala::imageFormatsSupported());
-    const QByteArray format = reader.format().toLower();
-    if (!formats.contains(QLatin1String(format == "jpg" ? "jpeg" : format))) {
-        if (error)
-            *error = tr("Cannot use %1 as the init image: this build reads %2 only")
-                         .arg(path, formats.isEmpty() ? tr("no image files") : formats);
+                         .arg(QFileInfo(path).fileName(), image.isNull() ? why : tr("the file cannot be read"));
         return false;
     }
     m_path = QFileInfo(path).absoluteFilePath();

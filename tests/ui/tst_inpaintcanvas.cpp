@@ -310,6 +310,10 @@ void TestInpaintCanvas::panelStrengthDefaultsFollowTheMode() {
     QCOMPARE(panel.strength(), 0.55);
     QVERIFY(!panel.setInitImage(dir.filePath(QStringLiteral("missing.png")), &error));
     QVERIFY(error.contains(QLatin1String("missing.png")));
+    // The engine's decoder reads it, with its limits: a truncated JPEG is refused here, not at generation time.
+    QVERIFY(!panel.setInitImage(
+        QStringLiteral(KOALA_TEST_DATA "/../fuzz/regressions/image/truncated-progressive-jpeg-1544x47360"), &error));
+    QVERIFY2(error.contains(QLatin1String("truncated")), qPrintable(error));
     panel.clear();
     GenerationParams p = GenerationParams::defaults();
     p.strength = 0.4;
