@@ -47,9 +47,9 @@ struct FileCloser {
 #ifndef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
 constexpr std::uint64_t kMaxImagePixels = 2ull * 89478485ull;
 #else
-// Fuzz builds only (CMakeLists.txt): 4 megapixels, so that no input takes seconds (a 215-byte JPEG can legally
-// decode to 95 megapixels of grey, which under ASan took 47 s).
-constexpr std::uint64_t kMaxImagePixels = 1ull << 22;
+// Fuzz builds only (CMakeLists.txt): 1 megapixel, as libjpeg-turbo's own fuzzers, so that no input takes seconds
+// (a 215-byte JPEG can legally decode to 95 megapixels of grey, which under ASan took 47 s; 4 megapixels still 6 s).
+constexpr std::uint64_t kMaxImagePixels = 1ull << 20;
 #endif
 
 // "" when width x height may be decoded, else why not.
@@ -184,11 +184,12 @@ void decodeJpeg(std::FILE* f, const std::string& path, Rgba& result) {
         JSAMPROW row = rowBuf->data();
         jpeg_read_scanlines(cinfo.get(), &row, 1);
         std::uint8_t* dst = out->px.data() + std::size_t(y) * out->width * 4;
-        for (int x = 0; x < out->width; ++x) {
-            dst[4 * x] = (*rowBuf)[std::size_t(3 * x)];
-            dst[4 * x + 1] = (*rowBuf)[std::size_t(3 * x + 1)];
-            dst[4 * x + 2] = (*rowBuf)[std::size_t(3 * x + 2)];
-            dst[4 * x + 3] = 255;
+        const std::uint8_t* src = rowBuf->data();
+        for (int x = 0; x < out->width; ++x, src += 3, dst += 4) {
+            dst[0] = src[0];
+            dst[1] = src[1];
+            dst[2] = src[2];
+            dst[3] = 255;
         }
     }
     jpeg_finish_decompress(cinfo.get());
@@ -517,9 +518,18 @@ Image readImage(const std::string& path, ImageChannel channel) {
     img.width = px.width;
     img.height = px.height;
     img.rgb.resize(std::size_t(img.width) * img.height * 3);
-    for (std::size_t i = 0, n = std::size_t(img.width) * img.height; i < n; ++i)
-        for (int c = 0; c < 3; ++c)
-            img.rgb[3 * i + c] = channel == ImageChannel::Alpha ? px.px[4 * i + 3] : px.px[4 * i + std::size_t(c)];
+    const std::uint8_t* src = px.px.data();
+    std::uint8_t* dst = img.rgb.data();
+    const std::size_t n = std::size_t(img.width) * img.height;
+    if (channel == ImageChannel::Alpha) {
+        for (std::size_t i = 0; i < n; ++i, src += 4, dst += 3) dst[0] = dst[1] = dst[2] = src[3];
+    } else {
+        for (std::size_t i = 0; i < n; ++i, src += 4, dst += 3) {
+            dst[0] = src[0];
+            dst[1] = src[1];
+            dst[2] = src[2];
+        }
+    }
     return img;
 }
 
